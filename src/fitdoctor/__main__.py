@@ -1,0 +1,5 @@
+"""``python -m fitdoctor``."""
+
+from fitdoctor.cli import main
+
+main()

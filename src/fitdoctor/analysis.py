@@ -1,0 +1,261 @@
+"""The pipeline from a captured :class:`TrainingSetup` to a :class:`Report`: probe, judge, confirm."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from fitdoctor import __version__
+from fitdoctor.capture.recorder import Batch
+from fitdoctor.catalog import load_catalog
+from fitdoctor.confirm import confirm
+from fitdoctor.evidence import Evidence, Locator, StateEvidence
+from fitdoctor.findings import Finding, Location, Report
+from fitdoctor.probes.activations import current_site_factory, probe_activations
+from fitdoctor.probes.data import constant_prediction_loss, input_stats, target_stats
+from fitdoctor.probes.gradients import probe_gradients
+from fitdoctor.probes.trend import block_size, loss_trend
+from fitdoctor.rules import load_rules
+from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, replay, unwrap
+
+MAX_PROBE_SAMPLES = 4096
+MAX_PROBE_BATCHES = 64
+MAX_GRAD_BATCHES = 16
+
+
+def select_batches(batches: Sequence[Batch], max_batches: int, max_samples: int) -> list[Batch]:
+    """The first batches, up to a number of batches and of samples (the report says so)."""
+    out: list[Batch] = []
+    seen: set[int] = set()
+    samples = 0
+    for batch in batches:
+        if id(batch) in seen:
+            continue
+        seen.add(id(batch))
+        out.append(batch)
+        samples += batch.pred_shape[0] if batch.pred_shape else 1
+        if len(out) >= max_batches or samples >= max_samples:
+            break
+    return out
+
+
+@contextmanager
+def single_thread(model: torch.nn.Module) -> Any:
+    """One intra-op thread for small models: on 2-core machines tiny ops ran ~100x slower threaded."""
+    small = sum(p.numel() for p in model.parameters()) < 2_000_000
+    before = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _curve(r: ReplayResult) -> list[list[float | None]]:
+    return [[s, v if math.isfinite(v) else None] for s, v in r.curve]
+
+
+def describe_setup(setup: TrainingSetup, ev: Evidence | None, locate: Locator) -> dict[str, Any]:
+    """The JSON 'setup' section: model, optimizer, loss, data, final activation."""
+    model = setup.model
+    params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    hyper = {
+        k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+        for k, v in (setup.optimizer_groups[0].items() if setup.optimizer_groups else [])
+        if k != "params" and isinstance(v, (int, float, bool, str, tuple, type(None)))
+    }
+    first = setup.batches[0] if setup.batches else None
+    x = first.args[0] if first and first.args else None
+
+    def loc(location: Location | None) -> dict[str, Any] | None:
+        return None if location is None else {"path": location.path, "line": location.line, "source": location.source}
+
+    out: dict[str, Any] = {
+        "model": {
+            "class": type(model).__name__,
+            "parameters": params,
+            "trainable": trainable,
+            "layers": [n for n, m in model.named_modules() if n and not any(True for _ in m.children())],
+            "location": loc(locate.model),
+        },
+        "optimizer": {
+            "class": setup.optimizer_cls.__name__,
+            "hyperparameters": hyper,
+            "location": loc(locate.optimizer),
+        },
+        "loss": {
+            "name": setup.loss.name,
+            "transform": setup.loss.transform,
+            "location": loc(locate.loss),
+            "kwargs": {k: v for k, v in setup.loss.kwargs.items() if isinstance(v, (int, float, str, bool))},
+        },
+        "data": {
+            "input_shape": list(x.shape) if isinstance(x, torch.Tensor) else None,
+            "input_dtype": str(x.dtype).replace("torch.", "") if isinstance(x, torch.Tensor) else None,
+            "target_shape": list(first.target.shape) if first and first.target is not None else None,
+            "batches": len(setup.batches),
+            "samples": sum(b.pred_shape[0] if b.pred_shape else 1 for b in setup.batches),
+            "location": loc(locate.model_call),
+        },
+        "final_activation": None,
+    }
+    if ev is not None and ev.final is not None:
+        stats = next((a for a in ev.init.activations if a.index == ev.final.index), None)
+        out["final_activation"] = {
+            "kind": ev.final.kind,
+            "range": [
+                ev.final.low if math.isfinite(ev.final.low) else None,
+                ev.final.high if math.isfinite(ev.final.high) else None,
+            ],
+            "location": loc(ev.activation_location(stats)) if stats else None,
+        }
+    return out
+
+
+def analyse(
+    setup: TrainingSetup,
+    locate: Locator,
+    *,
+    script: str,
+    replay_steps: int,
+    training: dict[str, Any] | None = None,
+    is_user: Callable[[str], bool] | None = None,
+    notes: Sequence[str] = (),
+    timings: dict[str, float] | None = None,
+) -> Report:
+    """Probe the setup, run the rules, confirm the findings and build the report.
+
+    Args:
+        setup: The captured setup.
+        locate: Maps captured sites to the user's lines.
+        script: The script name shown in the report.
+        replay_steps: Steps of the baseline and of each counterfactual replay.
+        training: What the capture saw of the user's loop.
+        is_user: Tells the user's files apart (for activation call lines).
+        notes: What was sampled or skipped during capture.
+        timings: Seconds already spent (capture).
+    """
+    timings = dict(timings or {})
+    started = time.perf_counter()
+    catalog = load_catalog()
+    rules = load_rules()
+    site_of = current_site_factory(is_user) if is_user else None
+    probe_batches = select_batches(setup.batches, MAX_PROBE_BATCHES, MAX_PROBE_SAMPLES)
+    eval_batches = probe_batches
+    ratio = catalog["FD302"].threshold("derivative_ratio")
+    with single_thread(setup.model):
+        init_model = fresh_model(setup)
+        acts, final, order = probe_activations(init_model, probe_batches, ratio, site_of)
+        grads, init_loss = probe_gradients(init_model, setup, probe_batches[:MAX_GRAD_BATCHES], order)
+        baseline = replay(setup, Plan(), replay_steps, eval_batches)
+        trained = unwrap(baseline.model)
+        acts_after, _, _ = probe_activations(trained, probe_batches, ratio, site_of)
+        grads_after, after_loss = probe_gradients(trained, setup, probe_batches[:MAX_GRAD_BATCHES], order)
+        timings["probe_s"] = time.perf_counter() - started
+        targets = target_stats(setup.batches)
+        ev = Evidence(
+            setup=setup,
+            probe_batches=probe_batches,
+            eval_batches=eval_batches,
+            inputs=input_stats(setup.batches),
+            targets=targets,
+            final=final,
+            layers=order,
+            init=StateEvidence(acts, grads, init_loss),
+            trained=StateEvidence(acts_after, grads_after, after_loss),
+            baseline=baseline,
+            user_trend=loss_trend(setup.user_losses, block_size([id(b) for b in setup.batches])),
+            replay_trend=loss_trend([v for _, v in baseline.curve]),
+            constant_loss=constant_prediction_loss(setup.batches, setup.loss.name, targets),
+            locate=locate,
+            notes=list(notes),
+        )
+        suspects = [s for code, fn in rules.items() for s in fn(ev, catalog[code])]
+        confirm_started = time.perf_counter()
+        confirmation = confirm(ev, suspects, catalog, replay_steps, eval_batches)
+        timings["confirm_s"] = time.perf_counter() - confirm_started
+    timings["analysis_s"] = time.perf_counter() - started
+    replays = {
+        name: {"final": r.final if math.isfinite(r.final) else None, "curve": _curve(r), "seconds": r.seconds}
+        for name, r in confirmation.replays.items()
+    }
+    training_out = dict(training or {})
+    training_out["replay"] = {
+        "steps": replay_steps,
+        "eval_batches": len(eval_batches),
+        "baseline": replays.pop("baseline"),
+        "fixes": replays,
+    }
+    training_out["constant_prediction_loss"] = ev.constant_loss
+    training_out["notes"] = ev.notes
+    training_out["layers"] = _layers(ev)
+    return Report(
+        version=__version__,
+        script=script,
+        status="ok",
+        setup=describe_setup(setup, ev, locate),
+        findings=tuple(confirmation.findings),
+        training=training_out,
+        timings=timings,
+        seed=setup.seed,
+    )
+
+
+def _layers(ev: Evidence) -> list[dict[str, Any]]:
+    """Per activation layer: dead and saturated shares at init and after, for pictures and JSON."""
+    after = {a.index: a for a in ev.trained.activations}
+    out = []
+    for a in ev.init.activations:
+        if not a.units:
+            continue
+        b = after.get(a.index)
+        out.append(
+            {
+                "name": a.name,
+                "kind": a.kind,
+                "units": a.units,
+                "dead_init": sum(v < 0.01 for v in a.active_share) / a.units,
+                "dead_after": sum(v < 0.01 for v in b.active_share) / b.units if b and b.units else None,
+                "saturated_init": sum(v >= 0.99 for v in a.saturated_share) / a.units,
+                "saturated_after": sum(v >= 0.99 for v in b.saturated_share) / b.units if b and b.units else None,
+                "preact_std": a.preact_std,
+            }
+        )
+    return out
+
+
+def meta_report(
+    script: str,
+    status: str,
+    code: str,
+    message: str,
+    extra: dict[str, Any] | None = None,
+    location: Location | None = None,
+    timings: dict[str, float] | None = None,
+) -> Report:
+    """A report for a check that could not run: it always holds one meta finding (FD9xx)."""
+    doc = load_catalog().get(code)
+    finding = Finding(
+        code=code,
+        rule=doc.slug if doc else code.lower(),
+        severity="error",
+        confidence="confirmed",
+        message=message,
+        location=location,
+        evidence=dict(extra or {}),
+    )
+    return Report(
+        version=__version__,
+        script=script,
+        status=status,
+        findings=(finding,),
+        timings=dict(timings or {}),
+        error={"code": code, "message": message, **(extra or {})},
+    )

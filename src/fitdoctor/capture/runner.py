@@ -1,0 +1,182 @@
+"""The parent side: start the child process, enforce the time budget, read the result back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from fitdoctor.errors import CaptureError, FitdoctorError, UsageError
+from fitdoctor.findings import Report
+
+#: Seconds the analysis (probes and replays) may take after the capture's time budget.
+ANALYSIS_BUDGET = 240.0
+#: Seconds between SIGTERM and SIGKILL of the child's process group.
+KILL_GRACE = 2.0
+
+
+@dataclass
+class CheckOptions:
+    """Options of one ``fitdoctor check`` run.
+
+    Attributes:
+        steps: Stop the script after this many optimizer steps.
+        time_budget: Stop the script after this many seconds.
+        replay_steps: Steps per replay (0: twice the captured steps, at least 200).
+        seed: Seed of the script and of every replay.
+        args: Arguments passed to the script.
+    """
+
+    steps: int = 200
+    time_budget: float = 30.0
+    replay_steps: int = 0
+    seed: int = 0
+    args: list[str] = field(default_factory=list)
+
+
+def validate_script(path: str) -> Path:
+    """The script's absolute path, or a clear :class:`UsageError`."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{path}: no such file. Give the path of a Python training script.")
+    if p.is_dir():
+        raise UsageError(f"{path} is a directory. Give the path of a Python training script inside it.")
+    if p.suffix not in (".py", ""):
+        raise UsageError(f"{path} is not a Python script (expected a .py file).")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} can't be read as a Python source file: {exc}.") from exc
+    try:
+        compile(text, str(p), "exec")
+    except SyntaxError as exc:
+        raise UsageError(f"{path} is not valid Python: {exc.msg} at line {exc.lineno}.") from exc
+    if not text.strip():
+        raise UsageError(f"{path} is empty: there is no training to check.")
+    return p.resolve()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=KILL_GRACE)
+            if sig == signal.SIGTERM:
+                # Leftover members of the group (DataLoader workers, helpers) get SIGKILL too.
+                continue
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_check(script: str, options: CheckOptions, user_output: IO[str] | None = None) -> Report:
+    """Run ``script`` in a child process under the recorder and return the report.
+
+    Args:
+        script: Path of the user's script.
+        options: Budgets, seed and script arguments.
+        user_output: Where the script's own output goes (default: our stderr).
+
+    Raises:
+        UsageError: The script does not exist or is not Python.
+        CaptureError: The child process died or ran past its budget without a result.
+    """
+    path = validate_script(script)
+    out = user_output if user_output is not None else sys.stderr
+    with tempfile.TemporaryDirectory(prefix="fitdoctor-") as tmp:
+        result_path = os.path.join(tmp, "result.json")
+        job = {
+            "script": str(path),
+            "display": script,
+            "cwd": os.getcwd(),
+            "args": list(options.args),
+            "steps": options.steps,
+            "time_budget": options.time_budget,
+            "replay_steps": options.replay_steps,
+            "seed": options.seed,
+            "result": result_path,
+        }
+        job_path = os.path.join(tmp, "job.json")
+        Path(job_path).write_text(json.dumps(job), encoding="utf-8")
+        env = dict(os.environ)
+        env["MPLBACKEND"] = "Agg"
+        env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("PYTHONHASHSEED", str(options.seed))
+        src = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        try:
+            fileno = out.fileno()
+        except (AttributeError, OSError, ValueError):
+            fileno = None
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fitdoctor.capture.child", job_path],
+            stdin=subprocess.DEVNULL,
+            stdout=fileno if fileno is not None else subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+        deadline = time.monotonic() + options.time_budget + ANALYSIS_BUDGET
+        timed_out = False
+        try:
+            if fileno is None:
+                assert proc.stdout is not None
+                _pump(proc, out, deadline)
+            remaining = deadline - time.monotonic()
+            proc.wait(timeout=max(remaining, 0.1))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _kill_group(proc)
+        if os.path.exists(result_path):
+            data = json.loads(Path(result_path).read_text(encoding="utf-8"))
+            if "internal_error" in data:
+                raise FitdoctorError(
+                    "fitdoctor failed while analysing the script (an internal error, not a problem in your "
+                    "script). Please report it at https://github.com/fitdoctor/fitdoctor/issues with this "
+                    "detail:\n" + data["internal_error"]
+                )
+            return Report.from_dict(data)
+        if timed_out:
+            raise CaptureError(
+                f"{script} did not finish within the time budget ({options.time_budget:g} s for the script, "
+                f"{ANALYSIS_BUDGET:g} s for the analysis) and was stopped. If it hangs before training (waiting "
+                "for input, a download, a lock), fix that first; a slow first step needs a larger --time-budget."
+            )
+        raise CaptureError(
+            f"{script} ended the check before fitdoctor could report (exit status {proc.returncode}); "
+            "the script may call os._exit() or be killed by the system (out of memory?)."
+        )
+
+
+def _pump(proc: subprocess.Popen[bytes], out: IO[str], deadline: float) -> None:
+    """Copy the child's output to ``out`` until it exits or the deadline passes."""
+    import selectors
+
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    while time.monotonic() < deadline:
+        for _key, _ in sel.select(timeout=0.2):
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                return
+            out.write(chunk.decode("utf-8", "replace"))
+        if proc.poll() is not None and not sel.select(timeout=0):
+            return
+    raise subprocess.TimeoutExpired(proc.args, 0)
+
+
+def as_json(report: Report) -> str:
+    """The report as pretty JSON."""
+    return json.dumps(report.to_dict(), indent=2, allow_nan=False)

@@ -1,0 +1,78 @@
+"""Telling the user's own code apart from library code, for line numbers and tracebacks."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+
+_LIBRARY_MARKERS = ("site-packages", "dist-packages", f"{os.sep}lib{os.sep}python")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place in the user's code: file, line and the function it is in."""
+
+    path: str
+    line: int
+    function: str
+
+
+class UserFiles:
+    """Decides which source files belong to the user: those under the script's folder.
+
+    Args:
+        script: Path of the user's script.
+    """
+
+    def __init__(self, script: str) -> None:
+        self.script = os.path.realpath(script)
+        self.root = os.path.dirname(self.script) + os.sep
+        self._own = os.path.dirname(os.path.realpath(__file__)).rsplit(os.sep, 1)[0] + os.sep
+        self._cache: dict[str, bool] = {}
+
+    def is_user(self, filename: str) -> bool:
+        """Whether `filename` is one of the user's source files."""
+        known = self._cache.get(filename)
+        if known is not None:
+            return known
+        real = os.path.realpath(filename) if not filename.startswith("<") else filename
+        mine = (
+            real.startswith(self.root)
+            and not real.startswith(self._own)
+            and not any(marker in real[len(self.root) :] for marker in _LIBRARY_MARKERS)
+        )
+        self._cache[filename] = mine
+        return mine
+
+    def sites(self, frame: FrameType | None = None, limit: int = 6) -> list[Site]:
+        """The user frames on the current stack, innermost first.
+
+        Args:
+            frame: The frame to start from (default: the caller's caller).
+            limit: At most this many sites are returned.
+        """
+        f = frame if frame is not None else sys._getframe(2)
+        out: list[Site] = []
+        while f is not None and len(out) < limit:
+            code = f.f_code
+            if self.is_user(code.co_filename):
+                out.append(Site(os.path.realpath(code.co_filename), f.f_lineno, code.co_name))
+            f = f.f_back
+        return out
+
+    def innermost(self, frame: FrameType | None = None) -> Site | None:
+        """The innermost user frame on the stack, if any."""
+        found = self.sites(frame if frame is not None else sys._getframe(2), limit=1)
+        return found[0] if found else None
+
+    def format_traceback(self, exc: BaseException) -> str:
+        """The exception's traceback with only the user's frames, as Python prints it."""
+        tb: TracebackType | None = exc.__traceback__
+        frames = [(frame, lineno) for frame, lineno in traceback.walk_tb(tb) if self.is_user(frame.f_code.co_filename)]
+        summary = traceback.StackSummary.extract(iter(frames))
+        lines = ["Traceback (most recent call last):\n", *summary.format()]
+        lines.extend(traceback.format_exception_only(type(exc), exc))
+        return "".join(lines)

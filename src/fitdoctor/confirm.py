@@ -1,0 +1,156 @@
+"""Confirm and verify: replay every proposed fix and keep only what measurably helps.
+
+A fix is *verified* when its replay's final loss, in the user's own loss units on the captured
+batches, is at most ``1 - MIN_IMPROVEMENT`` times the baseline's after the same number of steps from
+the same initial weights and seed. A finding is *confirmed* when its fix is verified, or when the short
+training shows its symptom while the loss is not going down. Unconfirmed findings are reported as
+``info`` unless their evidence is a proof on its own (e.g. targets no weights can reach).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fitdoctor.capture.recorder import Batch
+from fitdoctor.catalog import RuleDoc
+from fitdoctor.evidence import Evidence
+from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix
+from fitdoctor.fixes import FixCandidate
+from fitdoctor.rules import Suspect
+from fitdoctor.training import ReplayResult, replay
+
+#: A fix must cut the baseline's final loss by at least this share to count as verified. Replays are
+#: deterministic (same weights, batches and seed), so any difference is the fix's; 25 % keeps
+#: marginal, seed-sized wins out of the report.
+MIN_IMPROVEMENT = 0.25
+
+#: Root causes before symptoms: the order of categories in a report with equal severity.
+CATEGORY_ORDER = {
+    "data": 0,
+    "output": 1,
+    "initialization": 2,
+    "activations": 3,
+    "gradients": 4,
+    "optimization": 5,
+    "loop": 6,
+    "meta": 7,
+}
+
+#: Findings that explain another finding, by code: (effect, cause).
+CAUSES = {("FD302", "FD101"), ("FD301", "FD101"), ("FD401", "FD302")}
+
+
+@dataclass
+class Confirmation:
+    """The confirmed findings and every replay behind them."""
+
+    findings: list[Finding]
+    replays: dict[str, ReplayResult]
+
+
+def is_verified(result: ReplayResult, baseline: ReplayResult) -> bool:
+    """Whether a fixed replay measurably beats the baseline."""
+    if not math.isfinite(result.final):
+        return False
+    if not math.isfinite(baseline.final):
+        return True
+    return result.final <= (1.0 - MIN_IMPROVEMENT) * baseline.final
+
+
+def _fix(c: FixCandidate, r: ReplayResult, baseline: ReplayResult, metric: str) -> Fix:
+    return Fix(
+        id=c.id,
+        title=c.title,
+        snippet=c.snippet,
+        verified=is_verified(r, baseline),
+        metric=metric,
+        before=baseline.final if math.isfinite(baseline.final) else None,
+        after=r.final if math.isfinite(r.final) else None,
+        steps=r.steps,
+        location=c.location,
+        note=c.note,
+    )
+
+
+def confirm(
+    ev: Evidence,
+    suspects: Sequence[Suspect],
+    catalog: dict[str, RuleDoc],
+    steps: int,
+    eval_batches: Sequence[Batch],
+) -> Confirmation:
+    """Replay each suspect's fixes, pick the best verified one, link causes and rank the findings."""
+    baseline = ev.baseline
+    replays: dict[str, ReplayResult] = {"baseline": baseline}
+    for s in suspects:
+        for c in s.candidates:
+            if c.id not in replays:
+                replays[c.id] = replay(ev.setup, c.plan, steps, eval_batches)
+    metric = f"{ev.setup.loss.name} on the captured batches after {steps} replay steps"
+    codes = {s.code for s in suspects}
+    flat = "FD601" in codes
+    fixes: dict[str, tuple[Fix | None, tuple[Fix, ...]]] = {}
+    for s in suspects:
+        measured = [_fix(c, replays[c.id], baseline, metric) for c in s.candidates]
+        measured.sort(key=lambda f: (not f.verified, f.after if f.after is not None else math.inf))
+        fixes[s.code] = (measured[0], tuple(measured[1:])) if measured else (None, ())
+    confirmed = {
+        s.code: bool(fixes[s.code][0] and fixes[s.code][0].verified)  # type: ignore[union-attr]
+        or (s.symptom and (flat or s.code == "FD601"))
+        for s in suspects
+    }
+    findings = []
+    for s in suspects:
+        doc = catalog[s.code]
+        best, alternatives = fixes[s.code]
+        caused_by = list(s.caused_by)
+        for effect, cause in CAUSES:
+            if s.code == effect and cause in codes and confirmed.get(cause) and cause not in caused_by:
+                caused_by.append(cause)
+        if s.code == "FD601":
+            caused_by += [c for c in codes if c != "FD601" and confirmed.get(c) and c not in caused_by]
+        is_confirmed = confirmed[s.code]
+        severity = doc.severity if (is_confirmed or s.proof) else "info"
+        message = s.message
+        if s.code == "FD601" and caused_by:
+            message += f"; explained by {', '.join(sorted(caused_by))} above"
+        findings.append(
+            Finding(
+                code=s.code,
+                rule=doc.slug,
+                severity=severity,  # type: ignore[arg-type]
+                confidence="confirmed" if is_confirmed else "suspected",
+                message=message,
+                location=s.location,
+                module=s.module,
+                evidence=s.evidence,
+                fix=best,
+                alternatives=alternatives,
+                caused_by=tuple(sorted(caused_by)),
+            )
+        )
+    return Confirmation(rank(findings, catalog), replays)
+
+
+def rank(findings: Sequence[Finding], catalog: dict[str, RuleDoc]) -> list[Finding]:
+    """Order: severity, then root causes before the findings they explain, then category and code."""
+    present = {f.code for f in findings}
+
+    def depth(f: Finding, seen: frozenset[str] = frozenset()) -> int:
+        causes = [c for c in f.caused_by if c in present and c not in seen]
+        if not causes:
+            return 0
+        by_code = {x.code: x for x in findings}
+        return 1 + max(depth(by_code[c], seen | {f.code}) for c in causes)
+
+    return sorted(
+        findings,
+        key=lambda f: (
+            SEVERITY_ORDER[f.severity],
+            depth(f),
+            CATEGORY_ORDER.get(catalog[f.code].category, 9) if f.code in catalog else 9,
+            f.code,
+        ),
+    )

@@ -1,0 +1,129 @@
+"""Evidence: every measurement of one setup, gathered once, read by all rules."""
+
+from __future__ import annotations
+
+import linecache
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from fitdoctor.capture.recorder import Batch
+from fitdoctor.capture.userframes import Site
+from fitdoctor.findings import Location
+from fitdoctor.probes.activations import ActivationStats, FinalActivation
+from fitdoctor.probes.data import FeatureStats, TargetStats
+from fitdoctor.probes.gradients import LayerGradient
+from fitdoctor.probes.trend import Trend
+from fitdoctor.training import ReplayResult, TrainingSetup
+
+
+class Locator:
+    """Turns captured sites into :class:`Location` objects in the user's script.
+
+    Args:
+        display_root: Paths are shown relative to this folder (the user's working directory).
+        module_sites: Qualified module name -> creation sites, innermost first.
+        model: Where the model is created.
+        optimizer: Where the optimizer is created.
+        loss: Where the loss is computed.
+        model_call: Where the training loop calls the model.
+    """
+
+    def __init__(
+        self,
+        display_root: str | None = None,
+        module_sites: dict[str, list[Site]] | None = None,
+        model: Site | None = None,
+        optimizer: Site | None = None,
+        loss: Site | None = None,
+        model_call: Site | None = None,
+    ) -> None:
+        self.display_root = display_root
+        self.module_sites = module_sites or {}
+        self.model = self.site(model)
+        self.optimizer = self.site(optimizer)
+        self.loss = self.site(loss)
+        self.model_call = self.site(model_call)
+
+    def site(self, site: Site | None) -> Location | None:
+        """The location of a site (None stays None)."""
+        if site is None:
+            return None
+        path = site.path
+        if self.display_root:
+            rel = os.path.relpath(site.path, self.display_root)
+            path = rel if not rel.startswith("..") else site.path
+        return Location(path, site.line, linecache.getline(site.path, site.line).strip())
+
+    def module(self, name: str | None) -> Location | None:
+        """Where the module with this qualified name was created (its innermost user frame)."""
+        if name is None:
+            return None
+        sites = self.module_sites.get(name)
+        return self.site(sites[0]) if sites else None
+
+
+@dataclass
+class StateEvidence:
+    """Measurements of the model in one state (at init, or after the short training).
+
+    Attributes:
+        activations: Per activation call site.
+        gradients: Per parametrised layer, in forward order.
+        loss: Mean loss on the probe batches.
+    """
+
+    activations: list[ActivationStats]
+    gradients: list[LayerGradient]
+    loss: float
+
+
+@dataclass
+class Evidence:
+    """All measurements of one training setup.
+
+    Attributes:
+        setup: The captured setup.
+        probe_batches: Batches the probes ran on.
+        eval_batches: Batches replays are evaluated on.
+        inputs: Per-feature statistics of the model input (None when not a float tensor).
+        targets: Statistics of the loss targets.
+        final: The final activation, if the output passes through one.
+        layers: Parametrised layers in forward order.
+        init: The model at its initial weights.
+        trained: The model after the baseline replay.
+        baseline: The baseline replay.
+        user_trend: Trend of the user's own loss curve.
+        replay_trend: Trend of the baseline replay's training loss.
+        constant_loss: Loss of the best input-independent prediction.
+        locate: Maps captured sites to the user's lines.
+        notes: What was sampled or skipped.
+    """
+
+    setup: TrainingSetup
+    probe_batches: Sequence[Batch]
+    eval_batches: Sequence[Batch]
+    inputs: list[FeatureStats] | None
+    targets: TargetStats | None
+    final: FinalActivation | None
+    layers: list[str]
+    init: StateEvidence
+    trained: StateEvidence
+    baseline: ReplayResult
+    user_trend: Trend | None
+    replay_trend: Trend | None
+    constant_loss: float | None
+    locate: Locator
+    notes: list[str] = field(default_factory=list)
+
+    def module(self, name: str) -> nn.Module | None:
+        """The module with this qualified name in the setup's model."""
+        return dict(self.setup.model.named_modules()).get(name)
+
+    def activation_location(self, stats: ActivationStats) -> Location | None:
+        """Where an activation is applied: the functional call's line, else the module's creation line."""
+        if stats.site is not None and not stats.activation_module:
+            return self.locate.site(stats.site)
+        return self.locate.module(stats.module) or self.locate.model

@@ -1,0 +1,176 @@
+"""The data fitdoctor produces: findings with their evidence, fixes and the report. No rendering here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["error", "warning", "info"]
+Confidence = Literal["confirmed", "suspected"]
+
+SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Location:
+    """A line in the user's script.
+
+    Attributes:
+        path: The file, as given on the command line when it is the script, else absolute.
+        line: 1-based line number.
+        source: The text of that line, stripped.
+    """
+
+    path: str
+    line: int
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A proposed change and what the confirm phase measured of it.
+
+    Attributes:
+        id: Identifier of the counterfactual replay (e.g. ``standardize-inputs``).
+        title: What to do, in one line.
+        snippet: The change as code.
+        verified: Whether the replay with this fix measurably beat the baseline.
+        metric: What ``before`` and ``after`` measure.
+        before: The baseline replay's final value.
+        after: The fixed replay's final value.
+        steps: Replay steps behind both numbers.
+        location: The construct the fix changes.
+        note: Extra context (e.g. the learning rate the fix chose).
+    """
+
+    id: str
+    title: str
+    snippet: str
+    verified: bool = False
+    metric: str = ""
+    before: float | None = None
+    after: float | None = None
+    steps: int = 0
+    location: Location | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosed problem.
+
+    Attributes:
+        code: Rule code, e.g. ``FD301``.
+        rule: Rule slug, e.g. ``dead-relu``.
+        severity: error, warning or info.
+        confidence: confirmed (the short training showed it or its fix was verified) or suspected.
+        message: What was found, with the measured numbers.
+        location: The user's line it concerns.
+        module: The model part it concerns (qualified module name or description).
+        evidence: Measured values and the thresholds they were compared with.
+        fix: The best fix, measured.
+        alternatives: Other fixes that were tried.
+        caused_by: Codes of findings that explain this one (root causes come first in the report).
+    """
+
+    code: str
+    rule: str
+    severity: Severity
+    confidence: Confidence
+    message: str
+    location: Location | None = None
+    module: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    fix: Fix | None = None
+    alternatives: tuple[Fix, ...] = ()
+    caused_by: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fixed JSON shape of a finding."""
+        out = asdict(self)
+        out["alternatives"] = [asdict(a) for a in self.alternatives]
+        out["caused_by"] = list(self.caused_by)
+        return out
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one check produced, JSON-able through :meth:`to_dict`.
+
+    Attributes:
+        version: fitdoctor's version.
+        script: The checked script (or ``<api>``).
+        status: ``ok``, ``crashed``, ``no-step``, ``timeout``, ``unsupported`` or ``error``.
+        setup: What was captured: model, optimizer, loss, data.
+        findings: Ordered: severity, then root causes before their effects.
+        training: Loss curves of the user's loop and the replays.
+        timings: Seconds per phase.
+        seed: The seed the replays used.
+        error: For a status other than ok: message and (for a crash) the user's traceback.
+    """
+
+    version: str
+    script: str
+    status: str
+    setup: dict[str, Any] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    training: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fixed JSON shape of a report."""
+        return {
+            "version": self.version,
+            "script": self.script,
+            "status": self.status,
+            "setup": self.setup,
+            "findings": [f.to_dict() for f in self.findings],
+            "training": self.training,
+            "timings": self.timings,
+            "seed": self.seed,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """Rebuild a report from :meth:`to_dict` output (the child process sends it as JSON)."""
+
+        def location(d: dict[str, Any] | None) -> Location | None:
+            return Location(**d) if d else None
+
+        def fix(d: dict[str, Any] | None) -> Fix | None:
+            if not d:
+                return None
+            return Fix(**{**d, "location": location(d.get("location"))})
+
+        findings = tuple(
+            Finding(
+                **{
+                    **f,
+                    "location": location(f.get("location")),
+                    "fix": fix(f.get("fix")),
+                    "alternatives": tuple(x for x in (fix(a) for a in f.get("alternatives", [])) if x),
+                    "caused_by": tuple(f.get("caused_by", [])),
+                }
+            )
+            for f in data.get("findings", [])
+        )
+        return cls(
+            version=data["version"],
+            script=data["script"],
+            status=data["status"],
+            setup=data.get("setup", {}),
+            findings=findings,
+            training=data.get("training", {}),
+            timings=data.get("timings", {}),
+            seed=data.get("seed", 0),
+            error=data.get("error"),
+        )
+
+    def worst_severity(self) -> str | None:
+        """The most severe finding's severity, or None without findings."""
+        if not self.findings:
+            return None
+        return min((f.severity for f in self.findings), key=SEVERITY_ORDER.__getitem__)

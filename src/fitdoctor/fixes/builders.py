@@ -1,0 +1,222 @@
+"""The fixes fitdoctor knows how to replay."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fitdoctor.evidence import Evidence
+from fitdoctor.fixes import FixCandidate
+from fitdoctor.probes.activations import ActivationStats, FinalActivation
+from fitdoctor.snippets import strip_activation
+from fitdoctor.training import Plan
+
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def _fmt_lr(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-").replace("e+0", "e") if lr < 0.01 else f"{lr:g}"
+
+
+def standardize_inputs(ev: Evidence) -> FixCandidate | None:
+    """Standardise the model's first input with the training data's per-feature mean and std."""
+    if not ev.inputs:
+        return None
+    mean = torch.tensor([f.mean for f in ev.inputs])
+    std = torch.tensor([f.std if f.std > 1e-12 else 1.0 for f in ev.inputs])
+
+    def transform(x: torch.Tensor) -> torch.Tensor:
+        if x.ndim >= 4:
+            shape = [-1] + [1] * (x.ndim - 2)
+            return (x - mean.to(x).reshape(shape)) / std.to(x).reshape(shape)
+        return (x - mean.to(x)) / std.to(x)
+
+    positive_decades = [f for f in ev.inputs if f.low > 0 and f.high / f.low > 100]
+    note = (
+        "a positive feature spanning several decades may do better as log(x), standardised" if positive_decades else ""
+    )
+    snippet = (
+        "mean, std = x_train.mean(dim=0), x_train.std(dim=0)\n"
+        "x_train = (x_train - mean) / std  # reuse this mean and std for validation, test and inference"
+    )
+    return FixCandidate(
+        "standardize-inputs",
+        "Standardise the inputs to zero mean and unit variance",
+        snippet,
+        Plan("standardize-inputs", input_transform=transform),
+        ev.locate.model_call,
+        note,
+    )
+
+
+def remove_final_activation(ev: Evidence, final: FinalActivation, stats: ActivationStats) -> FixCandidate:
+    """Drop the activation after the last layer: the output becomes the last layer's affine output."""
+    index = final.index
+
+    def edit(i: int, kind: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return args[0] if i == index else None
+
+    location = ev.activation_location(stats)
+    if stats.activation_module:
+        snippet = f"# delete this layer from the model:\n{location.source if location else type(stats).__name__}"
+    else:
+        stripped = strip_activation(location.source if location else "", final.kind)
+        snippet = stripped or f"# return the last layer's output without {final.kind}"
+        if stripped and location:
+            snippet = f"{stripped}  # was: {location.source}"
+    return FixCandidate(
+        "remove-final-activation",
+        f"Remove the {final.kind} after the last layer: let the output be unbounded",
+        snippet,
+        Plan("remove-final-activation", activation_edit=edit),
+        location,
+    )
+
+
+def _init_layers(model: nn.Module, how: str, gain_kind: str = "relu") -> None:
+    for m in model.modules():
+        if isinstance(m, _LAYERS):
+            if how == "he":
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            else:
+                nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain(gain_kind))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def he_init(ev: Evidence) -> FixCandidate:
+    """He (Kaiming) normal init of every Linear/Conv weight, zero biases."""
+    snippet = (
+        "for m in model.modules():\n"
+        "    if isinstance(m, (nn.Linear, nn.Conv2d)):\n"
+        '        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")\n'
+        "        nn.init.zeros_(m.bias)"
+    )
+    return FixCandidate(
+        "he-init",
+        "Initialise the layers with He (Kaiming) init and zero biases",
+        snippet,
+        Plan("he-init", model_edits=(lambda m: _init_layers(m, "he"),)),
+        ev.locate.model,
+    )
+
+
+def xavier_init(ev: Evidence, kind: str) -> FixCandidate:
+    """Glorot (Xavier) uniform init with the activation's gain, zero biases."""
+    gain_kind = kind if kind in ("tanh", "sigmoid", "relu", "selu") else "linear"
+    snippet = (
+        "for m in model.modules():\n"
+        "    if isinstance(m, nn.Linear):\n"
+        f'        nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("{gain_kind}"))\n'
+        "        nn.init.zeros_(m.bias)"
+    )
+    return FixCandidate(
+        "xavier-init",
+        "Initialise the layers with Glorot (Xavier) init for this activation",
+        snippet,
+        Plan("xavier-init", model_edits=(lambda m: _init_layers(m, "xavier", gain_kind),)),
+        ev.locate.model,
+    )
+
+
+def leaky_relu(ev: Evidence, stats: ActivationStats) -> FixCandidate:
+    """Replace ReLU by LeakyReLU(0.01) everywhere (keeps a gradient for negative inputs)."""
+
+    def edit(i: int, kind: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return F.leaky_relu(args[0], 0.01) if kind == "relu" else None
+
+    location = ev.activation_location(stats)
+    snippet = "nn.LeakyReLU(0.01)  # instead of nn.ReLU()   |   F.leaky_relu(x, 0.01) instead of F.relu(x)"
+    return FixCandidate(
+        "leaky-relu",
+        "Use LeakyReLU instead of ReLU",
+        snippet,
+        Plan("leaky-relu", activation_edit=edit),
+        location,
+    )
+
+
+def relu_he(ev: Evidence, kinds: frozenset[str]) -> FixCandidate:
+    """Swap hidden sigmoid/tanh activations for ReLU, with He init."""
+    final_index = ev.final.index if ev.final else None
+
+    def edit(i: int, kind: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return F.relu(args[0]) if kind in kinds and i != final_index else None
+
+    snippet = (
+        "nn.ReLU()  # instead of nn.Sigmoid() / nn.Tanh() between hidden layers\n"
+        "for m in model.modules():\n"
+        "    if isinstance(m, nn.Linear):\n"
+        '        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")\n'
+        "        nn.init.zeros_(m.bias)"
+    )
+    plan = Plan("relu-he-init", model_edits=(lambda m: _init_layers(m, "he"),), activation_edit=edit)
+    return FixCandidate("relu-he-init", "Use ReLU with He init between hidden layers", snippet, plan, ev.locate.model)
+
+
+def lower_lr(ev: Evidence, factor: float) -> FixCandidate | None:
+    """Divide the learning rate by ``1 / factor``."""
+    lr = ev.setup.lr
+    if lr is None or lr <= 0:
+        return None
+    new = lr * factor
+    location = ev.locate.optimizer
+    opt = ev.setup.optimizer_cls.__name__
+    snippet = f"optimizer = torch.optim.{opt}(model.parameters(), lr={_fmt_lr(new)})  # was lr={_fmt_lr(lr)}"
+    return FixCandidate(
+        f"lr-x{factor:g}",
+        f"Lower the learning rate from {_fmt_lr(lr)} to {_fmt_lr(new)}",
+        snippet,
+        Plan(f"lr-x{factor:g}", lr_scale=factor),
+        location,
+    )
+
+
+def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, attr = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, attr, new)
+
+
+def widen(ev: Evidence, stats: ActivationStats, factor: int) -> FixCandidate | None:
+    """Widen a narrow hidden Linear layer (and the Linear that reads it), with He init."""
+    producer = ev.module(stats.producer) if stats.producer else None
+    consumer = ev.module(stats.consumer) if stats.consumer else None
+    if not (isinstance(producer, nn.Linear) and isinstance(consumer, nn.Linear)):
+        return None
+    if producer.out_features != stats.units or consumer.in_features != stats.units:
+        return None
+    width = stats.units * factor
+    p_name, c_name = stats.producer, stats.consumer
+    assert p_name is not None and c_name is not None
+    has_pb, has_cb = producer.bias is not None, consumer.bias is not None
+    n_in, n_out = producer.in_features, consumer.out_features
+
+    def edit(model: nn.Module) -> None:
+        _init_layers(model, "he")
+        _set_module(model, p_name, nn.Linear(n_in, width, bias=has_pb))
+        _set_module(model, c_name, nn.Linear(width, n_out, bias=has_cb))
+        _init_layers(model, "he")
+
+    location = ev.locate.module(p_name)
+    snippet = (
+        f"nn.Linear({n_in}, {width})  # was nn.Linear({n_in}, {stats.units}); and nn.Linear({width}, {n_out}) after it\n"
+        '# with He init: nn.init.kaiming_normal_(layer.weight, nonlinearity="relu"), zero biases'
+    )
+    return FixCandidate(
+        "widen-he-init",
+        f"Use a wider layer ({width} units instead of {stats.units}) with He init",
+        snippet,
+        Plan("widen-he-init", model_edits=(edit,)),
+        location,
+        note=f"{stats.units} units leave little room when some die",
+    )
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON-safe number: None for NaN/Inf."""
+    return value if math.isfinite(value) else None

@@ -1,0 +1,1 @@
+"""Measurements of a training setup. Probes produce numbers; rules judge them."""

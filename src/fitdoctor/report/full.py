@@ -1,0 +1,181 @@
+"""The rich terminal report: the setup at a glance, then findings, fixes and their measurements."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from fitdoctor.findings import Finding, Fix, Report
+from fitdoctor.report.charts import sparkline
+
+STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+MARK = {"error": "✖", "warning": "▲", "info": "●"}
+ASCII_MARK = {"error": "x", "warning": "!", "info": "i"}
+
+
+def _num(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "diverged"
+    return f"{v:.4g}"
+
+
+def _loc(d: dict[str, Any] | None) -> str:
+    """``file:line`` with the file's base name: the report's header names the script's folder."""
+    return f"{d['path'].rsplit('/', 1)[-1]}:{d['line']}" if d else ""
+
+
+def setup_table(report: Report) -> Table:
+    """The captured setup in one glance."""
+    s = report.setup
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(ratio=1)
+    t.add_column(style="dim", no_wrap=True, justify="right")
+    model = s.get("model", {})
+    t.add_row(
+        "model",
+        f"{model.get('class')} · {model.get('parameters', 0):,} parameters · {len(model.get('layers', []))} layers",
+        _loc(model.get("location")),
+    )
+    opt = s.get("optimizer", {})
+    hyper = opt.get("hyperparameters", {})
+    lr = hyper.get("lr")
+    t.add_row(
+        "optimizer",
+        f"{opt.get('class')}(lr={lr:g})" if isinstance(lr, (int, float)) else str(opt.get("class")),
+        _loc(opt.get("location")),
+    )
+    loss = s.get("loss", {})
+    t.add_row("loss", str(loss.get("name")), _loc(loss.get("location")))
+    data = s.get("data", {})
+    shape = "×".join(str(d) for d in data.get("input_shape") or []) or "?"
+    tshape = "×".join(str(d) for d in data.get("target_shape") or []) or "?"
+    t.add_row(
+        "data",
+        f"batches of x {shape} {data.get('input_dtype') or ''} → y {tshape} · {data.get('batches')} batches captured",
+        _loc(data.get("location")),
+    )
+    final = s.get("final_activation")
+    if final:
+        lo, hi = final["range"]
+        rng = f"[{'-∞' if lo is None else f'{lo:.3g}'}, {'∞' if hi is None else f'{hi:.3g}'}]"
+        t.add_row("output", f"{final['kind']} → range {rng}", _loc(final.get("location")))
+    return t
+
+
+def _curves(report: Report, fix: Fix, ascii_only: bool) -> Text | None:
+    replay = report.training.get("replay", {})
+    base = replay.get("baseline", {}).get("curve")
+    fixed = replay.get("fixes", {}).get(fix.id, {}).get("curve")
+    if not base or not fixed:
+        return None
+    values = [v for _, v in base + fixed if v is not None and v > 0]
+    if not values:
+        return None
+    lo, hi = min(values), max(values)
+    text = Text()
+    text.append("baseline ", style="dim")
+    text.append(sparkline([v for _, v in base], lo, hi, ascii_only=ascii_only), style="red")
+    text.append("   with fix ", style="dim")
+    text.append(sparkline([v for _, v in fixed], lo, hi, ascii_only=ascii_only), style="green")
+    return text
+
+
+def finding_block(report: Report, f: Finding, ascii_only: bool = False) -> RenderableType:
+    """One finding: headline, message, evidence, fix and its verification."""
+    marks = ASCII_MARK if ascii_only else MARK
+    head = Text()
+    head.append(f"{marks[f.severity]} {f.code} {f.rule}", style=STYLE[f.severity])
+    head.append(f"  {f.severity} · {f.confidence}", style="dim")
+    if f.location:
+        head.append(f"  {f.location.path}:{f.location.line}", style="bold")
+    parts: list[RenderableType] = [head, Padding(Text(f.message + "."), (0, 0, 0, 2))]
+    if f.location and f.location.source:
+        parts.append(Padding(Text(f"{f.location.line:>4} │ {f.location.source}", style="dim"), (0, 0, 0, 2)))
+    if f.caused_by:
+        parts.append(Padding(Text(f"caused by {', '.join(f.caused_by)}", style="dim"), (0, 0, 0, 2)))
+    if f.fix is not None:
+        fx = f.fix
+        title = Text("fix  ", style="bold green" if fx.verified else "bold")
+        title.append(fx.title, style="green" if fx.verified else "")
+        if fx.location and fx.location.path and (not f.location or fx.location.line != f.location.line):
+            title.append(f"  {fx.location.path}:{fx.location.line}", style="dim")
+        parts.append(Padding(title, (0, 0, 0, 2)))
+        parts.append(
+            Padding(
+                Syntax(fx.snippet, "python", theme="ansi_dark", background_color="default", word_wrap=True),
+                (0, 0, 0, 7),
+            )
+        )
+        verdict = Text(
+            "verified  " if fx.verified else "not verified  ",
+            style="bold green" if fx.verified else "bold yellow",
+        )
+        verdict.append(f"loss {_num(fx.before)} → {_num(fx.after)} after {fx.steps} replay steps")
+        if fx.before and fx.after is not None and fx.before > 0:
+            verdict.append(f" ({fx.after / fx.before:.2g}× the baseline)", style="dim")
+        parts.append(Padding(verdict, (0, 0, 0, 2)))
+        curves = _curves(report, fx, ascii_only)
+        if curves is not None:
+            parts.append(Padding(curves, (0, 0, 0, 2)))
+        if fx.note:
+            parts.append(Padding(Text(f"note: {fx.note}", style="dim"), (0, 0, 0, 2)))
+        tried = [a for a in f.alternatives if a.after is not None]
+        if tried:
+            alt = Text("also tried: ", style="dim")
+            alt.append(
+                "; ".join(f"{a.title} ({_num(a.after)}{', verified' if a.verified else ''})" for a in tried),
+                style="dim",
+            )
+            parts.append(Padding(alt, (0, 0, 0, 2)))
+    return Group(*parts)
+
+
+def render_full(report: Report, console: Console) -> None:
+    """Print the full report."""
+    ascii_only = not console.encoding.lower().startswith("utf")
+    steps = report.training.get("steps_captured", 0)
+    head = Text()
+    head.append("fitdoctor ", style="bold")
+    head.append(f"{report.version} · {report.script}")
+    if report.status == "ok":
+        head.append(f" · {steps} steps captured, {report.training.get('stop_reason', '')}", style="dim")
+    console.print(head)
+    if report.status != "ok":
+        err = report.error or {}
+        for f in report.findings:
+            console.print(finding_block(report, f, ascii_only))
+        if err.get("traceback"):
+            console.print(Padding(Text(err["traceback"].rstrip(), style="red"), (1, 0, 0, 2)))
+        return
+    console.print()
+    console.print(setup_table(report))
+    user = report.training.get("user_loss") or []
+    if user:
+        finite = [v for v in user if v is not None and math.isfinite(v) and v > 0]
+        if finite:
+            line = Text("your loop  ", style="bold")
+            line.append(sparkline(user, min(finite), max(finite), width=40, ascii_only=ascii_only))
+            line.append(f"  {_num(user[0])} → {_num(user[-1])}", style="dim")
+            console.print(line)
+    console.print()
+    if not report.findings:
+        console.print(Text("✔ No problems found." if not ascii_only else "OK: no problems found.", style="bold green"))
+    for f in report.findings:
+        console.print(finding_block(report, f, ascii_only))
+        console.print()
+    counts = {k: sum(1 for f in report.findings if f.severity == k) for k in ("error", "warning", "info")}
+    total = report.timings.get("total_s")
+    summary = Text(
+        f"{counts['error']} error{'s' * (counts['error'] != 1)}, {counts['warning']} warning"
+        f"{'s' * (counts['warning'] != 1)}, {counts['info']} info"
+    )
+    if total:
+        summary.append(f" · checked in {total:.1f} s", style="dim")
+    console.print(summary)

@@ -1,0 +1,56 @@
+"""FD601 loss-not-decreasing: the symptom, in the user's loop and in the replay."""
+
+from __future__ import annotations
+
+from fitdoctor.catalog import RuleDoc
+from fitdoctor.evidence import Evidence
+from fitdoctor.probes.trend import Trend
+from fitdoctor.rules import Suspect, g, rule
+
+
+def _stalled(t: Trend | None, doc: RuleDoc, constant: float | None) -> bool:
+    if t is None:
+        return False
+    flat = t.relative_decrease < doc.threshold("min_relative_decrease") and t.p_value > doc.threshold("trend_p_value")
+    stuck = constant is not None and constant > 0 and t.end >= doc.threshold("baseline_share") * constant
+    return flat or stuck
+
+
+@rule("FD601")
+def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
+    """The loss neither falls (by ``min_relative_decrease``, significantly) nor beats ``baseline_share`` of
+    the input-independent baseline — in the user's loop and in the replay."""
+    user, rep = ev.user_trend, ev.replay_trend
+    constant = ev.constant_loss
+    if constant and rep is not None and rep.start < 1e-3 * constant:
+        return []  # already fitted from the start
+    user_stalled = _stalled(user, doc, constant)
+    replay_stalled = _stalled(rep, doc, constant)
+    if not (replay_stalled and (user is None or user_stalled)):
+        return []
+    parts = []
+    if user is not None:
+        unit = "steps" if user.block == 1 else f"blocks of {user.block} steps"
+        parts.append(
+            f"In your loop it went from {g(user.start)} to {g(user.end)} (medians of the first and last fifth, "
+            f"over {user.points} {unit}; Kendall τ = {user.tau:.2f}, p = {user.p_value:.2g})"
+        )
+    if rep is not None:
+        parts.append(f"replayed from the same start for {ev.baseline.steps} steps: {g(rep.start)} → {g(rep.end)}")
+    message = "The loss is not going down. " + "; ".join(parts)
+    if constant is not None:
+        message += f". Predicting the mean target for every input scores {g(constant)}"
+    evidence = {
+        "user_start": user.start if user else None,
+        "user_end": user.end if user else None,
+        "user_relative_decrease": user.relative_decrease if user else None,
+        "user_p_value": user.p_value if user else None,
+        "replay_start": rep.start if rep else None,
+        "replay_end": rep.end if rep else None,
+        "replay_relative_decrease": rep.relative_decrease if rep else None,
+        "constant_prediction_loss": constant,
+        "min_relative_decrease": doc.threshold("min_relative_decrease"),
+        "trend_p_value": doc.threshold("trend_p_value"),
+        "baseline_share": doc.threshold("baseline_share"),
+    }
+    return [Suspect("FD601", message, ev.locate.loss, None, evidence, [], symptom=True)]

@@ -1,0 +1,62 @@
+"""FD401 vanishing-gradients: the first layers get almost no gradient."""
+
+from __future__ import annotations
+
+from fitdoctor.catalog import RuleDoc
+from fitdoctor.evidence import Evidence, StateEvidence
+from fitdoctor.fixes import FixCandidate
+from fitdoctor.fixes.builders import relu_he, xavier_init
+from fitdoctor.probes.activations import pretty
+from fitdoctor.rules import Suspect, g, rule
+
+SQUASHING = frozenset({"sigmoid", "tanh"})
+
+
+def _ratio(state: StateEvidence) -> tuple[float, float, str, str] | None:
+    grads = [x for x in state.gradients if x.finite]
+    if len(grads) < 3 or grads[-1].grad_norm <= 0:
+        return None
+    first, last = grads[0], grads[-1]
+    return first.grad_norm / last.grad_norm, first.grad_norm, first.name, last.name
+
+
+@rule("FD401")
+def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
+    """First-to-last weight-gradient norm ratio below ``first_to_last_ratio`` and first norm below
+    ``first_layer_norm`` (both), at init or after the short training."""
+    ratio_limit = doc.threshold("first_to_last_ratio")
+    norm_limit = doc.threshold("first_layer_norm")
+    found = []
+    for label, state in (("At init", ev.init), (f"After {ev.baseline.steps} training steps", ev.trained)):
+        r = _ratio(state)
+        if r and r[0] < ratio_limit and r[1] < norm_limit:
+            found.append((label, r))
+    if not found:
+        return []
+    label, (ratio, first_norm, first, last) = found[0]
+    first_name, last_name = pretty(first), pretty(last)
+    kinds = sorted({a.kind for a in ev.init.activations if a.units})
+    depth = len(ev.init.gradients)
+    message = (
+        f"{label}, the first layer's weight gradient ({first_name}: {g(first_norm)}) is {g(ratio)} of the "
+        f"last layer's ({last_name}): through {depth} layers"
+        + (f" of {'/'.join(kinds)}" if kinds else "")
+        + " the gradient fades, so the early layers barely learn"
+    )
+    evidence = {
+        "first_layer": first,
+        "last_layer": last,
+        "first_layer_norm": first_norm,
+        "ratio": ratio,
+        "when": "init" if label == "At init" else "after",
+        "first_to_last_ratio": ratio_limit,
+        "first_layer_norm_threshold": norm_limit,
+        "layers": {x.name: x.grad_norm for x in ev.init.gradients},
+    }
+    squashing = SQUASHING.intersection(kinds)
+    candidates: list[FixCandidate] = []
+    if squashing:
+        candidates.append(relu_he(ev, frozenset(squashing)))
+        candidates.append(xavier_init(ev, sorted(squashing)[0]))
+    location = ev.locate.module(first) or ev.locate.model
+    return [Suspect("FD401", message, location, first, evidence, candidates, symptom=len(found) == 2)]

@@ -1,0 +1,345 @@
+"""The captured training setup and the replay loop that every probe and counterfactual run uses.
+
+A replay rebuilds the model from the initial snapshot (deep copy + ``load_state_dict``), creates a
+fresh optimizer of the user's class and hyperparameters, and cycles the captured batches in their
+captured order, under a fixed seed. A :class:`Plan` describes a counterfactual: edits to the model,
+an input transform, an activation swap or a scaled learning rate.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from fitdoctor.capture.recorder import Batch
+
+#: Elementwise activation functions as the TorchFunctionMode sees them, by kind.
+ACTIVATION_FUNCS: dict[Any, str] = {
+    F.relu: "relu",
+    torch.relu: "relu",
+    torch.Tensor.relu: "relu",
+    F.relu_: "relu",
+    torch.relu_: "relu",
+    F.relu6: "relu6",
+    F.hardtanh: "hardtanh",
+    torch.tanh: "tanh",
+    torch.Tensor.tanh: "tanh",
+    F.tanh: "tanh",
+    torch.sigmoid: "sigmoid",
+    torch.Tensor.sigmoid: "sigmoid",
+    F.sigmoid: "sigmoid",
+    F.elu: "elu",
+    F.selu: "selu",
+    F.celu: "celu",
+    F.gelu: "gelu",
+    F.silu: "silu",
+    F.mish: "mish",
+    F.softplus: "softplus",
+    F.leaky_relu: "leaky_relu",
+    F.softmax: "softmax",
+    torch.softmax: "softmax",
+    torch.Tensor.softmax: "softmax",
+    F.log_softmax: "log_softmax",
+    torch.log_softmax: "log_softmax",
+    torch.Tensor.log_softmax: "log_softmax",
+    F.logsigmoid: "logsigmoid",
+}
+
+#: Kinds that are not elementwise over units (they normalise along a dimension).
+NORMALISING = frozenset({"softmax", "log_softmax"})
+
+
+@dataclass
+class LossSpec:
+    """The user's loss: a ``torch.nn.functional`` loss and its keyword arguments.
+
+    Attributes:
+        name: e.g. ``mse_loss``.
+        kwargs: Everything but input and target (reduction, weight, ...).
+        transform: How the loss input derives from the model output: identity, reshape or other.
+    """
+
+    name: str
+    kwargs: dict[str, Any]
+    transform: str = "identity"
+
+    def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        fn = getattr(F, self.name)
+        return fn(prediction, target, **self.kwargs)
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the loss compares real-valued predictions with real-valued targets."""
+        return self.name in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")
+
+
+@dataclass
+class TrainingSetup:
+    """What a script trains, captured or given through the API.
+
+    Attributes:
+        model: The model, holding its initial weights.
+        initial_state: The model's state_dict before the first optimizer step.
+        optimizer_cls: The optimizer's class.
+        optimizer_groups: Hyperparameters per param group; ``params`` lists parameter names.
+        loss: The loss function.
+        batches: Training batches in the order the script used them.
+        user_losses: The loss of each captured step of the user's own loop.
+        seed: Seed for every replay.
+    """
+
+    model: nn.Module
+    initial_state: dict[str, torch.Tensor]
+    optimizer_cls: type[torch.optim.Optimizer]
+    optimizer_groups: list[dict[str, Any]]
+    loss: LossSpec
+    batches: list[Batch]
+    user_losses: list[float] = field(default_factory=list)
+    seed: int = 0
+
+    @property
+    def lr(self) -> float | None:
+        """The first param group's learning rate."""
+        value = self.optimizer_groups[0].get("lr") if self.optimizer_groups else None
+        return float(value) if isinstance(value, (int, float, torch.Tensor)) else None
+
+
+class ActivationEdit(TorchFunctionMode):
+    """Rewrites activation calls during a forward pass: the counterfactual for activation fixes.
+
+    Args:
+        edit: Called as ``edit(index, kind, func, args, kwargs)`` for the index-th activation call of
+            the forward pass; returns a tensor to use instead, or None to run the call unchanged.
+    """
+
+    def __init__(self, edit: Callable[[int, str, Any, tuple[Any, ...], dict[str, Any]], Any]) -> None:
+        super().__init__()
+        self.edit = edit
+        self.index = 0
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        kind = ACTIVATION_FUNCS.get(func)
+        if kind is not None:
+            index = self.index
+            self.index += 1
+            out = self.edit(index, kind, func, args, kwargs)
+            if out is not None:
+                return out
+        return func(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A counterfactual replay: what to change in the captured setup.
+
+    Attributes:
+        name: Identifier (``baseline`` or a fix id).
+        model_edits: Functions applied to a fresh copy of the model before training.
+        input_transform: Applied to the model's first positional input.
+        activation_edit: Passed to :class:`ActivationEdit` around every forward.
+        lr_scale: Multiplies every param group's learning rate.
+    """
+
+    name: str = "baseline"
+    model_edits: tuple[Callable[[nn.Module], None], ...] = ()
+    input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    activation_edit: Callable[..., Any] | None = None
+    lr_scale: float = 1.0
+
+    def combine(self, other: Plan) -> Plan:
+        """Both plans at once (the other's input transform and activation edit run after this one's)."""
+
+        def chain(a: Any, b: Any) -> Any:
+            if a is None or b is None:
+                return a or b
+            if a is self.input_transform:
+                return lambda x: b(a(x))
+
+            def both(i: int, kind: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+                out = a(i, kind, func, args, kwargs)
+                return out if out is not None else b(i, kind, func, args, kwargs)
+
+            return both
+
+        return replace(
+            self,
+            name=f"{self.name}+{other.name}",
+            model_edits=self.model_edits + other.model_edits,
+            input_transform=chain(self.input_transform, other.input_transform),
+            activation_edit=chain(self.activation_edit, other.activation_edit),
+            lr_scale=self.lr_scale * other.lr_scale,
+        )
+
+
+class PlannedModel(nn.Module):
+    """The model under a plan: input transform and activation edit around the user's forward."""
+
+    def __init__(self, inner: nn.Module, plan: Plan) -> None:
+        super().__init__()
+        self.inner = inner
+        self.plan = plan
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.plan.input_transform is not None and args and isinstance(args[0], torch.Tensor):
+            args = (self.plan.input_transform(args[0]), *args[1:])
+        if self.plan.activation_edit is None:
+            return self.inner(*args, **kwargs)
+        with ActivationEdit(self.plan.activation_edit):
+            return self.inner(*args, **kwargs)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The user's model inside a :class:`PlannedModel`."""
+    return model.inner if isinstance(model, PlannedModel) else model
+
+
+def fresh_model(setup: TrainingSetup, plan: Plan | None = None) -> nn.Module:
+    """A copy of the model at its initial weights, with the plan's model edits applied."""
+    model = copy.deepcopy(setup.model)
+    model.load_state_dict(setup.initial_state)
+    model.train()
+    for edit in plan.model_edits if plan else ():
+        edit(model)
+    return model
+
+
+def select_output(output: Any, path: Sequence[Any]) -> torch.Tensor:
+    """The tensor at ``path`` inside a model output (tuple index or dict key)."""
+    for key in path:
+        output = output[key]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"model output at {list(path)} is {type(output).__name__}, not a tensor")
+    return output
+
+
+def predict(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """The loss input for one batch: the model output, reshaped as the user's loss call saw it."""
+    out = select_output(model(*batch.args, **batch.kwargs), batch.output_path)
+    if tuple(out.shape) != batch.pred_shape and out.numel() == math.prod(batch.pred_shape):
+        out = out.reshape(batch.pred_shape)
+    return out
+
+
+def batch_loss(model: nn.Module, setup: TrainingSetup, batch: Batch) -> torch.Tensor:
+    """The user's loss on one batch."""
+    assert batch.target is not None
+    return setup.loss(predict(model, batch), batch.target)
+
+
+def make_optimizer(setup: TrainingSetup, model: nn.Module, lr_scale: float = 1.0) -> torch.optim.Optimizer:
+    """A fresh optimizer of the user's class and hyperparameters for ``model``'s parameters."""
+    named = dict(model.named_parameters())
+    groups: list[dict[str, Any]] = []
+    for group in setup.optimizer_groups:
+        hyper = {k: v for k, v in group.items() if k not in ("params", "initial_lr")}
+        if "lr" in hyper and lr_scale != 1.0:
+            hyper["lr"] = float(hyper["lr"]) * lr_scale
+        params = [named[n] for n in group["params"] if n in named]
+        # Layers a plan replaced (e.g. a widened Linear) get new parameters: add them to group 0.
+        groups.append({"params": params, **hyper})
+    known = {id(p) for g in groups for p in g["params"]}
+    extra = [p for p in model.parameters() if id(p) not in known and p.requires_grad]
+    if extra and groups:
+        groups[0]["params"] = groups[0]["params"] + extra
+    groups = [g for g in groups if g["params"]]
+    return setup.optimizer_cls(groups)
+
+
+@dataclass
+class ReplayResult:
+    """The outcome of one replay.
+
+    Attributes:
+        plan: Which plan ran.
+        steps: Steps trained.
+        curve: (step, evaluation loss) pairs, in the user's loss units.
+        train_losses: The training loss of each step.
+        final: Evaluation loss after the last step (inf when it diverged).
+        diverged: Whether the loss became NaN/Inf.
+        model: The trained model (with the plan applied).
+        seconds: Wall time.
+    """
+
+    plan: Plan
+    steps: int
+    curve: list[tuple[int, float]]
+    train_losses: list[float]
+    final: float
+    diverged: bool
+    model: nn.Module
+    seconds: float
+
+
+def cycle(batches: Sequence[Batch], steps: int) -> Iterator[Batch]:
+    """The captured batches in order, repeated, for ``steps`` steps."""
+    for i in range(steps):
+        yield batches[i % len(batches)]
+
+
+def evaluate(model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch]) -> float:
+    """Mean loss over ``batches`` with the model in eval mode, without gradients."""
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                total += float(batch_loss(model, setup, batch))
+    finally:
+        model.train(was_training)
+    value = total / max(len(batches), 1)
+    return value if math.isfinite(value) else math.inf
+
+
+def replay(
+    setup: TrainingSetup,
+    plan: Plan,
+    steps: int,
+    eval_batches: Sequence[Batch],
+    points: int = 24,
+) -> ReplayResult:
+    """Train a fresh copy of the model under ``plan`` for ``steps`` steps and measure it.
+
+    Args:
+        setup: The captured setup.
+        plan: The counterfactual (``Plan()`` for the baseline).
+        steps: Optimizer steps.
+        eval_batches: Batches the evaluation loss is measured on.
+        points: How many evaluation points the curve holds.
+    """
+    started = time.perf_counter()
+    torch.manual_seed(setup.seed)
+    model = PlannedModel(fresh_model(setup, plan), plan)
+    optimizer = make_optimizer(setup, model.inner, plan.lr_scale)
+    every = max(1, steps // points)
+    curve = [(0, evaluate(model, setup, eval_batches))]
+    train_losses: list[float] = []
+    diverged = False
+    for step, batch in enumerate(cycle(setup.batches, steps), start=1):
+        optimizer.zero_grad(set_to_none=True)
+        loss = batch_loss(model, setup, batch)
+        value = float(loss.detach())
+        train_losses.append(value)
+        if not math.isfinite(value):
+            diverged = True
+            break
+        loss.backward()
+        optimizer.step()
+        if step % every == 0 or step == steps:
+            curve.append((step, evaluate(model, setup, eval_batches)))
+    final = math.inf if diverged else curve[-1][1]
+    if diverged:
+        curve.append((len(train_losses), math.inf))
+    return ReplayResult(
+        plan, len(train_losses), curve, train_losses, final, diverged, model, time.perf_counter() - started
+    )
