@@ -72,6 +72,7 @@ def describe_setup(setup: TrainingSetup, ev: Evidence | None, locate: Locator) -
         if k != "params" and isinstance(v, (int, float, bool, str, tuple, type(None)))
     }
     first = setup.batches[0] if setup.batches else None
+    distinct = list({id(b): b for b in setup.batches}.values())
     x = first.args[0] if first and first.args else None
 
     def loc(location: Location | None) -> dict[str, Any] | None:
@@ -101,7 +102,8 @@ def describe_setup(setup: TrainingSetup, ev: Evidence | None, locate: Locator) -
             "input_dtype": str(x.dtype).replace("torch.", "") if isinstance(x, torch.Tensor) else None,
             "target_shape": list(first.target.shape) if first and first.target is not None else None,
             "batches": len(setup.batches),
-            "samples": sum(b.pred_shape[0] if b.pred_shape else 1 for b in setup.batches),
+            "distinct_batches": len(distinct),
+            "samples": sum(b.pred_shape[0] if b.pred_shape else 1 for b in distinct),
             "location": loc(locate.model_call),
         },
         "final_activation": None,

@@ -170,22 +170,13 @@ def show_rule(
 
 
 def main() -> None:
-    """Console-script entry point: our errors become a message and exit code 2."""
+    """Console-script entry point: our errors become a one-paragraph message and exit code 2."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone: usage errors exit 2, typer.Exit carries our exit codes
     except FitdoctorError as exc:
         Console(stderr=True).print(f"[bold red]fitdoctor:[/] {exc}", highlight=False)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(2)
-    except Exception as exc:  # click usage errors and anything unforeseen
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
+    except Exception as exc:  # anything unforeseen is our bug, never the user's traceback
         Console(stderr=True).print(
             f"[bold red]fitdoctor: internal error[/] {type(exc).__name__}: {exc}. This is a bug in fitdoctor, not "
             "in your script; please report it with the command you ran.",

@@ -1,4 +1,5 @@
 """Loop style: shuffled mini-batch training of a 3-class classifier with nn.CrossEntropyLoss, integer targets and Adam."""
+
 import torch
 from torch import nn
 
@@ -20,7 +21,7 @@ for epoch in range(15):
     perm = torch.randperm(X.shape[0])
     running, correct = 0.0, 0
     for start in range(0, X.shape[0], batch_size):
-        idx = perm[start:start + batch_size]
+        idx = perm[start : start + batch_size]
         xb, yb = X[idx], Y[idx]
         optimizer.zero_grad()
         logits = model(xb)

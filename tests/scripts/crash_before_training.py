@@ -1,4 +1,5 @@
 """Loop style: none reached; the script raises FileNotFoundError while reading a missing csv before any model is built."""
+
 import numpy as np
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """Loop style: a normal mini-batch loop that crashes at step 4 with a ValueError raised from a user helper function (load_batch)."""
+
 import torch
 from torch import nn
 
@@ -12,7 +13,7 @@ def load_batch(i, batch_size=32):
     if i == 4:
         raise ValueError("corrupt batch 4")
     start = (i * batch_size) % X.shape[0]
-    return X[start:start + batch_size], Y[start:start + batch_size]
+    return X[start : start + batch_size], Y[start : start + batch_size]
 
 
 model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))

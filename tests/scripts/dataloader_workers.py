@@ -1,4 +1,5 @@
 """Loop style: mini-batches from a shuffled DataLoader with num_workers=2, everything under the __main__ guard."""
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset

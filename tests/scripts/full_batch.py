@@ -1,4 +1,5 @@
 """Loop style: the whole dataset in one tensor, one optimizer step per epoch (full-batch gradient descent) for 500 epochs."""
+
 import torch
 from torch import nn
 

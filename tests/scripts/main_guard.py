@@ -1,4 +1,5 @@
 """Loop style: full-batch training inside def main() called under the __main__ guard, configured by argparse (--epochs, --lr)."""
+
 import argparse
 
 import torch

@@ -1,4 +1,5 @@
 """Loop style: evaluation only; builds a model and an optimizer, computes one forward pass and loss, and never calls optimizer.step()."""
+
 import torch
 from torch import nn
 

@@ -1,4 +1,5 @@
 """Loop style: full-batch training that calls matplotlib plt.show() mid-training (after epoch 10) and again at the end to plot the loss curve."""
+
 import matplotlib.pyplot as plt
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """Loop style: full-batch linear regression on data/points.csv read relative to the current working directory."""
+
 import csv
 
 import torch

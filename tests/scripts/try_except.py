@@ -1,4 +1,5 @@
 """Loop style: mini-batch loop whose body is wrapped in try/except Exception (skipping bad batches), with the whole training call wrapped in another try/except."""
+
 import torch
 from torch import nn
 
@@ -19,7 +20,7 @@ def train(epochs=20, batch_size=32):
         running, n = 0.0, 0
         for start in range(0, X.shape[0], batch_size):
             try:
-                idx = perm[start:start + batch_size]
+                idx = perm[start : start + batch_size]
                 xb, yb = X[idx], Y[idx]
                 optimizer.zero_grad()
                 loss = loss_fn(model(xb), yb)

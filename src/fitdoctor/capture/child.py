@@ -108,7 +108,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         message = (
             f"{display} finished without a training step that fitdoctor could watch: {why}. fitdoctor "
             "needs a loop that calls the model, a loss, backward() and optimizer.step() within the time "
-            f"budget ({job['time_budget']:g} s)."
+            f"budget ({job['time_budget']:g} s)"
         )
         return meta_report(display, "no-step", "FD902", message, {"steps": recorder.steps}, timings=timings).to_dict()
     unsupported = _unsupported(recorder)

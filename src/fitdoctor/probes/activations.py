@@ -131,6 +131,9 @@ class ActivationStats:
         preact_std: Standard deviation of the pre-activation.
         site: Where the activation is applied in the user's code (functional calls).
         call_kwargs: Numeric parameters of the call (alpha, negative_slope, dim...).
+        activation_module: Whether an activation module (``nn.ReLU``) made the call.
+        correlation: Pearson correlation between units' outputs over the probe inputs (layers of at
+            most ``MAX_CORRELATION_UNITS`` units; NaN where a unit's output is constant).
     """
 
     index: int
@@ -148,6 +151,10 @@ class ActivationStats:
     site: Site | None = None
     call_kwargs: dict[str, Any] = field(default_factory=dict)
     activation_module: bool = False
+    correlation: list[list[float]] | None = None
+
+
+MAX_CORRELATION_UNITS = 256
 
 
 @dataclass
@@ -158,6 +165,8 @@ class _Accumulator:
     total: float = 0.0
     total_sq: float = 0.0
     count: int = 0
+    out_sum: torch.Tensor | None = None
+    out_gram: torch.Tensor | None = None
 
 
 def units_view(z: torch.Tensor, last_dim_units: bool) -> torch.Tensor:
@@ -251,6 +260,8 @@ class ActivationProbe(TorchFunctionMode):
         if kind not in NORMALISING:
             self._observe(acc, kind, z.detach(), args, kwargs)
         out = func(*args, **kwargs)
+        if kind not in NORMALISING and isinstance(out, torch.Tensor) and not torch.is_grad_enabled():
+            self._observe_output(acc, out.detach())
         if isinstance(out, torch.Tensor) and out.grad_fn is not None:
             self.grad_fns[id(out.grad_fn)] = index
         return out
@@ -310,6 +321,17 @@ class ActivationProbe(TorchFunctionMode):
         acc.total += float(zz.sum())
         acc.total_sq += float((zz**2).sum())
 
+    def _observe_output(self, acc: _Accumulator, out: torch.Tensor) -> None:
+        yy = units_view(out, isinstance(self.tracker.last_param, nn.Linear)).double()
+        if yy.shape[1] > MAX_CORRELATION_UNITS or yy.numel() == 0:
+            return
+        if acc.out_sum is None or acc.out_sum.shape[0] != yy.shape[1]:
+            acc.out_sum = torch.zeros(yy.shape[1], dtype=torch.float64)
+            acc.out_gram = torch.zeros(yy.shape[1], yy.shape[1], dtype=torch.float64)
+        acc.out_sum += yy.sum(0)
+        assert acc.out_gram is not None
+        acc.out_gram += yy.T @ yy
+
     def results(self) -> list[ActivationStats]:
         """The statistics of each activation call site, in forward order."""
         out = []
@@ -324,12 +346,36 @@ class ActivationProbe(TorchFunctionMode):
                 n = acc.count * stats.units
                 stats.preact_mean = acc.total / n
                 stats.preact_std = math.sqrt(max(acc.total_sq / n - stats.preact_mean**2, 0.0))
+            if acc.out_sum is not None and acc.out_gram is not None and acc.count > 1:
+                mean = acc.out_sum / acc.count
+                cov = acc.out_gram / acc.count - torch.outer(mean, mean)
+                std = cov.diagonal().clamp(min=0).sqrt()
+                scale = torch.outer(std, std)
+                corr = torch.where(
+                    scale > 1e-12 * max(float(scale.max()), 1e-300), cov / scale, torch.full_like(cov, math.nan)
+                )
+                stats.correlation = corr.tolist()
             out.append(stats)
         return out
 
     def close(self) -> None:
         """Remove the module hooks this probe placed."""
         self.tracker.remove()
+
+
+def duplicate_units(stats: ActivationStats, live: list[int], threshold: float) -> list[int]:
+    """Live units whose output correlates at least ``threshold`` with an earlier live unit's: they
+    respond to every input the same way (up to scale) and add no capacity."""
+    if stats.correlation is None:
+        return []
+    representatives: list[int] = []
+    duplicates = []
+    for u in live:
+        if any(stats.correlation[u][r] >= threshold for r in representatives):
+            duplicates.append(u)
+        else:
+            representatives.append(u)
+    return duplicates
 
 
 @dataclass
@@ -408,7 +454,7 @@ def probe_activations(
         final = find_final_activation(model, batches[0], probe) if batches else None
         # Statistics come from gradient-free passes only; the pass above just located the final op.
         for acc in probe.calls:
-            acc.active = acc.saturated = None
+            acc.active = acc.saturated = acc.out_sum = acc.out_gram = None
             acc.count, acc.total, acc.total_sq = 0, 0.0, 0.0
         with torch.no_grad(), probe:
             for batch in batches:

@@ -56,15 +56,17 @@ def setup_table(report: Report) -> Table:
     data = s.get("data", {})
     shape = "×".join(str(d) for d in data.get("input_shape") or []) or "?"
     tshape = "×".join(str(d) for d in data.get("target_shape") or []) or "?"
+    distinct = data.get("distinct_batches", data.get("batches"))
+    plural = "es" if distinct != 1 else ""
     t.add_row(
         "data",
-        f"batches of x {shape} {data.get('input_dtype') or ''} → y {tshape} · {data.get('batches')} batches captured",
+        f"x {shape} {data.get('input_dtype') or ''} → y {tshape} · {distinct} distinct batch{plural}",
         _loc(data.get("location")),
     )
     final = s.get("final_activation")
     if final:
         lo, hi = final["range"]
-        rng = f"[{'-∞' if lo is None else f'{lo:.3g}'}, {'∞' if hi is None else f'{hi:.3g}'}]"
+        rng = f"{'(-∞' if lo is None else f'[{lo:.3g}'}, {'∞)' if hi is None else f'{hi:.3g}]'}"
         t.add_row("output", f"{final['kind']} → range {rng}", _loc(final.get("location")))
     return t
 
@@ -126,7 +128,7 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False) -> Rende
             parts.append(Padding(curves, (0, 0, 0, 2)))
         if fx.note:
             parts.append(Padding(Text(f"note: {fx.note}", style="dim"), (0, 0, 0, 2)))
-        tried = [a for a in f.alternatives if a.after is not None]
+        tried = list(f.alternatives)
         if tried:
             alt = Text("also tried: ", style="dim")
             alt.append(
@@ -145,7 +147,7 @@ def render_full(report: Report, console: Console) -> None:
     head.append("fitdoctor ", style="bold")
     head.append(f"{report.version} · {report.script}")
     if report.status == "ok":
-        head.append(f" · {steps} steps captured, {report.training.get('stop_reason', '')}", style="dim")
+        head.append(f" · {steps} steps captured", style="dim")
     console.print(head)
     if report.status != "ok":
         err = report.error or {}

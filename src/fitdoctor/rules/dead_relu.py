@@ -1,53 +1,109 @@
-"""FD301 dead-relu: ReLU units that never activate."""
+"""FD301 dead-relu: ReLU units that never activate (or, after training, only duplicate another)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import he_init, leaky_relu, lower_lr, widen
-from fitdoctor.probes.activations import DYING
+from fitdoctor.probes.activations import DYING, ActivationStats, duplicate_units
 from fitdoctor.rules import Suspect, pct, rule
-from fitdoctor.rules._layers import layer_verdicts
 
 NARROW = 16  # layers this narrow get a "widen" counterfactual
 
 
+@dataclass(frozen=True)
+class _Layer:
+    init: ActivationStats
+    after: ActivationStats | None
+    dead_init: int
+    dead_after: int
+    duplicates_after: int
+
+    @property
+    def units(self) -> int:
+        return self.init.units
+
+    @property
+    def lost_init(self) -> float:
+        return self.dead_init / self.units
+
+    @property
+    def lost_after(self) -> float:
+        return (self.dead_after + self.duplicates_after) / self.units
+
+
+def _layers(ev: Evidence, unit_limit: float, correlation: float, count_duplicates: bool) -> list[_Layer]:
+    final_index = ev.final.index if ev.final else None
+    after = {a.index: a for a in ev.trained.activations}
+    out = []
+    for a in ev.init.activations:
+        if a.kind not in DYING or not a.units or a.index == final_index:
+            continue
+        b = after.get(a.index)
+        dead_init = sum(1 for v in a.active_share if v < unit_limit)
+        dead_after = duplicates = 0
+        if b is not None and b.units == a.units:
+            live = [u for u, v in enumerate(b.active_share) if v >= unit_limit]
+            dead_after = a.units - len(live)
+            duplicates = len(duplicate_units(b, live, correlation)) if count_duplicates else 0
+        out.append(_Layer(a, b, dead_init, dead_after, duplicates))
+    return out
+
+
 @rule("FD301")
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
-    """Layers where more than ``layer_dead_share`` of ReLU units are active on < ``unit_active_share``."""
+    """Layers where more than ``layer_dead_share`` of ReLU units are lost: active on less than
+    ``unit_active_share`` of inputs, or (after training) correlated ≥ ``duplicate_correlation`` with
+    another live unit while the model underfits (final loss above ``underfit_share`` of the
+    input-independent baseline)."""
     unit_limit = doc.threshold("unit_active_share")
     layer_limit = doc.threshold("layer_dead_share")
-    verdicts = layer_verdicts(ev, DYING, unit_limit, below=True, field_name="active_share")
-    bad = [v for v in verdicts if max(v.at_init, v.after) > layer_limit]
+    constant = ev.constant_loss
+    underfit = constant is not None and constant > 0 and ev.baseline.final > doc.threshold("underfit_share") * constant
+    layers = _layers(ev, unit_limit, doc.threshold("duplicate_correlation"), underfit)
+    bad = [v for v in layers if max(v.lost_init, v.lost_after) > layer_limit]
     if not bad:
         return []
-    worst = max(bad, key=lambda v: (v.after, v.at_init))
-    a = worst.stats
+    worst = max(bad, key=lambda v: (v.lost_after, v.lost_init))
+    a = worst.after or worst.init
     steps = ev.baseline.steps
-    during = worst.after > layer_limit and worst.at_init <= layer_limit
+    during = worst.lost_after > layer_limit and worst.lost_init <= layer_limit
+    effective = worst.units - worst.dead_after - worst.duplicates_after
     if during:
-        when = f"After {steps} training steps, {worst.stuck_units} of {a.units} units of {a.name} ({pct(worst.after)})"
-        tail = f" — at init only {pct(worst.at_init)} were. The updates pushed them off"
+        verb = "activates" if worst.dead_after == 1 else "activate"
+        lost = f"{worst.dead_after} of {a.units} units of {a.name} never {verb} on any training input"
+        if worst.duplicates_after:
+            lost += (
+                f" and {worst.duplicates_after} more only duplicate another unit (same response to every "
+                f"input), so the layer works like {effective} unit{'s' if effective != 1 else ''}"
+            )
+        message = (
+            f"After {steps} training steps, {lost} ({pct(worst.lost_after)} lost; at init {pct(worst.lost_init)} "
+            "were dead). A dead unit passes no gradient and never recovers"
+        )
     else:
-        share = worst.at_init
-        when = f"At init, {round(share * a.units)} of {a.units} units of {a.name} ({pct(share)})"
-        tail = f"; after {steps} steps {pct(worst.after)}"
-    message = (
-        f"{when} never activate on any training input{tail}. A dead unit passes no gradient, so it "
-        "never recovers, and the layer's output shrinks to the few live units"
-    )
+        message = (
+            f"At init, {worst.dead_init} of {a.units} units of {a.name} ({pct(worst.lost_init)}) never activate on "
+            f"any training input; after {steps} steps {pct(worst.lost_after)} are lost. A dead unit passes no "
+            "gradient, so it never recovers"
+        )
     if len(bad) > 1:
         message += f" ({len(bad)} layers affected)"
     evidence = {
         "layer": a.name,
         "units": a.units,
-        "dead_share_init": worst.at_init,
-        "dead_share_after": worst.after,
+        "dead_share_init": worst.lost_init,
+        "dead_share_after": worst.dead_after / a.units,
+        "duplicate_share_after": worst.duplicates_after / a.units,
+        "effective_units_after": effective,
         "after_steps": steps,
         "unit_active_share": unit_limit,
         "layer_dead_share": layer_limit,
-        "layers": {v.stats.name: {"init": v.at_init, "after": v.after} for v in verdicts},
+        "duplicate_correlation": doc.threshold("duplicate_correlation"),
+        "layers": {v.init.name: {"init": v.lost_init, "after": v.lost_after} for v in layers},
     }
     candidates: list[FixCandidate] = []
     if during:
@@ -65,6 +121,6 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
             a.name,
             evidence,
             candidates,
-            symptom=worst.after > layer_limit,
+            symptom=worst.lost_after > layer_limit,
         )
     ]

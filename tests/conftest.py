@@ -1,0 +1,77 @@
+"""Shared helpers: run the real CLI in a subprocess and parse its JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+@dataclass
+class CheckRun:
+    """One `fitdoctor check` run: exit code, parsed JSON (when the format is json), and stderr."""
+
+    code: int
+    report: dict[str, Any] | None
+    stdout: str
+    stderr: str
+
+    def codes(self, at_least: str = "info") -> list[str]:
+        order = {"error": 0, "warning": 1, "info": 2}
+        assert self.report is not None
+        return [f["code"] for f in self.report["findings"] if order[f["severity"]] <= order[at_least]]
+
+    def finding(self, code: str) -> dict[str, Any]:
+        assert self.report is not None
+        return next(f for f in self.report["findings"] if f["code"] == code)
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> CheckRun:
+    """Run `python -m fitdoctor ARGS` and parse stdout as JSON when `--format json` was given."""
+    env = dict(os.environ)
+    env.pop("OMP_NUM_THREADS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fitdoctor", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    report = None
+    if "json" in args and proc.stdout.strip():
+        report = json.loads(proc.stdout)
+    return CheckRun(proc.returncode, report, proc.stdout, proc.stderr)
+
+
+def expected_codes(script: Path) -> list[str]:
+    """The codes in the script's `Expected:` docstring line (empty for `Expected: none`)."""
+    match = re.search(r"^Expected:\s*(.+)$", script.read_text(encoding="utf-8"), re.M)
+    assert match, f"{script} has no Expected: line"
+    return re.findall(r"FD\d{3}", match.group(1))
+
+
+@pytest.fixture(scope="session")
+def check_json() -> Any:
+    """Cached `fitdoctor check --format json` runs, so several tests can read one run."""
+    cache: dict[tuple[str, ...], CheckRun] = {}
+
+    def run(script: Path, *extra: str) -> CheckRun:
+        key = (str(script), *extra)
+        if key not in cache:
+            cache[key] = run_cli("check", str(script), "--format", "json", *extra)
+        return cache[key]
+
+    return run
