@@ -106,3 +106,17 @@ def test_bad_script_argument_is_a_usage_error(target: str, message: str) -> None
     assert run.code == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_users_files_are_not_modified() -> None:
+    folder = SCRIPTS / "pkg_user"
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    run = run_cli("check", str(folder / "train_with_module.py"), "--steps", "30", "--format", "json")
+    assert run.code == 0, run.stderr[-2000:]
+    after = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    assert after == before
+    # The model is created in the sibling module, which is the user's code too.
+    assert run.report is not None
+    location = run.report["setup"]["model"]["location"]
+    assert location["path"].endswith("model_def.py") and "nn.Sequential" in location["source"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -67,7 +68,7 @@ def sine(n: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
 
 def mlp(act: Callable[[], nn.Module], widths: list[int], final: nn.Module | None = None) -> nn.Module:
     layers: list[nn.Module] = []
-    for a, b in zip(widths[:-2], widths[1:-1], strict=True):
+    for a, b in itertools.pairwise(widths[:-1]):
         layers += [nn.Linear(a, b), act()]
     layers.append(nn.Linear(widths[-2], widths[-1]))
     if final is not None:

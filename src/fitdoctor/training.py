@@ -12,8 +12,8 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -156,30 +156,6 @@ class Plan:
     activation_edit: Callable[..., Any] | None = None
     lr_scale: float = 1.0
 
-    def combine(self, other: Plan) -> Plan:
-        """Both plans at once (the other's input transform and activation edit run after this one's)."""
-
-        def chain(a: Any, b: Any) -> Any:
-            if a is None or b is None:
-                return a or b
-            if a is self.input_transform:
-                return lambda x: b(a(x))
-
-            def both(i: int, kind: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-                out = a(i, kind, func, args, kwargs)
-                return out if out is not None else b(i, kind, func, args, kwargs)
-
-            return both
-
-        return replace(
-            self,
-            name=f"{self.name}+{other.name}",
-            model_edits=self.model_edits + other.model_edits,
-            input_transform=chain(self.input_transform, other.input_transform),
-            activation_edit=chain(self.activation_edit, other.activation_edit),
-            lr_scale=self.lr_scale * other.lr_scale,
-        )
-
 
 class PlannedModel(nn.Module):
     """The model under a plan: input transform and activation edit around the user's forward."""
@@ -252,7 +228,7 @@ def make_optimizer(setup: TrainingSetup, model: nn.Module, lr_scale: float = 1.0
     if extra and groups:
         groups[0]["params"] = groups[0]["params"] + extra
     groups = [g for g in groups if g["params"]]
-    return setup.optimizer_cls(groups)
+    return cast(Any, setup.optimizer_cls)(groups)
 
 
 @dataclass

@@ -383,7 +383,7 @@ class Recorder:
         if self.model is not None and call.module is not self.model:
             return
         key = _identity(call.args, call.kwargs, target)
-        same = self._seen_batches.get(key)
+        same = self._seen_batches.get(key) if key is not None else None
         if same is not None:
             # A full-batch loop feeds the same tensors every step: store them once.
             self.batches.append(same)

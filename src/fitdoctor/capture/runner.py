@@ -111,6 +111,7 @@ def run_check(script: str, options: CheckOptions, user_output: IO[str] | None = 
         env = dict(os.environ)
         env["MPLBACKEND"] = "Agg"
         env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ beside the user's modules
         env.setdefault("PYTHONHASHSEED", str(options.seed))
         src = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

@@ -54,7 +54,7 @@ class UserFiles:
             frame: The frame to start from (default: the caller's caller).
             limit: At most this many sites are returned.
         """
-        f = frame if frame is not None else sys._getframe(2)
+        f: FrameType | None = frame if frame is not None else sys._getframe(2)
         out: list[Site] = []
         while f is not None and len(out) < limit:
             code = f.f_code

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -83,7 +83,7 @@ def _init_layers(model: nn.Module, how: str, gain_kind: str = "relu") -> None:
             if how == "he":
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             else:
-                nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain(gain_kind))
+                nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain(cast(Any, gain_kind)))
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 

@@ -52,7 +52,7 @@ def feature_matrix(x: torch.Tensor) -> torch.Tensor:
 
 def input_stats(batches: Sequence[Batch], max_rows: int = 200_000) -> list[FeatureStats] | None:
     """Per-feature statistics of the model's first positional input, when it is a float tensor."""
-    rows = []
+    rows: list[torch.Tensor] = []
     count = 0
     for batch in batches:
         x = batch.args[0] if batch.args else None
