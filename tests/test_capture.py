@@ -120,3 +120,27 @@ def test_users_files_are_not_modified() -> None:
     assert run.report is not None
     location = run.report["setup"]["model"]["location"]
     assert location["path"].endswith("model_def.py") and "nn.Sequential" in location["source"]
+
+
+@pytest.mark.slow
+def test_same_script_and_seed_give_the_same_report() -> None:
+    """A shuffling DataLoader allocates a new batch each step; freed addresses get reused, so batch
+    identity must rest on content (this once made the replay differ from run to run)."""
+    from conftest import EXAMPLES
+
+    script = str(EXAMPLES / "quadratic_dying_relu" / "broken.py")
+    first, second = (run_cli("check", script, "--format", "json") for _ in range(2))
+    assert first.report is not None and second.report is not None
+    assert first.report["findings"] == second.report["findings"]
+    assert first.report["training"]["replay"] == {
+        **second.report["training"]["replay"],
+        "baseline": {
+            **second.report["training"]["replay"]["baseline"],
+            "seconds": first.report["training"]["replay"]["baseline"]["seconds"],
+        },
+        "fixes": {
+            k: {**v, "seconds": first.report["training"]["replay"]["fixes"][k]["seconds"]}
+            for k, v in second.report["training"]["replay"]["fixes"].items()
+        },
+    }
+    assert first.report["training"]["replay"]["baseline"]["final"] is not None

@@ -145,6 +145,19 @@ def _identity(args: Any, kwargs: Any, target: torch.Tensor) -> tuple[Any, ...] |
     return tuple(parts)
 
 
+def _same_content(batch: Batch, args: Any, kwargs: Any, target: torch.Tensor) -> bool:
+    """Whether a stored batch holds exactly these tensors' values."""
+    stored = (*batch.args, *batch.kwargs.values(), batch.target)
+    current = (*args, *kwargs.values(), target)
+    return len(stored) == len(current) and all(
+        isinstance(a, torch.Tensor)
+        and isinstance(b, torch.Tensor)
+        and a.shape == b.shape
+        and torch.equal(a, b.detach())
+        for a, b in zip(stored, current, strict=True)
+    )
+
+
 def _tensors_in(output: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], torch.Tensor]]:
     """Tensors inside a model output, with the index path to each (one level of nesting)."""
     if isinstance(output, torch.Tensor):
@@ -384,6 +397,8 @@ class Recorder:
             return
         key = _identity(call.args, call.kwargs, target)
         same = self._seen_batches.get(key) if key is not None else None
+        if same is not None and not _same_content(same, call.args, call.kwargs, target):
+            same = None  # the allocator reused a freed batch's address for new data
         if same is not None:
             # A full-batch loop feeds the same tensors every step: store them once.
             self.batches.append(same)

@@ -48,7 +48,10 @@ def _layers(ev: Evidence, unit_limit: float, correlation: float, count_duplicate
         if b is not None and b.units == a.units:
             live = [u for u, v in enumerate(b.active_share) if v >= unit_limit]
             dead_after = a.units - len(live)
-            duplicates = len(duplicate_units(b, live, correlation)) if count_duplicates else 0
+            # Units active on every input have no kink in the data (for a 1-D input they are all
+            # collinear by nature); condensation is units sharing a kink.
+            kinked = [u for u in live if b.active_share[u] < 1 - unit_limit]
+            duplicates = len(duplicate_units(b, kinked, correlation)) if count_duplicates else 0
         out.append(_Layer(a, b, dead_init, dead_after, duplicates))
     return out
 
