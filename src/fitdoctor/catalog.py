@@ -92,6 +92,7 @@ def load_catalog() -> dict[str, RuleDoc]:
             thresholds=dict(data["thresholds"]),
         )
         rules[doc.code] = doc
+    rules = dict(sorted(rules.items()))
     if not rules:
         raise UsageError(f"the rule catalog is missing: no rules/*.toml under {directory}")
     return rules
