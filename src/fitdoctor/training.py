@@ -95,6 +95,9 @@ class TrainingSetup:
         batches: Training batches in the order the script used them.
         user_losses: The loss of each captured step of the user's own loop.
         seed: Seed for every replay.
+        zero_grad: Whether the user's loop resets gradients before each optimizer step.
+        accumulation: Backward calls per optimizer step (gradient accumulation).
+        loss_scale: What the user multiplies the loss by before backward (e.g. 1/accumulation).
     """
 
     model: nn.Module
@@ -105,6 +108,9 @@ class TrainingSetup:
     batches: list[Batch]
     user_losses: list[float] = field(default_factory=list)
     seed: int = 0
+    zero_grad: bool = True
+    accumulation: int = 1
+    loss_scale: float = 1.0
 
     @property
     def lr(self) -> float | None:
@@ -146,15 +152,27 @@ class Plan:
         name: Identifier (``baseline`` or a fix id).
         model_edits: Functions applied to a fresh copy of the model before training.
         input_transform: Applied to the model's first positional input.
+        output_transform: Applied to the model's output (e.g. de-standardising targets).
+        target_transform: Applied to each batch's target before the loss.
         activation_edit: Passed to :class:`ActivationEdit` around every forward.
         lr_scale: Multiplies every param group's learning rate.
+        zero_grad: Overrides the loop's gradient reset (None keeps the user's).
+        all_params: Train every trainable parameter, also those the user's optimizer leaves out.
+        clip_grad_norm: Clip the total gradient norm to this before each step.
+        drop_nonfinite: Skip the rows of a batch that hold NaN or Inf.
     """
 
     name: str = "baseline"
     model_edits: tuple[Callable[[nn.Module], None], ...] = ()
     input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    output_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    target_transform: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     activation_edit: Callable[..., Any] | None = None
     lr_scale: float = 1.0
+    zero_grad: bool | None = None
+    all_params: bool = False
+    clip_grad_norm: float | None = None
+    drop_nonfinite: bool = False
 
 
 class PlannedModel(nn.Module):
@@ -169,9 +187,13 @@ class PlannedModel(nn.Module):
         if self.plan.input_transform is not None and args and isinstance(args[0], torch.Tensor):
             args = (self.plan.input_transform(args[0]), *args[1:])
         if self.plan.activation_edit is None:
-            return self.inner(*args, **kwargs)
-        with ActivationEdit(self.plan.activation_edit):
-            return self.inner(*args, **kwargs)
+            out = self.inner(*args, **kwargs)
+        else:
+            with ActivationEdit(self.plan.activation_edit):
+                out = self.inner(*args, **kwargs)
+        if self.plan.output_transform is not None and isinstance(out, torch.Tensor):
+            out = self.plan.output_transform(out)
+        return out
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -206,26 +228,57 @@ def predict(model: nn.Module, batch: Batch) -> torch.Tensor:
     return out
 
 
-def batch_loss(model: nn.Module, setup: TrainingSetup, batch: Batch) -> torch.Tensor:
-    """The user's loss on one batch."""
+def batch_loss(model: nn.Module, setup: TrainingSetup, batch: Batch, plan: Plan | None = None) -> torch.Tensor:
+    """The user's loss on one batch (with the plan's target transform and row filter)."""
     assert batch.target is not None
-    return setup.loss(predict(model, batch), batch.target)
+    if plan is not None and plan.drop_nonfinite:
+        batch = finite_rows(batch)
+    prediction = predict(model, batch)
+    target = batch.target
+    if plan is not None and plan.target_transform is not None:
+        target = plan.target_transform(target, prediction)
+    assert target is not None
+    return setup.loss(prediction, target)
 
 
-def make_optimizer(setup: TrainingSetup, model: nn.Module, lr_scale: float = 1.0) -> torch.optim.Optimizer:
-    """A fresh optimizer of the user's class and hyperparameters for ``model``'s parameters."""
+def finite_rows(batch: Batch) -> Batch:
+    """The batch without the rows (first dimension) that hold NaN or Inf in an input or the target."""
+    tensors = [t for t in (*batch.args, batch.target) if isinstance(t, torch.Tensor)]
+    if not tensors or any(t.ndim == 0 for t in tensors) or len({t.shape[0] for t in tensors}) != 1:
+        return batch
+    keep = torch.ones(tensors[0].shape[0], dtype=torch.bool)
+    for t in tensors:
+        if t.is_floating_point():
+            keep &= torch.isfinite(t.reshape(t.shape[0], -1)).all(1)
+    if bool(keep.all()):
+        return batch
+    args = tuple(a[keep] if isinstance(a, torch.Tensor) and a.ndim and a.shape[0] == keep.shape[0] else a
+                 for a in batch.args)
+    target = batch.target[keep] if batch.target is not None else None
+    shape = (int(keep.sum()), *batch.pred_shape[1:]) if batch.pred_shape else batch.pred_shape
+    return Batch(args, batch.kwargs, target, shape, batch.output_path, batch.source)
+
+
+def make_optimizer(setup: TrainingSetup, model: nn.Module, plan: Plan | None = None,
+                   lr: float | None = None) -> torch.optim.Optimizer:
+    """A fresh optimizer of the user's class and hyperparameters for ``model``'s parameters.
+
+    Args:
+        setup: The captured setup (optimizer class and param groups by parameter name).
+        model: The model whose parameters to optimise (names as in the user's model).
+        plan: Scales the learning rate, or adds the parameters the user's optimizer left out.
+        lr: Overrides every group's learning rate (the range test).
+    """
     named = dict(model.named_parameters())
     groups: list[dict[str, Any]] = []
     for group in setup.optimizer_groups:
         hyper = {k: v for k, v in group.items() if k not in ("params", "initial_lr")}
-        if "lr" in hyper and lr_scale != 1.0:
-            hyper["lr"] = float(hyper["lr"]) * lr_scale
-        params = [named[n] for n in group["params"] if n in named]
-        # Layers a plan replaced (e.g. a widened Linear) get new parameters: add them to group 0.
-        groups.append({"params": params, **hyper})
-    known = {id(p) for g in groups for p in g["params"]}
-    extra = [p for p in model.parameters() if id(p) not in known and p.requires_grad]
-    if extra and groups:
+        if "lr" in hyper:
+            hyper["lr"] = float(hyper["lr"]) * (plan.lr_scale if plan else 1.0) if lr is None else lr
+        groups.append({"params": [named[n] for n in group["params"] if n in named], **hyper})
+    if plan is not None and plan.all_params and groups:
+        known = {id(p) for g in groups for p in g["params"]}
+        extra = [p for p in model.parameters() if id(p) not in known and p.requires_grad]
         groups[0]["params"] = groups[0]["params"] + extra
     groups = [g for g in groups if g["params"]]
     return cast(Any, setup.optimizer_cls)(groups)
@@ -244,6 +297,8 @@ class ReplayResult:
         diverged: Whether the loss became NaN/Inf.
         model: The trained model (with the plan applied).
         seconds: Wall time.
+        grad_norms: Total gradient norm before each step.
+        update_ratios: Median over parameters of ||step|| / ||weight||, every tenth step.
     """
 
     plan: Plan
@@ -254,6 +309,8 @@ class ReplayResult:
     diverged: bool
     model: nn.Module
     seconds: float
+    grad_norms: list[float] = field(default_factory=list)
+    update_ratios: list[float] = field(default_factory=list)
 
 
 def cycle(batches: Sequence[Batch], steps: int) -> Iterator[Batch]:
@@ -262,7 +319,7 @@ def cycle(batches: Sequence[Batch], steps: int) -> Iterator[Batch]:
         yield batches[i % len(batches)]
 
 
-def evaluate(model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch]) -> float:
+def evaluate(model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch], plan: Plan | None = None) -> float:
     """Mean loss over ``batches`` with the model in eval mode, without gradients."""
     was_training = model.training
     model.eval()
@@ -270,7 +327,7 @@ def evaluate(model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch]) -
     try:
         with torch.no_grad():
             for batch in batches:
-                total += float(batch_loss(model, setup, batch))
+                total += float(batch_loss(model, setup, batch, plan))
     finally:
         model.train(was_training)
     value = total / max(len(batches), 1)
@@ -284,7 +341,10 @@ def replay(
     eval_batches: Sequence[Batch],
     points: int = 24,
 ) -> ReplayResult:
-    """Train a fresh copy of the model under ``plan`` for ``steps`` steps and measure it.
+    """Train a fresh copy of the model under ``plan`` for ``steps`` optimizer steps and measure it.
+
+    The loop reproduces the user's: gradient accumulation, loss scaling, and a missing ``zero_grad``
+    stay as they were unless the plan overrides them.
 
     Args:
         setup: The captured setup.
@@ -296,26 +356,59 @@ def replay(
     started = time.perf_counter()
     torch.manual_seed(setup.seed)
     model = PlannedModel(fresh_model(setup, plan), plan)
-    optimizer = make_optimizer(setup, model.inner, plan.lr_scale)
+    optimizer = make_optimizer(setup, model.inner, plan)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    zero_grad = setup.zero_grad if plan.zero_grad is None else plan.zero_grad
     every = max(1, steps // points)
-    curve = [(0, evaluate(model, setup, eval_batches))]
+    curve = [(0, evaluate(model, setup, eval_batches, plan))]
     train_losses: list[float] = []
+    grad_norms: list[float] = []
+    update_ratios: list[float] = []
     diverged = False
-    for step, batch in enumerate(cycle(setup.batches, steps), start=1):
-        optimizer.zero_grad(set_to_none=True)
-        loss = batch_loss(model, setup, batch)
-        value = float(loss.detach())
+    batches = cycle(setup.batches, steps * setup.accumulation)
+    for step in range(1, steps + 1):
+        if zero_grad or step == 1:
+            optimizer.zero_grad(set_to_none=True)
+        value = 0.0
+        for _ in range(setup.accumulation):
+            loss = batch_loss(model, setup, next(batches), plan)
+            value += float(loss.detach()) / setup.accumulation
+            if not math.isfinite(float(loss.detach())):
+                diverged = True
+                break
+            (loss * setup.loss_scale).backward()
         train_losses.append(value)
-        if not math.isfinite(value):
+        if diverged:
+            break
+        norm = _total_norm(params)
+        grad_norms.append(norm)
+        if not math.isfinite(norm):
             diverged = True
             break
-        loss.backward()
+        if plan.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, plan.clip_grad_norm)
+        before = [p.detach().clone() for p in params] if step % 10 == 1 else None
         optimizer.step()
+        if before is not None:
+            update_ratios.append(_update_ratio(params, before))
         if step % every == 0 or step == steps:
-            curve.append((step, evaluate(model, setup, eval_batches)))
+            curve.append((step, evaluate(model, setup, eval_batches, plan)))
     final = math.inf if diverged else curve[-1][1]
     if diverged:
         curve.append((len(train_losses), math.inf))
-    return ReplayResult(
-        plan, len(train_losses), curve, train_losses, final, diverged, model, time.perf_counter() - started
-    )
+    return ReplayResult(plan, len(train_losses), curve, train_losses, final, diverged, model,
+                        time.perf_counter() - started, grad_norms, update_ratios)
+
+
+def _total_norm(params: Sequence[torch.Tensor]) -> float:
+    grads = [p.grad.detach().double().norm() for p in params if p.grad is not None]
+    return float(torch.stack(grads).norm()) if grads else 0.0
+
+
+def _update_ratio(params: Sequence[torch.Tensor], before: Sequence[torch.Tensor]) -> float:
+    ratios = []
+    for p, b in zip(params, before, strict=True):
+        weight = float(b.double().norm())
+        if weight > 0:
+            ratios.append(float((p.detach() - b).double().norm()) / weight)
+    return float(sorted(ratios)[len(ratios) // 2]) if ratios else 0.0

@@ -87,6 +87,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         recorder.uninstall()
         sys.stdout, sys.stderr = stdout, stderr
         gc.collect()
+    recorder.finish()
     capture_s = time.perf_counter() - started
     timings = {"capture_s": capture_s}
     if crash is not None:
@@ -97,6 +98,15 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         return meta_report(
             display, "crashed", "FD901", message, {"traceback": tb, "steps": recorder.steps}, timings=timings
         ).to_dict()
+    if recorder.optimizer is None and recorder.backward_total:
+        message = (
+            f"{display} computes gradients ({recorder.backward_total} backward calls) but never calls step() on a "
+            "torch.optim optimizer: it updates the weights by hand (e.g. `p.data -= lr * p.grad`). fitdoctor "
+            "needs a torch.optim optimizer to replay the training; `torch.optim.SGD(model.parameters(), lr=lr)` "
+            "with zero_grad()/step() does the same update"
+        )
+        return meta_report(display, "unsupported", "FD903", message, {"backward_calls": recorder.backward_total},
+                           timings=timings).to_dict()
     if recorder.optimizer is None or recorder.steps == 0:
         why = (
             "it never called optimizer.step() on a torch.optim optimizer"
@@ -140,6 +150,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         batches=recorder.batches,
         user_losses=recorder.user_losses,
         seed=job["seed"],
+        zero_grad=recorder.stale_steps <= 0.5 * recorder.single_backward_steps,
+        accumulation=_accumulation(recorder.backward_calls),
+        loss_scale=_median(recorder.loss_scales, 1.0),
     )
     notes = []
     if recorder.other_optimizers:
@@ -161,6 +174,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unsupported(recorder: Any) -> str | None:
+    if recorder.loss is None and recorder.loss_in_model is not None:
+        site = recorder.loss_in_model
+        return (f"the loss is computed inside the model's forward ({os.path.basename(site.path)}:{site.line}), so "
+                "fitdoctor can't separate the prediction from the loss to replay them; return the prediction "
+                "from forward() and compute the loss in the training loop")
     if recorder.model is None:
         return (
             "the optimizer's parameters belong to no module that was called during training, so the "
@@ -182,6 +200,17 @@ def _unsupported(recorder: Any) -> str | None:
     if not recorder.batches:
         return "no (input, target) batch could be captured"
     return None
+
+
+def _median(values: list[float], default: float) -> float:
+    finite = sorted(v for v in values if v == v and abs(v) != float("inf"))
+    return finite[len(finite) // 2] if finite else default
+
+
+def _accumulation(backward_calls: list[int]) -> int:
+    """Backward calls per optimizer step in the user's loop (1 without gradient accumulation)."""
+    counts = sorted(c for c in backward_calls if c > 0)
+    return max(1, counts[len(counts) // 2]) if counts else 1
 
 
 def main() -> None:

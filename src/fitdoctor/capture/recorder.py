@@ -101,6 +101,9 @@ class LossInfo:
     site: Site | None
     transform: str  # "identity", "reshape" or "other"
     transform_ops: list[str] = field(default_factory=list)
+    prediction_shape: tuple[int, ...] = ()
+    target_shape: tuple[int, ...] = ()
+    target_dtype: str = ""
 
 
 @dataclass
@@ -236,6 +239,16 @@ class Recorder:
         self.backward_calls: list[int] = []
         self.hand_written_loss = False
         self.notes: list[str] = []
+        self.backward_total = 0
+        self.loss_in_model: Site | None = None
+        self.stale_steps = 0
+        self.single_backward_steps = 0
+        self.loss_scales: list[float] = []
+        self.params_outside_optimizer: list[str] = []
+        self.grad_missing: dict[str, int] = {}
+        self.params_unchanged: list[str] = []
+        self._grad_seen_this_step = False
+        self._stale_this_step = False
         self.module_sites: weakref.WeakKeyDictionary[nn.Module, list[Site]] = weakref.WeakKeyDictionary()
         self.optimizer_sites: weakref.WeakKeyDictionary[Any, Site] = weakref.WeakKeyDictionary()
         self._roots: weakref.WeakSet[nn.Module] = weakref.WeakSet()
@@ -355,6 +368,8 @@ class Recorder:
         def loss(*args: Any, **kwargs: Any) -> Any:
             if not recorder._active() or not torch.is_grad_enabled():
                 return original(*args, **kwargs)
+            if recorder._stack() and recorder.loss_in_model is None:
+                recorder.loss_in_model = recorder.user_files.innermost()
             recorder._tls.busy = True
             try:
                 result = original(*args, **kwargs)
@@ -385,7 +400,9 @@ class Recorder:
                 transform = "identity" if not ops else ("reshape" if all(op in VIEW_NODES for op in ops) else "other")
                 if self.loss is None:
                     kwargs = {k: v for k, v in arguments.items() if k not in ("size_average", "reduce")}
-                    self.loss = LossInfo(name, kwargs, self.user_files.innermost(), transform, ops)
+                    self.loss = LossInfo(name, kwargs, self.user_files.innermost(), transform, ops,
+                                         tuple(prediction.shape), tuple(target.shape),
+                                         str(target.dtype).replace("torch.", ""))
                 self._add_batch(call, path, prediction, target)
                 self._pending.remove(call)
                 return
@@ -424,6 +441,7 @@ class Recorder:
         @functools.wraps(original)
         def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
             if recorder._active():
+                recorder.backward_total += 1
                 first = tensors[0] if isinstance(tensors, (tuple, list)) and tensors else tensors
                 if isinstance(first, torch.Tensor) and first.numel() == 1:
                     recorder._step_backward_values.append(float(first.detach()))
@@ -444,7 +462,18 @@ class Recorder:
             if name not in self.other_optimizers:
                 self.other_optimizers.append(name)
             return
-        values = self._step_backward_values or self._step_loss_values
+        if len(self._step_backward_values) == 1 and len(self._step_loss_values) == 1 and self._step_loss_values[0]:
+            self.loss_scales.append(self._step_backward_values[0] / self._step_loss_values[0])
+        elif self._step_backward_values and len(self._step_backward_values) == len(self._step_loss_values):
+            pairs = zip(self._step_backward_values, self._step_loss_values, strict=True)
+            self.loss_scales.extend(b / v for b, v in pairs if v)
+        if len(self._step_backward_values) == 1 and self.steps > 0:
+            self.single_backward_steps += 1
+            self.stale_steps += int(self._stale_this_step)
+        for name, p in self._optimized_params():
+            if p.grad is None:
+                self.grad_missing[name] = self.grad_missing.get(name, 0) + 1
+        values = self._step_loss_values or self._step_backward_values
         if values:
             self.user_losses.append(sum(values) / len(values))
             if not self._step_loss_values:
@@ -458,6 +487,8 @@ class Recorder:
             return
         self.steps += 1
         self._pending.clear()
+        self._grad_seen_this_step = False
+        self._stale_this_step = False
         now = time.perf_counter()
         if self.steps >= self.max_steps:
             self._stop(f"step budget of {self.max_steps} steps reached")
@@ -492,8 +523,44 @@ class Recorder:
             hyper = {k: v for k, v in group.items() if k != "params"}
             hyper["params"] = [names[id(p)] for p in group["params"] if id(p) in names]
             self.optimizer_groups.append(hyper)
+        self.params_outside_optimizer = [n for n, p in inner.named_parameters() if p.requires_grad and id(p) not in params]
+        self._install_stale_probe(opt)
         # Model calls of this step by another root (e.g. a target network) are not training batches.
         self.batches = [b for b in self.batches if b.source is best]
+
+    def _optimized_params(self) -> list[tuple[str, torch.Tensor]]:
+        if self.model is None or self.optimizer is None:
+            return []
+        inner = unwrap_model(self.model)
+        in_opt = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+        return [(n, p) for n, p in inner.named_parameters() if id(p) in in_opt and p.requires_grad]
+
+    def _install_stale_probe(self, opt: torch.optim.Optimizer) -> None:
+        """Watch one small parameter: a gradient hook runs before the new gradient is accumulated into
+        ``.grad``, so a non-zero ``.grad`` at the step's first backward was never reset."""
+        candidates = [p for _, p in self._optimized_params()]
+        if not candidates:
+            return
+        probe = min(candidates, key=lambda p: p.numel())
+        recorder = self
+
+        def hook(grad: torch.Tensor) -> None:
+            if not recorder._grad_seen_this_step:
+                recorder._grad_seen_this_step = True
+                old = probe.grad
+                recorder._stale_this_step = old is not None and bool(old.detach().abs().sum() > 0)
+
+        handle = probe.register_hook(hook)
+        self._undo.append(handle.remove)
+
+    def finish(self) -> None:
+        """After the script stopped: which optimised parameters never changed."""
+        if self.initial_state is None or self.model is None:
+            return
+        for name, p in self._optimized_params():
+            before = self.initial_state.get(name)
+            if before is not None and torch.equal(before, p.detach()):
+                self.params_unchanged.append(name)
 
     # ----------------------------------------------------------------- summary
     def training_summary(self) -> dict[str, Any]:
@@ -509,4 +576,9 @@ class Recorder:
             "batches_kept": len(self.batches),
             "batches_dropped": self.batches_dropped,
             "nonfinite_user_losses": len(self.user_losses) - len(finite),
+            "stale_gradient_steps": self.stale_steps,
+            "single_backward_steps": self.single_backward_steps,
+            "params_outside_optimizer": self.params_outside_optimizer,
+            "params_without_grad": sorted(self.grad_missing),
+            "params_unchanged": self.params_unchanged,
         }

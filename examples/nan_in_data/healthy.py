@@ -1,0 +1,53 @@
+"""Predict a patient's blood-test score from 6 clinical measurements with a 6-64-64-1 ReLU MLP, MSE loss and Adam, after filling the 3% missing (NaN) "cholesterol" values with the column mean.
+
+Same data, model and optimiser as broken.py; the only change is that missing
+values are imputed with the column mean (computed with np.nanmean, which skips
+the NaNs) before the data is turned into tensors, so every input is finite and
+the loss goes down from the first steps.
+
+Expected: none
+"""
+import numpy as np
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+rng = np.random.default_rng(0)
+
+# 1500 patients: age, bmi, blood pressure, cholesterol, glucose, activity (standardised)
+n = 1500
+X = rng.normal(size=(n, 6)).astype(np.float32)
+y = (1.5 * X[:, 0] + np.sin(2 * X[:, 1]) + X[:, 2] * X[:, 3] - 0.8 * X[:, 4]
+     + 0.1 * rng.normal(size=n)).astype(np.float32)
+X[rng.random(n) < 0.03, 3] = np.nan  # empty cells in the cholesterol column
+col_mean = np.nanmean(X, axis=0)  # fix: column means that ignore the missing values
+X = np.where(np.isnan(X), col_mean, X)  # fix: impute each NaN with its column mean
+
+features = torch.from_numpy(X)
+target = torch.from_numpy(y).unsqueeze(1)
+
+model = nn.Sequential(
+    nn.Linear(6, 64), nn.ReLU(),
+    nn.Linear(64, 64), nn.ReLU(),
+    nn.Linear(64, 1),
+)
+loss_fn = nn.MSELoss()
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+batch_size = 64
+step = 0
+for epoch in range(40):
+    perm = torch.randperm(n)
+    for i in range(0, n, batch_size):
+        idx = perm[i:i + batch_size]
+        opt.zero_grad()
+        loss = loss_fn(model(features[idx]), target[idx])
+        loss.backward()
+        opt.step()
+        if step % 200 == 0:
+            print(f"step {step:5d}  loss {loss.item():.4f}")
+        step += 1
+
+with torch.no_grad():
+    mse = loss_fn(model(features), target).item()
+print(f"final mse {mse:.4f}  (predicting the mean: {target.var(unbiased=False).item():.4f})")
