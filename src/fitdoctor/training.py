@@ -235,9 +235,9 @@ def batch_loss(model: nn.Module, setup: TrainingSetup, batch: Batch, plan: Plan 
         batch = finite_rows(batch)
     prediction = predict(model, batch)
     target = batch.target
+    assert target is not None
     if plan is not None and plan.target_transform is not None:
         target = plan.target_transform(target, prediction)
-    assert target is not None
     return setup.loss(prediction, target)
 
 
