@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/fitdoctor check examples/gelu_final_activation/broken.py || test $$? -eq 1
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples

@@ -6,11 +6,43 @@ import re
 
 import pytest
 
-from conftest import EXAMPLES, expected_codes
+from pathlib import Path
+
+from conftest import EXAMPLES, SCRIPTS, expected_codes
 from fitdoctor.catalog import REQUIRED_KEYS, catalog_dir, load_catalog, rule_doc
 from fitdoctor.rules import load_rules
 
-META = {"FD901", "FD902", "FD903"}  # produced by the capture itself, tested in test_capture.py
+META = {"FD901", "FD902", "FD903"}  # produced by the capture itself, in capture/child.py
+
+#: DESIGN.md §3: the fixed codes and slugs.
+DESIGN_CODES = {
+    "FD101": "unscaled-inputs",
+    "FD102": "unscaled-targets",
+    "FD103": "nonfinite-data",
+    "FD201": "output-range-mismatch",
+    "FD202": "loss-shape-mismatch",
+    "FD203": "loss-activation-mismatch",
+    "FD204": "collapsed-output",
+    "FD301": "dead-relu",
+    "FD302": "saturated-activations",
+    "FD303": "poor-initialization",
+    "FD401": "vanishing-gradients",
+    "FD402": "exploding-gradients",
+    "FD501": "learning-rate-too-high",
+    "FD502": "learning-rate-too-low",
+    "FD503": "missing-zero-grad",
+    "FD504": "params-not-updated",
+    "FD601": "loss-not-decreasing",
+    "FD602": "cannot-overfit-batch",
+}
+
+
+def test_every_design_code_is_in_the_catalog() -> None:
+    catalog = load_catalog()
+    for code, slug in DESIGN_CODES.items():
+        assert code in catalog, f"{code} lacks its catalog entry"
+        assert catalog[code].slug == slug
+    assert META <= set(catalog)
 
 
 def test_catalog_entries_are_complete() -> None:
@@ -31,9 +63,14 @@ def test_every_rule_has_an_implementation_and_examples() -> None:
     catalog = load_catalog()
     implemented = set(load_rules())
     assert implemented <= set(catalog), implemented - set(catalog)
-    expected_somewhere = {c for p in EXAMPLES.glob("*/broken.py") for c in expected_codes(p)}
-    for code in set(catalog) - META:
-        assert code in implemented, f"{code} has a catalog entry but no implementation"
+    scripts = [*EXAMPLES.glob("*/broken*.py"), *SCRIPTS.glob("*.py")]
+    expected_somewhere = {c for p in scripts if "Expected:" in p.read_text() for c in expected_codes(p)}
+    child = (Path(__file__).resolve().parents[1] / "src" / "fitdoctor" / "capture" / "child.py").read_text()
+    for code in catalog:
+        if code in META:
+            assert f'"{code}"' in child, f"{code} is never reported"
+        else:
+            assert code in implemented, f"{code} has a catalog entry but no implementation"
         assert code in expected_somewhere, f"{code} has no broken example that expects it"
 
 

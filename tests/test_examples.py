@@ -1,5 +1,5 @@
-"""Every shipped example: the broken script gets its rule, confirmed with a verified fix; the healthy
-twin gets no warning or error. The expected rules are read from each script's `Expected:` line."""
+"""Every shipped example: a broken script gets its rules, the first (the root cause) confirmed with a
+verified fix; a healthy twin gets no warning or error. Expected rules come from each `Expected:` line."""
 
 from __future__ import annotations
 
@@ -9,17 +9,18 @@ import pytest
 
 from conftest import EXAMPLES, expected_codes
 
-BROKEN = sorted(EXAMPLES.glob("*/broken.py"))
-HEALTHY = sorted(EXAMPLES.glob("*/healthy.py"))
+BROKEN = sorted(EXAMPLES.glob("*/broken*.py"))
+HEALTHY = sorted(EXAMPLES.glob("*/healthy*.py"))
+META = ("FD901", "FD902", "FD903")
 
 
 def _id(p: Path) -> str:
-    return p.parent.name
+    return f"{p.parent.name}/{p.stem}"
 
 
-def test_every_example_has_a_twin() -> None:
+def test_every_broken_example_has_a_healthy_twin() -> None:
     assert BROKEN, "no examples found"
-    assert {p.parent for p in BROKEN} == {p.parent for p in HEALTHY}
+    assert {p.parent for p in BROKEN} <= {p.parent for p in HEALTHY}
 
 
 @pytest.mark.slow
@@ -28,22 +29,29 @@ def test_broken_example_is_diagnosed(script: Path, check_json) -> None:
     expected = expected_codes(script)
     assert expected, f"{script} expects no finding"
     run = check_json(script)
-    assert run.code == 1 or (run.code == 0 and run.report and run.report["findings"]), run.stderr[-2000:]
-    assert run.report is not None and run.report["status"] == "ok"
+    assert run.report is not None, run.stderr[-2000:]
+    if expected[0] in META:
+        assert run.code == 2
+        assert run.report["status"] != "ok"
+        assert [f["code"] for f in run.report["findings"]] == [expected[0]]
+        return
+    assert run.code in (0, 1) and run.report["status"] == "ok", run.stderr[-2000:]
     found = run.codes("warning")
     for code in expected:
         assert code in found, f"{script.parent.name}: expected {code}, got {found}"
     root = run.finding(expected[0])
     assert root["confidence"] == "confirmed"
     assert root["location"] and root["location"]["line"] > 0
-    # The root cause comes first among the expected findings.
-    assert found.index(expected[0]) == min(found.index(c) for c in expected)
+    # The root cause comes first, before every other warning or error.
+    assert found[0] == expected[0], found
     if root["fix"] is not None:
         fix = root["fix"]
         assert fix["verified"], f"fix {fix['title']} not verified: {fix['before']} -> {fix['after']}"
-        assert fix["after"] < fix["before"]
+        assert fix["after"] is not None
+        # A diverged baseline has no finite loss (null in JSON): any finite result beats it.
+        assert fix["before"] is None or fix["after"] < fix["before"]
     else:
-        assert expected[0] == "FD601", "only the symptom rule ships without a fix"
+        assert expected[0] in ("FD601", "FD602", "FD204"), "only symptom rules ship without a fix"
 
 
 @pytest.mark.slow
@@ -59,8 +67,22 @@ def test_healthy_twin_is_clean(script: Path, check_json) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(("activation", "code"), [("relu", "FD301"), ("tanh", "FD302")])
 def test_sine_variants(activation: str, code: str, check_json) -> None:
-    """DEVELOPERS.md case 1: the ReLU and Tanh variants fail the same way."""
+    """DEVELOPERS.md case 1: the ReLU and Tanh variants fail the same way, for the same reason."""
     run = check_json(EXAMPLES / "sine_elu_lr" / "broken.py", "--", "--activation", activation)
-    assert code in run.codes("warning"), [f["message"] for f in run.report["findings"]]
-    fix = run.finding(code)["fix"]
-    assert fix and fix["verified"]
+    found = run.codes("warning")
+    assert code in found and "FD501" in found, [f["message"] for f in run.report["findings"]]
+    assert found.index("FD501") < found.index(code)
+    assert run.finding("FD501")["fix"]["verified"]
+    assert "FD501" in run.finding(code)["caused_by"]
+
+
+@pytest.mark.slow
+def test_root_cause_explains_its_consequences(check_json) -> None:
+    """Unscaled inputs saturating the tanh units are one story: FD101 first, FD302 caused by it."""
+    run = check_json(EXAMPLES / "interpolation_unscaled" / "broken.py")
+    codes = run.codes("warning")
+    assert codes[0] == "FD101"
+    assert "FD101" in run.finding("FD302")["caused_by"]
+    assert "FD101" in run.finding("FD601")["caused_by"]
+    # Both point at the same verified fix, measured once.
+    assert run.finding("FD302")["fix"]["after"] == run.finding("FD101")["fix"]["after"]

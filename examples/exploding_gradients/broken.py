@@ -1,11 +1,11 @@
 """Regress y = sin(x0) + 0.5*x1*x2 from 8 Gaussian features with a 6-layer, width-64 ReLU MLP whose weights are all drawn from N(0, 1).
 
 N(0, 1) weights are far too large for a layer with 64 inputs: every layer
-multiplies the activations by about sqrt(64/2) = 5.7, so the first output is
-~1e4 and the first loss ~1e7-1e8. The gradients are just as large, the first
-SGD step overshoots to inf, and from the next step on the loss is NaN.
+multiplies the activations by about sqrt(64/2) = 5.7, so the first outputs
+are ~1e4 and the first loss ~1e8. The gradients are just as large: after one
+SGD step the loss is inf, and from the third step on it is NaN.
 
-Expected: FD402 exploding-gradients
+Expected: FD303 poor-initialization, FD402 exploding-gradients
 """
 import torch
 import torch.nn as nn

@@ -5,7 +5,7 @@ ReLU pre-activations negative for every input, most units die within the
 first few dozen steps, and the network ends up outputting one constant
 (about the mean of y).
 
-Expected: FD301 dead-relu, FD601 loss-not-decreasing
+Expected: FD501 learning-rate-too-high, FD301 dead-relu, FD601 loss-not-decreasing
 """
 import torch
 import torch.nn as nn

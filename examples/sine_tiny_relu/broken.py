@@ -7,7 +7,7 @@ unit and the fit is one ReLU-shaped kink instead of a sine wave (loss stuck at
 0.166, a third of predicting the mean). Seeds 1-4 all end this way; seed 0
 ends with two dead units and two mirrored kinks (loss 0.153).
 
-Expected: FD301 dead-relu
+Expected: FD303 poor-initialization, FD301 dead-relu
 """
 import math
 

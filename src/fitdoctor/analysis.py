@@ -17,8 +17,11 @@ from fitdoctor.confirm import confirm
 from fitdoctor.evidence import Evidence, Locator, StateEvidence
 from fitdoctor.findings import Finding, Location, Report
 from fitdoctor.probes.activations import current_site_factory, probe_activations
-from fitdoctor.probes.data import constant_prediction_loss, input_stats, target_stats
+from fitdoctor.probes.data import constant_prediction_loss, input_stats, nonfinite_data, target_stats
 from fitdoctor.probes.gradients import probe_gradients
+from fitdoctor.probes.lr_range import lr_range_test
+from fitdoctor.probes.outputs import prediction_spread
+from fitdoctor.probes.overfit import overfit_one_batch
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.rules import load_rules
 from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, replay, unwrap
@@ -160,6 +163,24 @@ def analyse(
         trained = unwrap(baseline.model)
         acts_after, _, _ = probe_activations(trained, probe_batches, ratio, site_of)
         grads_after, after_loss = probe_gradients(trained, setup, probe_batches[:MAX_GRAD_BATCHES], order)
+        spread_init = prediction_spread(init_model, setup, probe_batches)
+        spread_after = prediction_spread(trained, setup, probe_batches)
+        range_test = (
+            lr_range_test(setup, catalog["FD501"].threshold("divergence_factor")) if "FD501" in catalog else None
+        )
+        overfit = None
+        if "FD602" in catalog:
+            doc = catalog["FD602"]
+            # Karpathy's check is about the model and the data, not the optimizer: the user's optimizer at
+            # its own and the range test's rate, and Adam at two standard rates.
+            lrs = [lr for lr in (setup.lr, range_test.suggested_lr if range_test else None) if lr]
+            overfit = overfit_one_batch(
+                setup,
+                int(doc.threshold("batch_size")),
+                int(doc.threshold("overfit_steps")),
+                sorted(set(lrs)),
+                adam_lrs=(1e-3, 1e-2),
+            )
         timings["probe_s"] = time.perf_counter() - started
         targets = target_stats(setup.batches)
         ev = Evidence(
@@ -170,16 +191,20 @@ def analyse(
             targets=targets,
             final=final,
             layers=order,
-            init=StateEvidence(acts, grads, init_loss),
-            trained=StateEvidence(acts_after, grads_after, after_loss),
+            init=StateEvidence(acts, grads, init_loss, spread_init),
+            trained=StateEvidence(acts_after, grads_after, after_loss, spread_after),
             baseline=baseline,
             user_trend=loss_trend(setup.user_losses, block_size([id(b) for b in setup.batches])),
             replay_trend=loss_trend([v for _, v in baseline.curve]),
             constant_loss=constant_prediction_loss(setup.batches, setup.loss.name, targets),
             locate=locate,
             notes=list(notes),
+            loop=dict(training or {}),
+            nonfinite=nonfinite_data(setup.batches),
+            lr_range=range_test,
+            overfit=overfit,
         )
-        suspects = [s for code, fn in rules.items() for s in fn(ev, catalog[code])]
+        suspects = [s for code, fn in rules.items() if code in catalog for s in fn(ev, catalog[code])]
         confirm_started = time.perf_counter()
         confirmation = confirm(ev, suspects, catalog, replay_steps, eval_batches)
         timings["confirm_s"] = time.perf_counter() - confirm_started
@@ -198,6 +223,21 @@ def analyse(
     training_out["constant_prediction_loss"] = ev.constant_loss
     training_out["notes"] = ev.notes
     training_out["layers"] = _layers(ev)
+    if range_test is not None:
+        training_out["lr_range_test"] = {
+            "suggested_lr": range_test.suggested_lr,
+            "best_lr": range_test.best_lr,
+            "diverged_at": range_test.diverged_at,
+        }
+    if overfit is not None:
+        training_out["overfit_one_batch"] = {
+            "samples": overfit.samples,
+            "steps": overfit.steps,
+            "lr": overfit.lr,
+            "start": overfit.start,
+            "best": overfit.best,
+            "baseline": overfit.baseline,
+        }
     return Report(
         version=__version__,
         script=script,

@@ -39,7 +39,26 @@ CATEGORY_ORDER = {
 }
 
 #: Findings that explain another finding, by code: (effect, cause).
-CAUSES = {("FD302", "FD101"), ("FD301", "FD101"), ("FD401", "FD302")}
+CAUSES = {
+    ("FD302", "FD101"),
+    ("FD301", "FD101"),
+    ("FD401", "FD302"),
+    ("FD302", "FD501"),
+    ("FD301", "FD501"),
+    ("FD402", "FD501"),
+    ("FD402", "FD103"),
+    ("FD301", "FD303"),
+    ("FD302", "FD303"),
+    ("FD401", "FD303"),
+    ("FD402", "FD303"),
+    ("FD501", "FD503"),
+    ("FD402", "FD503"),
+    ("FD102", "FD202"),
+    ("FD401", "FD301"),
+}
+
+#: Symptom rules: any other confirmed finding explains them.
+SYMPTOMS = frozenset({"FD601", "FD602", "FD204"})
 
 
 @dataclass
@@ -51,23 +70,44 @@ class Confirmation:
 
 
 def is_verified(result: ReplayResult, baseline: ReplayResult) -> bool:
-    """Whether a fixed replay measurably beats the baseline."""
+    """Whether a fixed replay measurably beats the baseline: its loss, or for a classifier its error rate,
+    is at least ``MIN_IMPROVEMENT`` lower."""
+    return _loss_verified(result, baseline) or _errors_verified(result, baseline)
+
+
+def _loss_verified(result: ReplayResult, baseline: ReplayResult) -> bool:
     if not math.isfinite(result.final):
         return False
     if not math.isfinite(baseline.final):
         return True
-    return result.final <= (1.0 - MIN_IMPROVEMENT) * baseline.final
+    return result.final <= (1.0 - MIN_IMPROVEMENT) * baseline.final and baseline.final > 0
+
+
+def _errors_verified(result: ReplayResult, baseline: ReplayResult) -> bool:
+    if result.error_rate is None or baseline.error_rate is None or baseline.error_rate <= 0:
+        return False
+    return result.error_rate <= (1.0 - MIN_IMPROVEMENT) * baseline.error_rate
 
 
 def _fix(c: FixCandidate, r: ReplayResult, baseline: ReplayResult, metric: str) -> Fix:
+    before: float | None
+    after: float | None
+    if not _loss_verified(r, baseline) and _errors_verified(r, baseline):
+        # The loss can't tell (e.g. NLL on raw outputs runs to -inf); the error rate can.
+        assert r.error_rate is not None and baseline.error_rate is not None
+        metric = metric.replace(metric.split(" on ")[0], "error rate", 1)
+        before, after = baseline.error_rate, r.error_rate
+    else:
+        before = baseline.final if math.isfinite(baseline.final) else None
+        after = r.final if math.isfinite(r.final) else None
     return Fix(
         id=c.id,
         title=c.title,
         snippet=c.snippet,
         verified=is_verified(r, baseline),
         metric=metric,
-        before=baseline.final if math.isfinite(baseline.final) else None,
-        after=r.final if math.isfinite(r.final) else None,
+        before=before,
+        after=after,
         steps=r.steps,
         location=c.location,
         note=c.note,
@@ -99,6 +139,7 @@ def confirm(
     confirmed = {
         s.code: bool(fixes[s.code][0] and fixes[s.code][0].verified)  # type: ignore[union-attr]
         or (s.symptom and (flat or s.code == "FD601"))
+        or s.proof
         for s in suspects
     }
     findings = []
@@ -109,12 +150,12 @@ def confirm(
         for effect, cause in CAUSES:
             if s.code == effect and cause in codes and confirmed.get(cause) and cause not in caused_by:
                 caused_by.append(cause)
-        if s.code == "FD601":
-            caused_by += [c for c in codes if c != "FD601" and confirmed.get(c) and c not in caused_by]
+        if s.code in SYMPTOMS:
+            caused_by += [c for c in codes if c not in SYMPTOMS and confirmed.get(c) and c not in caused_by]
         is_confirmed = confirmed[s.code]
         severity = doc.severity if (is_confirmed or s.proof) else "info"
         message = s.message
-        if s.code == "FD601" and caused_by:
+        if s.code in SYMPTOMS and caused_by:
             message += f"; explained by {', '.join(sorted(caused_by))} above"
         findings.append(
             Finding(
@@ -135,7 +176,7 @@ def confirm(
 
 
 def rank(findings: Sequence[Finding], catalog: dict[str, RuleDoc]) -> list[Finding]:
-    """Order: severity, then root causes before the findings they explain, then category and code."""
+    """Order: root causes before the findings they explain, then severity, category and code."""
     present = {f.code for f in findings}
 
     def depth(f: Finding, seen: frozenset[str] = frozenset()) -> int:
@@ -148,8 +189,9 @@ def rank(findings: Sequence[Finding], catalog: dict[str, RuleDoc]) -> list[Findi
     return sorted(
         findings,
         key=lambda f: (
-            SEVERITY_ORDER[f.severity],
+            f.severity == "info",
             depth(f),
+            SEVERITY_ORDER[f.severity],
             CATEGORY_ORDER.get(catalog[f.code].category, 9) if f.code in catalog else 9,
             f.code,
         ),

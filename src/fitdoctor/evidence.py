@@ -6,6 +6,7 @@ import linecache
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
@@ -13,8 +14,10 @@ from fitdoctor.capture.recorder import Batch
 from fitdoctor.capture.userframes import Site
 from fitdoctor.findings import Location
 from fitdoctor.probes.activations import ActivationStats, FinalActivation
-from fitdoctor.probes.data import FeatureStats, TargetStats
+from fitdoctor.probes.data import FeatureStats, NonFinite, TargetStats
 from fitdoctor.probes.gradients import LayerGradient
+from fitdoctor.probes.lr_range import RangeTest
+from fitdoctor.probes.overfit import OverfitResult
 from fitdoctor.probes.trend import Trend
 from fitdoctor.training import ReplayResult, TrainingSetup
 
@@ -29,6 +32,7 @@ class Locator:
         optimizer: Where the optimizer is created.
         loss: Where the loss is computed.
         model_call: Where the training loop calls the model.
+        init_sites: Parameter name -> where the user's code initialises it explicitly (``nn.init``).
     """
 
     def __init__(
@@ -39,6 +43,7 @@ class Locator:
         optimizer: Site | None = None,
         loss: Site | None = None,
         model_call: Site | None = None,
+        init_sites: dict[str, Site] | None = None,
     ) -> None:
         self.display_root = display_root
         self.module_sites = module_sites or {}
@@ -46,6 +51,7 @@ class Locator:
         self.optimizer = self.site(optimizer)
         self.loss = self.site(loss)
         self.model_call = self.site(model_call)
+        self.init_sites = init_sites or {}
 
     def site(self, site: Site | None) -> Location | None:
         """The location of a site (None stays None)."""
@@ -56,6 +62,10 @@ class Locator:
             rel = os.path.relpath(site.path, self.display_root)
             path = rel if not rel.startswith("..") else site.path
         return Location(path, site.line, linecache.getline(site.path, site.line).strip())
+
+    def init(self, parameter: str) -> Location | None:
+        """Where the user's code explicitly initialises this parameter, if it does."""
+        return self.site(self.init_sites.get(parameter))
 
     def module(self, name: str | None) -> Location | None:
         """Where the module with this qualified name was created (its innermost user frame)."""
@@ -73,11 +83,13 @@ class StateEvidence:
         activations: Per activation call site.
         gradients: Per parametrised layer, in forward order.
         loss: Mean loss on the probe batches.
+        spread: (std of predictions across inputs, std of targets), see ``probes.outputs``.
     """
 
     activations: list[ActivationStats]
     gradients: list[LayerGradient]
     loss: float
+    spread: tuple[float, float] | None = None
 
 
 @dataclass
@@ -100,6 +112,10 @@ class Evidence:
         constant_loss: Loss of the best input-independent prediction.
         locate: Maps captured sites to the user's lines.
         notes: What was sampled or skipped.
+        loop: Facts of the user's loop from the capture (stale gradients, parameter coverage...).
+        nonfinite: NaN/Inf counts in the captured data.
+        lr_range: The learning-rate range test.
+        overfit: The overfit-one-batch test.
     """
 
     setup: TrainingSetup
@@ -117,6 +133,10 @@ class Evidence:
     constant_loss: float | None
     locate: Locator
     notes: list[str] = field(default_factory=list)
+    loop: dict[str, Any] = field(default_factory=dict)
+    nonfinite: NonFinite | None = None
+    lr_range: RangeTest | None = None
+    overfit: OverfitResult | None = None
 
     def module(self, name: str) -> nn.Module | None:
         """The module with this qualified name in the setup's model."""

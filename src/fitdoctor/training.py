@@ -8,6 +8,7 @@ an input transform, an activation swap or a scaled learning rate.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -160,6 +161,7 @@ class Plan:
         all_params: Train every trainable parameter, also those the user's optimizer leaves out.
         clip_grad_norm: Clip the total gradient norm to this before each step.
         drop_nonfinite: Skip the rows of a batch that hold NaN or Inf.
+        keep_graph: Make ``Tensor.detach`` inside forward a no-op (the counterfactual for a cut graph).
     """
 
     name: str = "baseline"
@@ -173,6 +175,16 @@ class Plan:
     all_params: bool = False
     clip_grad_norm: float | None = None
     drop_nonfinite: bool = False
+    keep_graph: bool = False
+
+
+class KeepGraph(TorchFunctionMode):
+    """Turns ``x.detach()`` into ``x`` during a forward pass, so gradients reach the layers before it."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        if func is torch.Tensor.detach and args:
+            return args[0]
+        return func(*args, **(kwargs or {}))
 
 
 class PlannedModel(nn.Module):
@@ -186,11 +198,12 @@ class PlannedModel(nn.Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if self.plan.input_transform is not None and args and isinstance(args[0], torch.Tensor):
             args = (self.plan.input_transform(args[0]), *args[1:])
-        if self.plan.activation_edit is None:
+        with contextlib.ExitStack() as stack:
+            if self.plan.keep_graph:
+                stack.enter_context(KeepGraph())
+            if self.plan.activation_edit is not None:
+                stack.enter_context(ActivationEdit(self.plan.activation_edit))
             out = self.inner(*args, **kwargs)
-        else:
-            with ActivationEdit(self.plan.activation_edit):
-                out = self.inner(*args, **kwargs)
         if self.plan.output_transform is not None and isinstance(out, torch.Tensor):
             out = self.plan.output_transform(out)
         return out
@@ -252,15 +265,17 @@ def finite_rows(batch: Batch) -> Batch:
             keep &= torch.isfinite(t.reshape(t.shape[0], -1)).all(1)
     if bool(keep.all()):
         return batch
-    args = tuple(a[keep] if isinstance(a, torch.Tensor) and a.ndim and a.shape[0] == keep.shape[0] else a
-                 for a in batch.args)
+    args = tuple(
+        a[keep] if isinstance(a, torch.Tensor) and a.ndim and a.shape[0] == keep.shape[0] else a for a in batch.args
+    )
     target = batch.target[keep] if batch.target is not None else None
     shape = (int(keep.sum()), *batch.pred_shape[1:]) if batch.pred_shape else batch.pred_shape
     return Batch(args, batch.kwargs, target, shape, batch.output_path, batch.source)
 
 
-def make_optimizer(setup: TrainingSetup, model: nn.Module, plan: Plan | None = None,
-                   lr: float | None = None) -> torch.optim.Optimizer:
+def make_optimizer(
+    setup: TrainingSetup, model: nn.Module, plan: Plan | None = None, lr: float | None = None
+) -> torch.optim.Optimizer:
     """A fresh optimizer of the user's class and hyperparameters for ``model``'s parameters.
 
     Args:
@@ -299,6 +314,7 @@ class ReplayResult:
         seconds: Wall time.
         grad_norms: Total gradient norm before each step.
         update_ratios: Median over parameters of ||step|| / ||weight||, every tenth step.
+        error_rate: For classifiers, the share of misclassified samples after the last step.
     """
 
     plan: Plan
@@ -311,6 +327,7 @@ class ReplayResult:
     seconds: float
     grad_norms: list[float] = field(default_factory=list)
     update_ratios: list[float] = field(default_factory=list)
+    error_rate: float | None = None
 
 
 def cycle(batches: Sequence[Batch], steps: int) -> Iterator[Batch]:
@@ -396,8 +413,54 @@ def replay(
     final = math.inf if diverged else curve[-1][1]
     if diverged:
         curve.append((len(train_losses), math.inf))
-    return ReplayResult(plan, len(train_losses), curve, train_losses, final, diverged, model,
-                        time.perf_counter() - started, grad_norms, update_ratios)
+    errors = None if diverged else error_rate(model, setup, eval_batches, plan)
+    return ReplayResult(
+        plan,
+        len(train_losses),
+        curve,
+        train_losses,
+        final,
+        diverged,
+        model,
+        time.perf_counter() - started,
+        grad_norms,
+        update_ratios,
+        errors,
+    )
+
+
+def error_rate(
+    model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch], plan: Plan | None = None
+) -> float | None:
+    """Share of misclassified samples, for classification losses with class-index or binary targets."""
+    name = setup.loss.name
+    if name not in ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        return None
+    wrong = total = 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                if batch.target is None:
+                    return None
+                out = predict(model, batch)
+                target = batch.target
+                if name in ("cross_entropy", "nll_loss"):
+                    if target.is_floating_point() or out.ndim < 2:
+                        return None
+                    guess = out.argmax(1)
+                else:
+                    threshold = 0.0 if name.endswith("logits") else 0.5
+                    guess = (out > threshold).to(target.dtype)
+                    target = (target > 0.5).to(target.dtype)
+                if guess.shape != target.shape:
+                    return None
+                wrong += int((guess != target).sum())
+                total += target.numel()
+    finally:
+        model.train(was_training)
+    return wrong / total if total else None
 
 
 def _total_norm(params: Sequence[torch.Tensor]) -> float:

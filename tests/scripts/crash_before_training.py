@@ -1,4 +1,7 @@
-"""Loop style: none reached; the script raises FileNotFoundError while reading a missing csv before any model is built."""
+"""Loop style: none reached; the script raises FileNotFoundError while reading a missing csv before any model is built.
+
+Expected: FD901 script-crashed
+"""
 
 import numpy as np
 import torch

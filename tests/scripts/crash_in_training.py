@@ -1,4 +1,7 @@
-"""Loop style: a normal mini-batch loop that crashes at step 4 with a ValueError raised from a user helper function (load_batch)."""
+"""Loop style: a normal mini-batch loop that crashes at step 4 with a ValueError raised from a user helper function (load_batch).
+
+Expected: FD901 script-crashed
+"""
 
 import torch
 from torch import nn

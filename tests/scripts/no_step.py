@@ -1,4 +1,7 @@
-"""Loop style: evaluation only; builds a model and an optimizer, computes one forward pass and loss, and never calls optimizer.step()."""
+"""Loop style: evaluation only; builds a model and an optimizer, computes one forward pass and loss, and never calls optimizer.step().
+
+Expected: FD902 no-training-step
+"""
 
 import torch
 from torch import nn

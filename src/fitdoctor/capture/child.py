@@ -105,8 +105,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             "needs a torch.optim optimizer to replay the training; `torch.optim.SGD(model.parameters(), lr=lr)` "
             "with zero_grad()/step() does the same update"
         )
-        return meta_report(display, "unsupported", "FD903", message, {"backward_calls": recorder.backward_total},
-                           timings=timings).to_dict()
+        return meta_report(
+            display, "unsupported", "FD903", message, {"backward_calls": recorder.backward_total}, timings=timings
+        ).to_dict()
     if recorder.optimizer is None or recorder.steps == 0:
         why = (
             "it never called optimizer.step() on a torch.optim optimizer"
@@ -140,6 +141,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         optimizer=recorder.optimizer_site,
         loss=recorder.loss.site,
         model_call=recorder.model_call_site,
+        init_sites=recorder.init_sites,
     )
     setup = TrainingSetup(
         model=model,
@@ -176,9 +178,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 def _unsupported(recorder: Any) -> str | None:
     if recorder.loss is None and recorder.loss_in_model is not None:
         site = recorder.loss_in_model
-        return (f"the loss is computed inside the model's forward ({os.path.basename(site.path)}:{site.line}), so "
-                "fitdoctor can't separate the prediction from the loss to replay them; return the prediction "
-                "from forward() and compute the loss in the training loop")
+        return (
+            f"the loss is computed inside the model's forward ({os.path.basename(site.path)}:{site.line}), so "
+            "fitdoctor can't separate the prediction from the loss to replay them; return the prediction "
+            "from forward() and compute the loss in the training loop"
+        )
     if recorder.model is None:
         return (
             "the optimizer's parameters belong to no module that was called during training, so the "

@@ -12,6 +12,7 @@ import functools
 import inspect
 import math
 import os
+import sys
 import threading
 import time
 import weakref
@@ -61,6 +62,23 @@ VIEW_NODES = frozenset(
         "ToCopyBackward0",
         "AliasBackward0",
     }
+)
+
+#: ``torch.nn.init`` functions whose explicit calls in the user's code are recorded (for FD303's line).
+INIT_FUNCTIONS = (
+    "normal_",
+    "uniform_",
+    "zeros_",
+    "ones_",
+    "constant_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "trunc_normal_",
+    "orthogonal_",
+    "eye_",
+    "sparse_",
 )
 
 MAX_BATCHES = 256
@@ -259,6 +277,8 @@ class Recorder:
         self._tls = threading.local()
         self._undo: list[Callable[[], None]] = []
         self._pid = os.getpid()
+        self._init_calls: dict[int, tuple[weakref.ref[torch.Tensor], Site]] = {}
+        self.init_sites: dict[str, Site] = {}
 
     # ----------------------------------------------------------------- install / uninstall
     def install(self) -> None:
@@ -277,6 +297,10 @@ class Recorder:
         self._patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward))
         self._patch(nn.Module, "__init__", self._wrap_module_init(nn.Module.__init__))
         self._patch(torch.optim.Optimizer, "__init__", self._wrap_optimizer_init(torch.optim.Optimizer.__init__))
+        for name in INIT_FUNCTIONS:
+            original = getattr(nn.init, name, None)
+            if original is not None:
+                self._patch(nn.init, name, self._wrap_init(original))
         os.register_at_fork(after_in_child=self._after_fork)
 
     def uninstall(self) -> None:
@@ -323,6 +347,19 @@ class Recorder:
                 recorder.optimizer_sites[opt] = sites[0]
 
         return __init__
+
+    def _wrap_init(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        recorder = self
+
+        @functools.wraps(original)
+        def init(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+            caller = sys._getframe(1)
+            if isinstance(tensor, torch.Tensor) and recorder.user_files.is_user(caller.f_code.co_filename):
+                site = Site(os.path.realpath(caller.f_code.co_filename), caller.f_lineno, caller.f_code.co_name)
+                recorder._init_calls[id(tensor)] = (weakref.ref(tensor), site)
+            return original(tensor, *args, **kwargs)
+
+        return init
 
     # ----------------------------------------------------------------- module calls
     def _stack(self) -> list[nn.Module]:
@@ -400,9 +437,16 @@ class Recorder:
                 transform = "identity" if not ops else ("reshape" if all(op in VIEW_NODES for op in ops) else "other")
                 if self.loss is None:
                     kwargs = {k: v for k, v in arguments.items() if k not in ("size_average", "reduce")}
-                    self.loss = LossInfo(name, kwargs, self.user_files.innermost(), transform, ops,
-                                         tuple(prediction.shape), tuple(target.shape),
-                                         str(target.dtype).replace("torch.", ""))
+                    self.loss = LossInfo(
+                        name,
+                        kwargs,
+                        self.user_files.innermost(),
+                        transform,
+                        ops,
+                        tuple(prediction.shape),
+                        tuple(target.shape),
+                        str(target.dtype).replace("torch.", ""),
+                    )
                 self._add_batch(call, path, prediction, target)
                 self._pending.remove(call)
                 return
@@ -523,7 +567,13 @@ class Recorder:
             hyper = {k: v for k, v in group.items() if k != "params"}
             hyper["params"] = [names[id(p)] for p in group["params"] if id(p) in names]
             self.optimizer_groups.append(hyper)
-        self.params_outside_optimizer = [n for n, p in inner.named_parameters() if p.requires_grad and id(p) not in params]
+        self.params_outside_optimizer = [
+            n for n, p in inner.named_parameters() if p.requires_grad and id(p) not in params
+        ]
+        for n, p in inner.named_parameters():
+            ref_site = self._init_calls.get(id(p))
+            if ref_site is not None and ref_site[0]() is p:
+                self.init_sites[n] = ref_site[1]
         self._install_stale_probe(opt)
         # Model calls of this step by another root (e.g. a target network) are not training batches.
         self.batches = [b for b in self.batches if b.source is best]

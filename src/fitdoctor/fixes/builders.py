@@ -220,3 +220,147 @@ def widen(ev: Evidence, stats: ActivationStats, factor: int) -> FixCandidate | N
 def finite_or_none(value: float) -> float | None:
     """JSON-safe number: None for NaN/Inf."""
     return value if math.isfinite(value) else None
+
+
+def standardize_targets(ev: Evidence) -> FixCandidate | None:
+    """Train on standardised targets: equivalently, map the model's output through ·σ + μ."""
+    t = ev.targets
+    if t is None:
+        return None
+    first = ev.setup.batches[0].target if ev.setup.batches else None
+    columns = first.shape[-1] if first is not None and first.ndim >= 2 else 1
+    if columns > 1:
+        table = torch.cat([b.target.reshape(-1, columns) for b in ev.setup.batches if b.target is not None]).double()
+        mean, std = table.mean(0).float(), table.std(0).clamp(min=1e-12).float()
+    else:
+        mean, std = torch.tensor(t.mean), torch.tensor(max(t.std, 1e-12))
+
+    def transform(out: torch.Tensor) -> torch.Tensor:
+        return out * std.to(out) + mean.to(out)
+
+    snippet = (
+        "y_mean, y_std = y_train.mean(dim=0), y_train.std(dim=0)\n"
+        "y_train = (y_train - y_mean) / y_std  # train on standardised targets\n"
+        "prediction = model(x) * y_std + y_mean  # and map predictions back to the original units"
+    )
+    return FixCandidate(
+        "standardize-targets",
+        "Standardise the targets (and map predictions back)",
+        snippet,
+        Plan("standardize-targets", output_transform=transform),
+        ev.locate.loss,
+    )
+
+
+def drop_nonfinite_rows(ev: Evidence) -> FixCandidate:
+    """Skip rows holding NaN/Inf (the user should impute or drop them in the data pipeline)."""
+    snippet = (
+        "mask = torch.isfinite(x).all(dim=1) & torch.isfinite(y).view(len(y), -1).all(dim=1)\n"
+        "x, y = x[mask], y[mask]  # or impute: x = torch.where(torch.isnan(x), x.nanmean(dim=0), x)"
+    )
+    return FixCandidate(
+        "drop-nonfinite",
+        "Drop (or impute) the rows with NaN/Inf before training",
+        snippet,
+        Plan("drop-nonfinite", drop_nonfinite=True),
+        ev.locate.model_call,
+    )
+
+
+def reshape_target(ev: Evidence, pred_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> FixCandidate:
+    """Give the target the prediction's shape instead of broadcasting."""
+
+    def transform(target: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+        return target.reshape(prediction.shape) if target.numel() == prediction.numel() else target
+
+    location = ev.locate.loss
+    snippet = "loss = criterion(pred, y.view_as(pred))  # or build y with shape (N, 1): y = y.unsqueeze(1)"
+    return FixCandidate(
+        "reshape-target",
+        f"Give the target the prediction's shape {pred_shape} (it is {target_shape})",
+        snippet,
+        Plan("reshape-target", target_transform=transform),
+        location,
+    )
+
+
+def add_log_softmax(ev: Evidence) -> FixCandidate:
+    """Feed NLLLoss log-probabilities: log_softmax over the class dimension."""
+    snippet = "return F.log_softmax(logits, dim=1)  # NLLLoss expects log-probabilities\n# or: use nn.CrossEntropyLoss on the raw logits"
+    return FixCandidate(
+        "add-log-softmax",
+        "Apply log_softmax before NLLLoss (or use CrossEntropyLoss)",
+        snippet,
+        Plan("add-log-softmax", output_transform=lambda out: F.log_softmax(out, dim=1)),
+        ev.locate.loss,
+    )
+
+
+def zero_grad_each_step(ev: Evidence) -> FixCandidate:
+    """Reset gradients before each backward."""
+    snippet = "optimizer.zero_grad()  # at the start of every step, before loss.backward()"
+    return FixCandidate(
+        "zero-grad",
+        "Call optimizer.zero_grad() before each backward",
+        snippet,
+        Plan("zero-grad", zero_grad=True),
+        ev.locate.loss,
+    )
+
+
+def all_parameters(ev: Evidence) -> FixCandidate:
+    """Give the optimizer every trainable parameter."""
+    opt = ev.setup.optimizer_cls.__name__
+    lr = ev.setup.lr
+    snippet = f"optimizer = torch.optim.{opt}(model.parameters(){f', lr={lr:g}' if lr is not None else ''})"
+    return FixCandidate(
+        "all-params",
+        "Pass all of the model's parameters to the optimizer",
+        snippet,
+        Plan("all-params", all_params=True),
+        ev.locate.optimizer,
+    )
+
+
+def keep_graph(ev: Evidence) -> FixCandidate:
+    """Remove the .detach() calls inside forward."""
+    snippet = "h = self.encoder(x)  # instead of self.encoder(x).detach(): keep the graph so the encoder learns"
+    return FixCandidate(
+        "no-detach",
+        "Don't detach inside forward: let gradients reach the earlier layers",
+        snippet,
+        Plan("no-detach", keep_graph=True),
+        ev.locate.model,
+    )
+
+
+def clip_gradients(ev: Evidence, max_norm: float = 1.0) -> FixCandidate:
+    """Clip the total gradient norm before each step."""
+    snippet = (
+        f"loss.backward()\ntorch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={max_norm:g})\noptimizer.step()"
+    )
+    return FixCandidate(
+        "clip-grad",
+        f"Clip the gradient norm to {max_norm:g}",
+        snippet,
+        Plan("clip-grad", clip_grad_norm=max_norm),
+        ev.locate.loss,
+    )
+
+
+def learning_rate(ev: Evidence, new: float, why: str) -> FixCandidate | None:
+    """Use the learning rate a range test suggests."""
+    lr = ev.setup.lr
+    if lr is None or lr <= 0 or new <= 0:
+        return None
+    opt = ev.setup.optimizer_cls.__name__
+    snippet = f"optimizer = torch.optim.{opt}(model.parameters(), lr={_fmt_lr(new)})  # was lr={_fmt_lr(lr)}"
+    verb = "Lower" if new < lr else "Raise"
+    return FixCandidate(
+        "lr-suggested",
+        f"{verb} the learning rate from {_fmt_lr(lr)} to {_fmt_lr(new)}",
+        snippet,
+        Plan("lr-suggested", lr_scale=new / lr),
+        ev.locate.optimizer,
+        note=why,
+    )

@@ -146,3 +146,53 @@ def constant_prediction_loss(batches: Sequence[Batch], loss_name: str, targets: 
         prior = counts[counts > 0].double() / counts.sum()
         return float(-(prior * prior.log()).sum())
     return None
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """Non-finite values in the captured data.
+
+    Attributes:
+        input_values: NaN/Inf values in the model inputs.
+        target_values: NaN/Inf values in the targets.
+        features: Input features (columns) that hold them.
+        batches: Indexes of the captured batches that hold them.
+        total_values: Values inspected.
+    """
+
+    input_values: int
+    target_values: int
+    features: list[int]
+    batches: list[int]
+    total_values: int
+
+
+def nonfinite_data(batches: Sequence[Batch]) -> NonFinite:
+    """Count NaN/Inf in the float inputs and targets of the distinct captured batches."""
+    inputs = targets = total = 0
+    features: set[int] = set()
+    where: list[int] = []
+    seen: set[int] = set()
+    for index, batch in enumerate(batches):
+        if id(batch) in seen:
+            continue
+        seen.add(id(batch))
+        bad_here = False
+        for arg in batch.args:
+            if isinstance(arg, torch.Tensor) and arg.is_floating_point():
+                total += arg.numel()
+                bad = ~torch.isfinite(arg)
+                if bool(bad.any()):
+                    inputs += int(bad.sum())
+                    bad_here = True
+                    cols = feature_matrix(bad)
+                    features.update(int(j) for j in torch.nonzero(cols.any(0)).flatten())
+        t = batch.target
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            total += t.numel()
+            bad_t = int((~torch.isfinite(t)).sum())
+            targets += bad_t
+            bad_here = bad_here or bad_t > 0
+        if bad_here:
+            where.append(index)
+    return NonFinite(inputs, targets, sorted(features), where, total)

@@ -119,7 +119,8 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False) -> Rende
             "verified  " if fx.verified else "not verified  ",
             style="bold green" if fx.verified else "bold yellow",
         )
-        verdict.append(f"loss {_num(fx.before)} → {_num(fx.after)} after {fx.steps} replay steps")
+        measure = "error rate" if fx.metric.startswith("error rate") else "loss"
+        verdict.append(f"{measure} {_num(fx.before)} → {_num(fx.after)} after {fx.steps} replay steps")
         if fx.before and fx.after is not None and fx.before > 0:
             verdict.append(f" ({fx.after / fx.before:.2g}× the baseline)", style="dim")
         parts.append(Padding(verdict, (0, 0, 0, 2)))

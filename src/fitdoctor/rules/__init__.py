@@ -60,11 +60,22 @@ def rule(code: str) -> Callable[[RuleFn], RuleFn]:
 def load_rules() -> dict[str, RuleFn]:
     """Import every rule module (they register themselves) and return the registry."""
     from fitdoctor.rules import (  # noqa: F401
+        cannot_overfit_batch,
+        collapsed_output,
         dead_relu,
+        exploding_gradients,
+        learning_rate,
+        loss_activation_mismatch,
         loss_not_decreasing,
+        loss_shape_mismatch,
+        missing_zero_grad,
+        nonfinite_data,
         output_range_mismatch,
+        params_not_updated,
+        poor_initialization,
         saturated_activations,
         unscaled_inputs,
+        unscaled_targets,
         vanishing_gradients,
     )
 

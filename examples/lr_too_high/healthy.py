@@ -1,0 +1,41 @@
+"""Classify a 3-arm spiral (600 points in 2-D) with a 2-64-64-3 ReLU MLP trained full-batch by SGD at lr=0.5 with CrossEntropyLoss.
+
+Same data, model, loss and optimiser as broken.py; the only change is the
+learning rate (10 -> 0.5), small enough that each step moves the weights
+downhill instead of past the minimum, so the spiral is separated within a
+few hundred steps.
+
+Expected: none
+"""
+import math
+
+import torch
+import torch.nn as nn
+
+torch.manual_seed(0)
+
+n = 200  # points per class
+labels = torch.arange(3).repeat_interleave(n)
+r = torch.linspace(0.1, 1.0, n).repeat(3)
+theta = labels * 2 * math.pi / 3 + 4 * r + 0.2 * torch.randn(3 * n)
+x = torch.stack([r * torch.sin(theta), r * torch.cos(theta)], dim=1)
+
+model = nn.Sequential(
+    nn.Linear(2, 64), nn.ReLU(),
+    nn.Linear(64, 64), nn.ReLU(),
+    nn.Linear(64, 3),
+)
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.5)  # fix: was lr=10.0, which overshoots every step
+
+for step in range(1, 1001):
+    optimizer.zero_grad()
+    logits = model(x)
+    loss = criterion(logits, labels)
+    loss.backward()
+    optimizer.step()
+    if step == 1 or step % 200 == 0:
+        acc = (logits.argmax(dim=1) == labels).float().mean().item()
+        print(f"step {step:4d} | loss {loss.item():.4f} | accuracy {acc:.3f}")
+
+print(f"final loss {loss.item():.4f}, accuracy {acc:.3f} (chance: loss {math.log(3):.4f}, accuracy 0.333)")

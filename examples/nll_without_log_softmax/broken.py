@@ -1,0 +1,67 @@
+"""Classify 600 points of a 3-arm spiral in 2-D with a 2-64-64-3 ReLU MLP whose raw linear outputs go straight into nn.NLLLoss, trained with Adam in mini-batches of 32.
+
+nn.NLLLoss expects log-probabilities (log_softmax output) and just returns
+minus the mean of the entry picked by each label. Fed raw outputs, it is
+minimised by making the outputs as large as possible, with no bound and no
+need to tell the classes apart: the loss falls to about -100 in 200 steps and
+to about -50,000 by the end, while the accuracy ends at chance (1/3).
+
+Expected: FD203 loss-activation-mismatch
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(2, 64), nn.Linear(64, 64), nn.Linear(64, 3)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.out(x)
+
+
+torch.manual_seed(0)
+
+# 3 spiral arms, 200 noisy points each
+points, labels = [], []
+for k in range(3):
+    r = torch.linspace(0.1, 1.0, 200)
+    theta = k * 2 * math.pi / 3 + 3 * r + 0.2 * torch.randn(200)
+    points.append(torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=1))
+    labels.append(torch.full((200,), k))
+X, y = torch.cat(points), torch.cat(labels)
+
+model = Net()
+loss_fn = nn.NLLLoss()
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def evaluate():
+    with torch.no_grad():
+        out = model(X)
+    return loss_fn(out, y).item(), (out.argmax(dim=1) == y).float().mean().item()
+
+
+n, batch_size = len(X), 32
+step = 0
+for epoch in range(80):
+    perm = torch.randperm(n)
+    for i in range(0, n, batch_size):
+        idx = perm[i:i + batch_size]
+        opt.zero_grad()
+        loss = loss_fn(model(X[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        if step % 200 == 0:
+            full_loss, acc = evaluate()
+            print(f"step {step:5d}  loss {full_loss:.4f}  accuracy {acc:.3f}")
+        step += 1
+
+full_loss, acc = evaluate()
+print(f"final loss {full_loss:.4f}  accuracy {acc:.3f}  (uniform guess: {math.log(3):.4f})")

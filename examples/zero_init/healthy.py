@@ -1,0 +1,43 @@
+"""Fit the 2-D surface z = sin(2x) * cos(y) with a 2-32-32-1 Tanh MLP whose weights get Xavier (Glorot) uniform init and whose biases are zero, trained full-batch with Adam.
+
+Same data, model and optimiser as broken.py; the only change is that the
+weights are drawn at random with nn.init.xavier_uniform_ instead of being set
+to zero, which breaks the symmetry between hidden units and gives every layer a
+non-zero signal and gradient; the biases may stay at zero.
+
+Expected: none
+"""
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+
+# 512 random points on [-2, 2] x [-2, 2]
+xy = torch.rand(512, 2) * 4 - 2
+z = (torch.sin(2 * xy[:, 0]) * torch.cos(xy[:, 1])).unsqueeze(1)
+
+model = nn.Sequential(
+    nn.Linear(2, 32), nn.Tanh(),
+    nn.Linear(32, 32), nn.Tanh(),
+    nn.Linear(32, 1),
+)
+for m in model.modules():
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)  # fix: random weights break the symmetry (was: nn.init.zeros_)
+        nn.init.zeros_(m.bias)
+
+loss_fn = nn.MSELoss()
+opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+for step in range(1000):
+    opt.zero_grad()
+    loss = loss_fn(model(xy), z)
+    loss.backward()
+    opt.step()
+    if step % 100 == 0:
+        print(f"step {step:4d}  loss {loss.item():.4f}")
+
+with torch.no_grad():
+    pred = model(xy)
+print(f"final loss {loss_fn(pred, z).item():.4f}  (predicting the mean: {z.var(unbiased=False).item():.4f})  "
+      f"prediction std {pred.std().item():.4f}")

@@ -1,0 +1,95 @@
+"""Karpathy's check: can the setup drive one small batch's loss far below the input-independent baseline?"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from fitdoctor.capture.recorder import Batch
+from fitdoctor.probes.data import constant_prediction_loss, target_stats
+from fitdoctor.training import Plan, PlannedModel, TrainingSetup, batch_loss, fresh_model, make_optimizer
+
+
+@dataclass(frozen=True)
+class OverfitResult:
+    """The best of the overfit runs.
+
+    Attributes:
+        samples: Samples in the batch.
+        steps: Steps per run.
+        lr: The learning rate of the best run.
+        start: The batch's loss at init.
+        best: The lowest loss reached on the batch.
+        baseline: The input-independent baseline loss on the same batch.
+        optimizer: The optimizer of the best run.
+    """
+
+    samples: int
+    steps: int
+    lr: float
+    start: float
+    best: float
+    baseline: float
+    optimizer: str = ""
+
+
+def small_batch(batch: Batch, size: int) -> Batch | None:
+    """The first ``size`` samples of a batch (None when its inputs have no common batch dimension)."""
+    tensors = [t for t in (*batch.args, batch.target) if isinstance(t, torch.Tensor)]
+    if batch.kwargs or not tensors or any(t.ndim == 0 for t in tensors):
+        return None
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors) or not batch.pred_shape or batch.pred_shape[0] != n:
+        return None
+    k = min(size, n)
+    args = tuple(a[:k] if isinstance(a, torch.Tensor) else a for a in batch.args)
+    assert batch.target is not None
+    return Batch(args, {}, batch.target[:k], (k, *batch.pred_shape[1:]), batch.output_path, batch.source)
+
+
+def overfit_one_batch(
+    setup: TrainingSetup, size: int, steps: int, lrs: list[float], adam_lrs: tuple[float, ...] = ()
+) -> OverfitResult | None:
+    """Train on one small batch with the user's optimizer at each of ``lrs`` and with Adam at each of
+    ``adam_lrs``, and keep the best run."""
+    if not setup.batches:
+        return None
+    batch = small_batch(setup.batches[0], size)
+    if batch is None:
+        return None
+    baseline = constant_prediction_loss([batch], setup.loss.name, target_stats([batch]))
+    if baseline is None:
+        return None
+    best: OverfitResult | None = None
+    runs = [(lr, False) for lr in lrs] + [(lr, True) for lr in adam_lrs]
+    for lr, adam in runs:
+        torch.manual_seed(setup.seed)
+        model = PlannedModel(fresh_model(setup), Plan())
+        optimizer = (
+            torch.optim.Adam(model.inner.parameters(), lr=lr) if adam else make_optimizer(setup, model.inner, lr=lr)
+        )
+        start = lowest = math.inf
+        for step in range(steps):
+            optimizer.zero_grad(set_to_none=True)
+            loss = batch_loss(model, setup, batch)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                break
+            if step == 0:
+                start = value
+            lowest = min(lowest, value)
+            loss.backward()
+            optimizer.step()
+        if best is None or lowest < best.best:
+            best = OverfitResult(
+                int(batch.pred_shape[0]),
+                steps,
+                lr,
+                start,
+                lowest,
+                baseline,
+                "Adam" if adam else setup.optimizer_cls.__name__,
+            )
+    return best

@@ -1,0 +1,32 @@
+"""FD602 cannot-overfit-batch: the setup can't memorise one small batch (Karpathy's check)."""
+
+from __future__ import annotations
+
+from fitdoctor.catalog import RuleDoc
+from fitdoctor.evidence import Evidence
+from fitdoctor.rules import Suspect, g, rule
+
+
+@rule("FD602")
+def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
+    """The best overfit run stays above ``overfit_share`` of the input-independent baseline on that batch."""
+    o = ev.overfit
+    if o is None or o.baseline <= 0 or o.best <= doc.threshold("overfit_share") * o.baseline:
+        return []
+    message = (
+        f"Trained on one batch of {o.samples} samples for {o.steps} steps (best run: {o.optimizer} at lr {g(o.lr)}), "
+        "the loss only went "
+        f"from {g(o.start)} to {g(o.best)}, {g(o.best / o.baseline)}× the {g(o.baseline)} of predicting the mean: "
+        "a network that can't memorise a handful of examples has a bug in the model or the data pipeline (an "
+        "output that ignores the input, a bounded or normalised output, a broken loss...)"
+    )
+    evidence = {
+        "samples": o.samples,
+        "steps": o.steps,
+        "lr": o.lr,
+        "start": o.start,
+        "best": o.best,
+        "baseline": o.baseline,
+        "overfit_share": doc.threshold("overfit_share"),
+    }
+    return [Suspect("FD602", message, ev.locate.model, None, evidence, [], symptom=True)]

@@ -1,0 +1,107 @@
+"""FD203 loss-activation-mismatch: the output layer and the loss disagree about what the output is."""
+
+from __future__ import annotations
+
+import torch
+
+from fitdoctor.catalog import RuleDoc
+from fitdoctor.evidence import Evidence
+from fitdoctor.fixes.builders import add_log_softmax, remove_final_activation
+from fitdoctor.probes.activations import ActivationStats
+from fitdoctor.rules import Suspect, rule
+from fitdoctor.training import fresh_model, predict
+
+
+def _final_stats(ev: Evidence) -> ActivationStats | None:
+    if ev.final is None:
+        return None
+    return next((a for a in ev.init.activations if a.index == ev.final.index), None)
+
+
+@rule("FD203")
+def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
+    """Softmax before cross-entropy, sigmoid before BCE-with-logits, NLL on non-log-probabilities,
+    cross-entropy over a single output unit."""
+    name = ev.setup.loss.name
+    final, stats = ev.final, _final_stats(ev)
+    evidence: dict[str, object] = {"loss": name, "final_activation": final.kind if final else None}
+    if name == "cross_entropy" and final is not None and stats is not None and final.kind in ("softmax", "log_softmax"):
+        message = (
+            f"The model ends in {final.kind} and the loss is cross_entropy, which applies log_softmax itself: the "
+            "probabilities are squashed twice, so the loss can't approach 0 and its gradients shrink as the model "
+            "becomes confident"
+        )
+        return [
+            Suspect(
+                "FD203",
+                message,
+                ev.activation_location(stats),
+                stats.name,
+                evidence,
+                [remove_final_activation(ev, final, stats)],
+                symptom=True,
+            )
+        ]
+    if (
+        name == "binary_cross_entropy_with_logits"
+        and final is not None
+        and stats is not None
+        and final.kind == "sigmoid"
+    ):
+        message = (
+            "The model ends in sigmoid and the loss is binary_cross_entropy_with_logits, which applies sigmoid "
+            "itself: the predicted probability can't leave (0.5, 0.73), so the loss can't fall far"
+        )
+        return [
+            Suspect(
+                "FD203",
+                message,
+                ev.activation_location(stats),
+                stats.name,
+                evidence,
+                [remove_final_activation(ev, final, stats)],
+                symptom=True,
+            )
+        ]
+    first = ev.setup.batches[0] if ev.setup.batches else None
+    if (
+        name in ("cross_entropy", "nll_loss")
+        and first is not None
+        and len(first.pred_shape) >= 2
+        and first.pred_shape[1] == 1
+    ):
+        message = (
+            f"{name} over a single output unit: with one class the softmax is always 1, the loss is exactly 0 for "
+            "every input and nothing is learned. Use one output unit per class, or BCEWithLogitsLoss for a binary task"
+        )
+        evidence["output_units"] = 1
+        return [Suspect("FD203", message, ev.locate.loss, None, evidence, [], symptom=True, proof=True)]
+    if name == "nll_loss" and first is not None and (final is None or final.kind != "log_softmax"):
+        tolerance = doc.threshold("log_prob_tolerance")
+        model = fresh_model(ev.setup)
+        with torch.no_grad():
+            out = predict(model, first).detach().double()
+        if out.ndim >= 2:
+            gap = float(torch.logsumexp(out, dim=1).abs().max())
+            if gap > tolerance:
+                evidence.update({"max_abs_logsumexp": gap, "log_prob_tolerance": tolerance})
+                message = (
+                    "nll_loss expects log-probabilities, but the model's outputs are not (the log-sum-exp over "
+                    f"classes is off 0 by up to {gap:.3g}): the loss just rewards making the true class's output "
+                    "large, without bound"
+                )
+                # Raw outputs make NLL unbounded below, so no replay loss can be compared with it: the
+                # log-sum-exp gap is the proof.
+                return [
+                    Suspect(
+                        "FD203",
+                        message,
+                        ev.locate.loss,
+                        None,
+                        evidence,
+                        [add_log_softmax(ev)],
+                        symptom=True,
+                        proof=True,
+                    )
+                ]
+    return []
