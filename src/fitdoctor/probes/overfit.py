@@ -36,7 +36,10 @@ class OverfitResult:
 
 
 def small_batch(batch: Batch, size: int) -> Batch | None:
-    """The first ``size`` samples of a batch (None when its inputs have no common batch dimension)."""
+    """``size`` samples spread evenly over a batch (None when its inputs have no common batch dimension).
+
+    Evenly spaced rather than the first ones: data sorted by class or by x would otherwise give a batch of
+    one class, or one end of the curve, whose constant baseline is already near zero."""
     tensors = [t for t in (*batch.args, batch.target) if isinstance(t, torch.Tensor)]
     if batch.kwargs or not tensors or any(t.ndim == 0 for t in tensors):
         return None
@@ -44,9 +47,10 @@ def small_batch(batch: Batch, size: int) -> Batch | None:
     if any(t.shape[0] != n for t in tensors) or not batch.pred_shape or batch.pred_shape[0] != n:
         return None
     k = min(size, n)
-    args = tuple(a[:k] if isinstance(a, torch.Tensor) else a for a in batch.args)
+    index = torch.linspace(0, n - 1, k).round().long()
+    args = tuple(a[index] if isinstance(a, torch.Tensor) else a for a in batch.args)
     assert batch.target is not None
-    return Batch(args, {}, batch.target[:k], (k, *batch.pred_shape[1:]), batch.output_path, batch.source)
+    return Batch(args, {}, batch.target[index], (k, *batch.pred_shape[1:]), batch.output_path, batch.source)
 
 
 def overfit_one_batch(
@@ -60,8 +64,9 @@ def overfit_one_batch(
     if batch is None:
         return None
     baseline = constant_prediction_loss([batch], setup.loss.name, target_stats([batch]))
-    if baseline is None:
-        return None
+    overall = constant_prediction_loss(setup.batches, setup.loss.name, target_stats(setup.batches))
+    if baseline is None or (overall and baseline < 1e-3 * overall):
+        return None  # the targets are (nearly) constant on this batch: nothing to memorise
     best: OverfitResult | None = None
     runs = [(lr, False) for lr in lrs] + [(lr, True) for lr in adam_lrs]
     for lr, adam in runs:
