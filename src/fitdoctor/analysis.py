@@ -24,6 +24,7 @@ from fitdoctor.probes.outputs import prediction_spread
 from fitdoctor.probes.overfit import overfit_one_batch
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.rules import load_rules
+from fitdoctor.selection import RuleSelection
 from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, replay, unwrap
 
 MAX_PROBE_SAMPLES = 4096
@@ -134,6 +135,8 @@ def analyse(
     is_user: Callable[[str], bool] | None = None,
     notes: Sequence[str] = (),
     timings: dict[str, float] | None = None,
+    rules: RuleSelection | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Probe the setup, run the rules, confirm the findings and build the report.
 
@@ -146,25 +149,32 @@ def analyse(
         is_user: Tells the user's files apart (for activation call lines).
         notes: What was sampled or skipped during capture.
         timings: Seconds already spent (capture).
+        rules: Which rules run, with which thresholds (default: all, as catalogued).
+        progress: Told what the analysis is doing, phase by phase.
     """
+    say = progress or (lambda _: None)
     timings = dict(timings or {})
     started = time.perf_counter()
-    catalog = load_catalog()
-    rules = load_rules()
+    selection = rules or RuleSelection()
+    catalog = selection.catalog()
+    active = {code: fn for code, fn in load_rules().items() if code in catalog and selection.is_selected(catalog[code])}
     site_of = current_site_factory(is_user) if is_user else None
     probe_batches = select_batches(setup.batches, MAX_PROBE_BATCHES, MAX_PROBE_SAMPLES)
     eval_batches = probe_batches
     ratio = catalog["FD302"].threshold("derivative_ratio")
     with single_thread(setup.model):
+        say("probing the model at its initial weights")
         init_model = fresh_model(setup)
         acts, final, order = probe_activations(init_model, probe_batches, ratio, site_of)
         grads, init_loss = probe_gradients(init_model, setup, probe_batches[:MAX_GRAD_BATCHES], order)
+        say(f"replaying {replay_steps} steps from the initial weights")
         baseline = replay(setup, Plan(), replay_steps, eval_batches)
         trained = unwrap(baseline.model)
         acts_after, _, _ = probe_activations(trained, probe_batches, ratio, site_of)
         grads_after, after_loss = probe_gradients(trained, setup, probe_batches[:MAX_GRAD_BATCHES], order)
         spread_init = prediction_spread(init_model, setup, probe_batches)
         spread_after = prediction_spread(trained, setup, probe_batches)
+        say("learning-rate range test and overfit-one-batch check")
         range_test = (
             lr_range_test(setup, catalog["FD501"].threshold("divergence_factor")) if "FD501" in catalog else None
         )
@@ -204,8 +214,11 @@ def analyse(
             lr_range=range_test,
             overfit=overfit,
         )
-        suspects = [s for code, fn in rules.items() if code in catalog for s in fn(ev, catalog[code])]
+        suspects = [s for code, fn in active.items() for s in fn(ev, catalog[code])]
         confirm_started = time.perf_counter()
+        fixes = len({c.id for s in suspects for c in s.candidates})
+        if fixes:
+            say(f"verifying {fixes} fix{'es' if fixes != 1 else ''} by replay")
         confirmation = confirm(ev, suspects, catalog, replay_steps, eval_batches)
         timings["confirm_s"] = time.perf_counter() - confirm_started
     timings["analysis_s"] = time.perf_counter() - started

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 from enum import Enum
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,12 +26,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+F = TypeVar("F", bound=Callable[..., Any])
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
 
 class Format(str, Enum):
     """Output formats of ``fitdoctor check``."""
 
     full = "full"
+    concise = "concise"
     json = "json"
+    sarif = "sarif"
+    github = "github"
+    markdown = "markdown"
 
 
 class FailOn(str, Enum):
@@ -37,6 +47,28 @@ class FailOn(str, Enum):
     error = "error"
     warning = "warning"
     info = "info"
+
+
+class Color(str, Enum):
+    """When to colour the output."""
+
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+def friendly(fn: F) -> F:
+    """Our errors become a one-paragraph message on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FitdoctorError as exc:
+            Console(stderr=True, highlight=False).print(f"[bold red]fitdoctor:[/] {exc}")
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _version(value: bool) -> None:
@@ -48,58 +80,135 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
     """fitdoctor: why does my network train but learn nothing?"""
 
 
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    return tuple(part.strip() for v in values for part in v.split(",") if part.strip())
+
+
+def _console(color: Color, file: Any = None, stderr: bool = False) -> Console:
+    if color is Color.always:
+        return Console(file=file, stderr=stderr, force_terminal=True, highlight=False)
+    if color is Color.never:
+        return Console(file=file, stderr=stderr, no_color=True, highlight=False)
+    return Console(file=file, stderr=stderr, highlight=False)  # rich honours NO_COLOR and non-TTYs itself
+
+
+def render(report: Any, output_format: Format, console: Console) -> str | None:
+    """Render ``report``: the full format prints on ``console``; the others return text."""
+    from fitdoctor.catalog import load_catalog
+
+    if output_format is Format.full:
+        from fitdoctor.report.full import render_full
+
+        render_full(report, console)
+        return None
+    if output_format is Format.json:
+        from fitdoctor.capture.runner import as_json
+
+        return as_json(report)
+    module = __import__(f"fitdoctor.report.{output_format.value}", fromlist=["render"])
+    text: str = module.render(report, load_catalog())
+    return text
+
+
 @app.command()
+@friendly
 def check(
     script: Annotated[str, typer.Argument(help="The training script to check, run unmodified.")],
     script_args: Annotated[
         list[str] | None, typer.Argument(help="Arguments for the script, after `--`.", show_default=False)
     ] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Stop the script after this many optimizer steps.")] = 200,
-    time_budget: Annotated[float, typer.Option(min=1.0, help="Stop the script after this many seconds.")] = 30.0,
+    output_format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.full,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
+    fail_on: Annotated[
+        FailOn | None, typer.Option(help="Exit 1 when a finding is at least this severe. [default: error]")
+    ] = None,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings.")] = False,
+    select: Annotated[
+        list[str] | None, typer.Option(help="Only these rules: code, code prefix (FD3) or slug; repeatable.")
+    ] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option(help="Skip these rules: code, code prefix or slug; repeatable.")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Stop the script after this many optimizer steps. [default: 200]")
+    ] = None,
+    time_budget: Annotated[
+        float | None, typer.Option(min=1.0, help="Stop the script after this many seconds. [default: 30]")
+    ] = None,
     replay_steps: Annotated[
-        int, typer.Option(min=0, help="Steps per replay (0: twice the captured steps, at least 200).")
-    ] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the script and of every replay.")] = 0,
-    output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.full,
-    fail_on: Annotated[FailOn, typer.Option(help="Exit 1 when a finding is at least this severe.")] = FailOn.error,
+        int | None, typer.Option(min=0, help="Steps per replay. [default: twice the captured steps, at least 200]")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the script and of every replay. [default: 0]")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="A pyproject.toml to read [tool.fitdoctor] from (default: the nearest).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no output of the script.")] = False,
+    color: Annotated[Color, typer.Option(help="Colour the output.")] = Color.auto,
 ) -> None:
     """Run SCRIPT, capture what it trains, diagnose it and verify each fix.
 
     Exit status: 0 no finding at or above --fail-on, 1 findings, 2 the check could not run.
     """
-    from fitdoctor.capture.runner import CheckOptions, as_json, run_check
+    from fitdoctor.capture.runner import CheckOptions, run_check, validate_script
+    from fitdoctor.config import load_config
+    from fitdoctor.selection import RuleSelection
+    from fitdoctor.suppression import apply_suppressions
 
     started = time.perf_counter()
+    path = validate_script(script)
+    settings = load_config(path, config)
+    selection = RuleSelection(
+        select=_split(select) or settings.select or (),
+        ignore=_split(ignore) or settings.ignore or (),
+        thresholds=settings.thresholds,
+    ).validate()
     options = CheckOptions(
-        steps=steps,
-        time_budget=time_budget,
-        replay_steps=replay_steps,
-        seed=seed,
+        steps=steps or settings.steps or 200,
+        time_budget=time_budget or settings.time_budget or 30.0,
+        replay_steps=replay_steps if replay_steps is not None else (settings.replay_steps or 0),
+        seed=seed if seed is not None else (settings.seed or 0),
         args=list(script_args or []),
+        rules=selection,
+        quiet=quiet,
     )
-    report = run_check(script, options)
-    report.timings["total_s"] = time.perf_counter() - started
-    if output_format is Format.json:
-        sys.stdout.write(as_json(report) + "\n")
+    err = _console(color, stderr=True)
+    if quiet or not err.is_terminal:
+        report = run_check(script, options)
     else:
-        from fitdoctor.report.full import render_full
-
-        render_full(report, Console())
+        with err.status(f"fitdoctor: running {script}", spinner="dots") as status:
+            report = run_check(script, options, progress=lambda text: status.update(f"fitdoctor: {text}"))
+    report = apply_suppressions(report)
+    report.timings["total_s"] = time.perf_counter() - started
+    if output is not None:
+        try:
+            with output.open("w", encoding="utf-8") as fh:
+                text = render(report, output_format, _console(color if color is Color.always else Color.never, fh))
+                if text is not None:
+                    fh.write(text.rstrip("\n") + "\n")
+        except OSError as exc:
+            raise FitdoctorError(f"can't write the report to {output}: {exc.strerror}") from exc
+    else:
+        text = render(report, output_format, _console(color))
+        if text is not None:
+            sys.stdout.write(text.rstrip("\n") + "\n")
     if report.status != "ok":
         raise typer.Exit(2)
-    order = {"error": 0, "warning": 1, "info": 2}
+    limit = (fail_on.value if fail_on else None) or settings.fail_on or "error"
     worst = report.worst_severity()
-    if worst is not None and order[worst] <= order[fail_on.value]:
+    if not exit_zero and worst is not None and SEVERITY_ORDER[worst] <= SEVERITY_ORDER[limit]:
         raise typer.Exit(1)
 
 
 @app.command("rules")
+@friendly
 def list_rules(
     as_json: Annotated[bool, typer.Option("--json", help="Print the catalog as JSON.")] = False,
 ) -> None:
@@ -110,22 +219,18 @@ def list_rules(
 
     catalog = load_catalog()
     if as_json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "code": d.code,
-                        "slug": d.slug,
-                        "title": d.title,
-                        "severity": d.severity,
-                        "category": d.category,
-                        "summary": d.summary,
-                    }
-                    for d in catalog.values()
-                ],
-                indent=2,
-            )
-        )
+        rows = [
+            {
+                "code": d.code,
+                "slug": d.slug,
+                "title": d.title,
+                "severity": d.severity,
+                "category": d.category,
+                "summary": d.summary,
+            }
+            for d in catalog.values()
+        ]
+        print(json.dumps(rows, indent=2))
         return
     table = Table("code", "slug", "severity", "summary")
     for d in catalog.values():
@@ -134,6 +239,7 @@ def list_rules(
 
 
 @app.command("rule")
+@friendly
 def show_rule(
     name: Annotated[str, typer.Argument(help="A rule code (FD301) or slug (dead-relu).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the entry as JSON.")] = False,
@@ -164,22 +270,20 @@ def show_rule(
     ]
     for key, t in doc.thresholds.items():
         lines.append(f"- `{key}` = {t['value']}: {t['meaning']} *Source:* {t['source']}")
+    if not doc.thresholds:
+        lines.append("None: the rule's evidence is exact.")
     lines += ["## How fitdoctor confirms it", doc.confirm, "## References"]
     lines += [f"- {r}" for r in doc.references]
     Console().print(Markdown("\n\n".join(lines)))
 
 
 def main() -> None:
-    """Console-script entry point: our errors become a one-paragraph message and exit code 2."""
+    """Console-script entry point. Anything unforeseen is our bug: a short message and exit 2."""
     try:
-        app()  # standalone: usage errors exit 2, typer.Exit carries our exit codes
-    except FitdoctorError as exc:
-        Console(stderr=True).print(f"[bold red]fitdoctor:[/] {exc}", highlight=False)
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # anything unforeseen is our bug, never the user's traceback
-        Console(stderr=True).print(
+        app()
+    except Exception as exc:
+        Console(stderr=True, highlight=False).print(
             f"[bold red]fitdoctor: internal error[/] {type(exc).__name__}: {exc}. This is a bug in fitdoctor, not "
-            "in your script; please report it with the command you ran.",
-            highlight=False,
+            "in your script; please report it with the command you ran."
         )
         sys.exit(2)

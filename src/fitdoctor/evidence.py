@@ -58,7 +58,7 @@ class Locator:
         if site is None:
             return None
         path = site.path
-        if self.display_root:
+        if self.display_root and not path.startswith("<"):
             rel = os.path.relpath(site.path, self.display_root)
             path = rel if not rel.startswith("..") else site.path
         return Location(path, site.line, linecache.getline(site.path, site.line).strip())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -107,6 +108,7 @@ class Report:
         timings: Seconds per phase.
         seed: The seed the replays used.
         error: For a status other than ok: message and (for a crash) the user's traceback.
+        suppressed: Findings silenced by a ``# fitdoctor: ignore[...]`` comment on their line.
     """
 
     version: str
@@ -118,6 +120,7 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     error: dict[str, Any] | None = None
+    suppressed: tuple[Finding, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The fixed JSON shape of a report."""
@@ -131,6 +134,7 @@ class Report:
             "timings": self.timings,
             "seed": self.seed,
             "error": self.error,
+            "suppressed": [f.to_dict() for f in self.suppressed],
         }
 
     @classmethod
@@ -145,8 +149,8 @@ class Report:
                 return None
             return Fix(**{**d, "location": location(d.get("location"))})
 
-        findings = tuple(
-            Finding(
+        def finding(f: dict[str, Any]) -> Finding:
+            return Finding(
                 **{
                     **f,
                     "location": location(f.get("location")),
@@ -155,8 +159,8 @@ class Report:
                     "caused_by": tuple(f.get("caused_by", [])),
                 }
             )
-            for f in data.get("findings", [])
-        )
+
+        findings = tuple(finding(f) for f in data.get("findings", []))
         return cls(
             version=data["version"],
             script=data["script"],
@@ -167,10 +171,33 @@ class Report:
             timings=data.get("timings", {}),
             seed=data.get("seed", 0),
             error=data.get("error"),
+            suppressed=tuple(finding(f) for f in data.get("suppressed", [])),
         )
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        """Render in rich (``rich.print(report)``) through the full renderer."""
+        from fitdoctor.report.full import full_renderables
+
+        yield from full_renderables(self, ascii_only=not console.encoding.lower().startswith("utf"))
+
+    def _repr_html_(self) -> str:
+        """Render in Jupyter: the full report as HTML."""
+        from rich.console import Console
+
+        console = Console(record=True, width=100, file=io.StringIO())
+        console.print(self)
+        return console.export_html(inline_styles=True)
+
+    def __str__(self) -> str:
+        from rich.console import Console
+
+        console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
+        console.print(self)
+        return console.export_text()
 
     def worst_severity(self) -> str | None:
         """The most severe finding's severity, or None without findings."""
         if not self.findings:
             return None
         return min((f.severity for f in self.findings), key=SEVERITY_ORDER.__getitem__)
+

@@ -46,15 +46,27 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+def _progress_writer(path: str | None) -> Any:
+    """A function that records the current phase in the progress file the parent polls."""
+
+    def write(text: str) -> None:
+        if path:
+            with open(path + ".tmp", "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(path + ".tmp", path)
+
+    return write
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Capture and analyse one script; returns the report as a dict."""
     # Imported here so that a broken torch install is reported as our error, not a crash at start.
     import torch
 
     from fitdoctor.analysis import analyse, meta_report
-    from fitdoctor.capture.recorder import Recorder, StopCapture, unwrap_model
-    from fitdoctor.evidence import Locator
-    from fitdoctor.training import LossSpec, TrainingSetup
+    from fitdoctor.capture.build import build, problem
+    from fitdoctor.capture.recorder import Recorder, StopCapture
+    from fitdoctor.selection import RuleSelection
 
     script = job["script"]
     display = job["display"]
@@ -71,6 +83,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     crash: BaseException | None = None
     exit_code: Any = None
     started = time.perf_counter()
+    progress = _progress_writer(job.get("progress"))
+    progress(f"running {display}")
     stdout, stderr = sys.stdout, sys.stderr
     recorder.install()
     try:
@@ -98,123 +112,24 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         return meta_report(
             display, "crashed", "FD901", message, {"traceback": tb, "steps": recorder.steps}, timings=timings
         ).to_dict()
-    if recorder.optimizer is None and recorder.backward_total:
-        message = (
-            f"{display} computes gradients ({recorder.backward_total} backward calls) but never calls step() on a "
-            "torch.optim optimizer: it updates the weights by hand (e.g. `p.data -= lr * p.grad`). fitdoctor "
-            "needs a torch.optim optimizer to replay the training; `torch.optim.SGD(model.parameters(), lr=lr)` "
-            "with zero_grad()/step() does the same update"
-        )
-        return meta_report(
-            display, "unsupported", "FD903", message, {"backward_calls": recorder.backward_total}, timings=timings
-        ).to_dict()
-    if recorder.optimizer is None or recorder.steps == 0:
-        why = (
-            "it never called optimizer.step() on a torch.optim optimizer"
-            if recorder.optimizer is None
-            else "no optimizer step completed"
-        )
-        if exit_code not in (None, 0):
-            why += f" (the script exited with sys.exit({exit_code!r}))"
-        message = (
-            f"{display} finished without a training step that fitdoctor could watch: {why}. fitdoctor "
-            "needs a loop that calls the model, a loss, backward() and optimizer.step() within the time "
-            f"budget ({job['time_budget']:g} s)"
-        )
-        return meta_report(display, "no-step", "FD902", message, {"steps": recorder.steps}, timings=timings).to_dict()
-    unsupported = _unsupported(recorder)
-    if unsupported:
-        message = f"{display}: {unsupported}"
-        return meta_report(
-            display, "unsupported", "FD903", message, {"steps": recorder.steps}, timings=timings
-        ).to_dict()
-    assert recorder.model is not None and recorder.loss is not None and recorder.initial_state is not None
-    model = unwrap_model(recorder.model)
-    names = {m: n for n, m in model.named_modules()}
-    module_sites = {names[m]: s for m, s in list(recorder.module_sites.items()) if m in names}
-    model_sites = recorder.module_sites.get(model) or []
-    model_site = next((s for s in model_sites if s.function != "__init__"), model_sites[0] if model_sites else None)
-    locate = Locator(
-        display_root=job["cwd"],
-        module_sites=module_sites,
-        model=model_site,
-        optimizer=recorder.optimizer_site,
-        loss=recorder.loss.site,
-        model_call=recorder.model_call_site,
-        init_sites=recorder.init_sites,
-    )
-    setup = TrainingSetup(
-        model=model,
-        initial_state=recorder.initial_state,
-        optimizer_cls=type(recorder.optimizer),
-        optimizer_groups=recorder.optimizer_groups,
-        loss=LossSpec(recorder.loss.name, recorder.loss.kwargs, recorder.loss.transform),
-        batches=recorder.batches,
-        user_losses=recorder.user_losses,
-        seed=job["seed"],
-        zero_grad=recorder.stale_steps <= 0.5 * recorder.single_backward_steps,
-        accumulation=_accumulation(recorder.backward_calls),
-        loss_scale=_median(recorder.loss_scales, 1.0),
-    )
-    notes = []
-    if recorder.other_optimizers:
-        notes.append(f"other optimizers seen and not checked: {', '.join(recorder.other_optimizers)}")
-    if recorder.batches_dropped:
-        notes.append(f"kept the first {len(recorder.batches)} batches; {recorder.batches_dropped} more were not stored")
+    found = problem(recorder, display, budget=job["time_budget"], exit_code=exit_code)
+    if found is not None:
+        return meta_report(display, found.status, found.code, found.message, found.extra, timings=timings).to_dict()
+    captured = build(recorder, job["seed"], job["cwd"])
     replay_steps = job["replay_steps"] or max(2 * recorder.steps, 200)
     report = analyse(
-        setup,
-        locate,
+        captured.setup,
+        captured.locate,
         script=display,
         replay_steps=replay_steps,
-        training=recorder.training_summary(),
+        training=captured.training,
         is_user=user_files.is_user,
-        notes=notes,
+        notes=captured.notes,
         timings=timings,
+        rules=RuleSelection.from_job(job),
+        progress=progress,
     )
     return report.to_dict()
-
-
-def _unsupported(recorder: Any) -> str | None:
-    if recorder.loss is None and recorder.loss_in_model is not None:
-        site = recorder.loss_in_model
-        return (
-            f"the loss is computed inside the model's forward ({os.path.basename(site.path)}:{site.line}), so "
-            "fitdoctor can't separate the prediction from the loss to replay them; return the prediction "
-            "from forward() and compute the loss in the training loop"
-        )
-    if recorder.model is None:
-        return (
-            "the optimizer's parameters belong to no module that was called during training, so the "
-            "model could not be identified"
-        )
-    if recorder.loss is None:
-        if recorder.hand_written_loss or recorder.user_losses:
-            return (
-                "the loss is computed by hand (not with a torch.nn.functional / torch.nn loss), so its "
-                "targets can't be recovered for a replay; use a torch.nn loss such as nn.MSELoss"
-            )
-        return "no loss call could be tied to the model's output"
-    if recorder.loss.transform == "other":
-        ops = ", ".join(recorder.loss.transform_ops[:4])
-        return (
-            f"the loss is computed on a transformation of the model output ({ops}) that fitdoctor can't "
-            "replay yet; pass the model output (or a reshape of it) to the loss directly"
-        )
-    if not recorder.batches:
-        return "no (input, target) batch could be captured"
-    return None
-
-
-def _median(values: list[float], default: float) -> float:
-    finite = sorted(v for v in values if v == v and abs(v) != float("inf"))
-    return finite[len(finite) // 2] if finite else default
-
-
-def _accumulation(backward_calls: list[int]) -> int:
-    """Backward calls per optimizer step in the user's loop (1 without gradient accumulation)."""
-    counts = sorted(c for c in backward_calls if c > 0)
-    return max(1, counts[len(counts) // 2]) if counts else 1
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.optim import optimizer as optimizer_hooks
 
-from fitdoctor.capture.userframes import Site, UserFiles
+from fitdoctor.capture.userframes import Site, UserFiles, real_path
 
 #: Loss functions of ``torch.nn.functional`` that take ``input`` and ``target``. Loss modules
 #: look these up at call time, so patching the attribute covers ``nn.MSELoss()`` and friends.
@@ -157,12 +157,14 @@ def _nbytes(obj: Any) -> int:
 
 
 def _identity(args: Any, kwargs: Any, target: torch.Tensor) -> tuple[Any, ...] | None:
-    """Storage address, shape and version of every tensor in a batch: equal for re-fed tensors."""
+    """A cheap fingerprint of a batch's content (shape, dtype, sum): equal for re-fed or re-collated data.
+    Candidates with equal fingerprints are compared exactly before they are merged."""
     parts: list[Any] = []
     for t in (*args, *kwargs.values(), target):
         if not isinstance(t, torch.Tensor):
             return None
-        parts.append((t.data_ptr(), tuple(t.shape), t._version, t.dtype))
+        total = t.detach().double().sum() if t.numel() else torch.tensor(0.0)
+        parts.append((tuple(t.shape), t.dtype, float(total)))
     return tuple(parts)
 
 
@@ -230,10 +232,12 @@ class Recorder:
         user_files: Which source files are the user's (for line numbers).
         max_steps: Stop the script after this many optimizer steps.
         time_budget: Stop the script after this many seconds of training (at least one step).
+        passive: At the budget, stop recording instead of stopping the code (``fitdoctor.watch``).
     """
 
-    def __init__(self, user_files: UserFiles, max_steps: int, time_budget: float) -> None:
+    def __init__(self, user_files: UserFiles, max_steps: int, time_budget: float, passive: bool = False) -> None:
         self.user_files = user_files
+        self.passive = passive
         self.max_steps = max_steps
         self.time_budget = time_budget
         self.started = time.perf_counter()
@@ -321,6 +325,8 @@ class Recorder:
             self.uninstall()
 
     def _active(self) -> bool:
+        if self.passive and self.stopped:
+            return False
         return os.getpid() == self._pid and not getattr(self._tls, "busy", False)
 
     # ----------------------------------------------------------------- creation sites
@@ -355,7 +361,7 @@ class Recorder:
         def init(tensor: Any, *args: Any, **kwargs: Any) -> Any:
             caller = sys._getframe(1)
             if isinstance(tensor, torch.Tensor) and recorder.user_files.is_user(caller.f_code.co_filename):
-                site = Site(os.path.realpath(caller.f_code.co_filename), caller.f_lineno, caller.f_code.co_name)
+                site = Site(real_path(caller.f_code.co_filename), caller.f_lineno, caller.f_code.co_name)
                 recorder._init_calls[id(tensor)] = (weakref.ref(tensor), site)
             return original(tensor, *args, **kwargs)
 
@@ -542,7 +548,8 @@ class Recorder:
     def _stop(self, reason: str) -> None:
         self.stopped = True
         self.stop_reason = reason
-        raise StopCapture(reason)
+        if not self.passive:
+            raise StopCapture(reason)
 
     def _first_step(self, opt: torch.optim.Optimizer) -> None:
         self.optimizer = opt

@@ -9,12 +9,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from fitdoctor.errors import CaptureError, FitdoctorError, UsageError
 from fitdoctor.findings import Report
+from fitdoctor.selection import RuleSelection
 
 #: Seconds the analysis (probes and replays) may take after the capture's time budget.
 ANALYSIS_BUDGET = 240.0
@@ -32,6 +34,8 @@ class CheckOptions:
         replay_steps: Steps per replay (0: twice the captured steps, at least 200).
         seed: Seed of the script and of every replay.
         args: Arguments passed to the script.
+        rules: Rule selection and threshold overrides.
+        quiet: Drop the script's own output.
     """
 
     steps: int = 200
@@ -39,6 +43,8 @@ class CheckOptions:
     replay_steps: int = 0
     seed: int = 0
     args: list[str] = field(default_factory=list)
+    rules: RuleSelection = field(default_factory=RuleSelection)
+    quiet: bool = False
 
 
 def validate_script(path: str) -> Path:
@@ -79,13 +85,19 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def run_check(script: str, options: CheckOptions, user_output: IO[str] | None = None) -> Report:
+def run_check(
+    script: str,
+    options: CheckOptions,
+    user_output: IO[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
     """Run ``script`` in a child process under the recorder and return the report.
 
     Args:
         script: Path of the user's script.
         options: Budgets, seed and script arguments.
         user_output: Where the script's own output goes (default: our stderr).
+        progress: Told what the check is doing (the child's phases).
 
     Raises:
         UsageError: The script does not exist or is not Python.
@@ -105,6 +117,8 @@ def run_check(script: str, options: CheckOptions, user_output: IO[str] | None = 
             "replay_steps": options.replay_steps,
             "seed": options.seed,
             "result": result_path,
+            "progress": os.path.join(tmp, "progress"),
+            "rules": options.rules.to_job(),
         }
         job_path = os.path.join(tmp, "job.json")
         Path(job_path).write_text(json.dumps(job), encoding="utf-8")
@@ -119,6 +133,8 @@ def run_check(script: str, options: CheckOptions, user_output: IO[str] | None = 
             fileno = out.fileno()
         except (AttributeError, OSError, ValueError):
             fileno = None
+        if options.quiet:
+            fileno = subprocess.DEVNULL
         proc = subprocess.Popen(
             [sys.executable, "-m", "fitdoctor.capture.child", job_path],
             stdin=subprocess.DEVNULL,
@@ -133,8 +149,7 @@ def run_check(script: str, options: CheckOptions, user_output: IO[str] | None = 
             if fileno is None:
                 assert proc.stdout is not None
                 _pump(proc, out, deadline)
-            remaining = deadline - time.monotonic()
-            proc.wait(timeout=max(remaining, 0.1))
+            _wait(proc, deadline, str(job["progress"]), progress)
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
@@ -158,6 +173,25 @@ def run_check(script: str, options: CheckOptions, user_output: IO[str] | None = 
             f"{script} ended the check before fitdoctor could report (exit status {proc.returncode}); "
             "the script may call os._exit() or be killed by the system (out of memory?)."
         )
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], deadline: float, progress_path: str, progress: Callable[[str], None] | None
+) -> None:
+    """Wait for the child, passing on its progress; raise TimeoutExpired past the deadline."""
+    last = ""
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(proc.args, 0)
+        if progress is not None:
+            try:
+                text = Path(progress_path).read_text(encoding="utf-8")
+            except OSError:
+                text = last
+            if text and text != last:
+                progress(text)
+                last = text
+        time.sleep(0.1)
 
 
 def _pump(proc: subprocess.Popen[bytes], out: IO[str], deadline: float) -> None:

@@ -11,6 +11,11 @@ from types import FrameType, TracebackType
 _LIBRARY_MARKERS = ("site-packages", "dist-packages", f"{os.sep}lib{os.sep}python")
 
 
+def real_path(filename: str) -> str:
+    """The resolved path of a source file; pseudo-files such as ``<stdin>`` stay as they are."""
+    return filename if filename.startswith("<") else os.path.realpath(filename)
+
+
 @dataclass(frozen=True)
 class Site:
     """A place in the user's code: file, line and the function it is in."""
@@ -24,12 +29,14 @@ class UserFiles:
     """Decides which source files belong to the user: those under the script's folder.
 
     Args:
-        script: Path of the user's script.
+        script: Path of the user's script; None for code run through the Python API (a notebook, a test):
+            then every file outside the standard library and installed packages is the user's.
     """
 
-    def __init__(self, script: str) -> None:
-        self.script = os.path.realpath(script)
-        self.root = os.path.dirname(self.script) + os.sep
+    def __init__(self, script: str | None) -> None:
+        self.script = os.path.realpath(script) if script else None
+        self.root = os.path.dirname(self.script) + os.sep if self.script else None
+        self._stdlib = os.path.dirname(os.__file__) + os.sep
         self._own = os.path.dirname(os.path.realpath(__file__)).rsplit(os.sep, 1)[0] + os.sep
         self._cache: dict[str, bool] = {}
 
@@ -39,11 +46,16 @@ class UserFiles:
         if known is not None:
             return known
         real = os.path.realpath(filename) if not filename.startswith("<") else filename
-        mine = (
-            real.startswith(self.root)
-            and not real.startswith(self._own)
-            and not any(marker in real[len(self.root) :] for marker in _LIBRARY_MARKERS)
-        )
+        if self.root is None:
+            mine = not real.startswith(("<frozen", self._own, self._stdlib)) and not any(
+                marker in real for marker in _LIBRARY_MARKERS
+            )
+        else:
+            mine = (
+                real.startswith(self.root)
+                and not real.startswith(self._own)
+                and not any(marker in real[len(self.root) :] for marker in _LIBRARY_MARKERS)
+            )
         self._cache[filename] = mine
         return mine
 
@@ -59,7 +71,7 @@ class UserFiles:
         while f is not None and len(out) < limit:
             code = f.f_code
             if self.is_user(code.co_filename):
-                out.append(Site(os.path.realpath(code.co_filename), f.f_lineno, code.co_name))
+                out.append(Site(real_path(code.co_filename), f.f_lineno, code.co_name))
             f = f.f_back
         return out
 

@@ -18,7 +18,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from fitdoctor.capture.recorder import VIEW_NODES, Batch
-from fitdoctor.capture.userframes import Site
+from fitdoctor.capture.userframes import Site, real_path
 from fitdoctor.training import ACTIVATION_FUNCS, NORMALISING, predict
 
 #: Attainable output range of each final activation, (low, high).
@@ -468,13 +468,12 @@ def probe_activations(
 
 def current_site_factory(is_user: Callable[[str], bool]) -> Callable[[], Site | None]:
     """A ``site_of`` callable that finds the innermost user frame on the current stack."""
-    import os
 
     def site_of() -> Site | None:
         frame = sys._getframe(2)
         while frame is not None:
             if is_user(frame.f_code.co_filename):
-                return Site(os.path.realpath(frame.f_code.co_filename), frame.f_lineno, frame.f_code.co_name)
+                return Site(real_path(frame.f_code.co_filename), frame.f_lineno, frame.f_code.co_name)
             frame = frame.f_back  # type: ignore[assignment]
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -140,45 +141,52 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False) -> Rende
     return Group(*parts)
 
 
-def render_full(report: Report, console: Console) -> None:
-    """Print the full report."""
-    ascii_only = not console.encoding.lower().startswith("utf")
+def full_renderables(report: Report, ascii_only: bool = False) -> Iterator[RenderableType]:
+    """The full report as rich renderables, top to bottom."""
     steps = report.training.get("steps_captured", 0)
     head = Text()
     head.append("fitdoctor ", style="bold")
     head.append(f"{report.version} · {report.script}")
     if report.status == "ok":
         head.append(f" · {steps} steps captured", style="dim")
-    console.print(head)
+    yield head
     if report.status != "ok":
         err = report.error or {}
         for f in report.findings:
-            console.print(finding_block(report, f, ascii_only))
+            yield finding_block(report, f, ascii_only)
         if err.get("traceback"):
-            console.print(Padding(Text(err["traceback"].rstrip(), style="red"), (1, 0, 0, 2)))
+            yield Padding(Text(err["traceback"].rstrip(), style="red"), (1, 0, 0, 2))
         return
-    console.print()
-    console.print(setup_table(report))
+    yield Text()
+    yield setup_table(report)
     user = report.training.get("user_loss") or []
-    if user:
-        finite = [v for v in user if v is not None and math.isfinite(v) and v > 0]
-        if finite:
-            line = Text("your loop  ", style="bold")
-            line.append(sparkline(user, min(finite), max(finite), width=40, ascii_only=ascii_only))
-            line.append(f"  {_num(user[0])} → {_num(user[-1])}", style="dim")
-            console.print(line)
-    console.print()
+    finite = [v for v in user if v is not None and math.isfinite(v) and v > 0]
+    if finite:
+        line = Text("your loop  ", style="bold")
+        line.append(sparkline(user, min(finite), max(finite), width=40, ascii_only=ascii_only))
+        line.append(f"  {_num(user[0])} → {_num(user[-1])}", style="dim")
+        yield line
+    yield Text()
     if not report.findings:
-        console.print(Text("✔ No problems found." if not ascii_only else "OK: no problems found.", style="bold green"))
+        yield Text("OK: no problems found." if ascii_only else "✔ No problems found.", style="bold green")
     for f in report.findings:
-        console.print(finding_block(report, f, ascii_only))
-        console.print()
+        yield finding_block(report, f, ascii_only)
+        yield Text()
     counts = {k: sum(1 for f in report.findings if f.severity == k) for k in ("error", "warning", "info")}
-    total = report.timings.get("total_s")
     summary = Text(
         f"{counts['error']} error{'s' * (counts['error'] != 1)}, {counts['warning']} warning"
         f"{'s' * (counts['warning'] != 1)}, {counts['info']} info"
     )
+    if report.suppressed:
+        summary.append(f" · {len(report.suppressed)} suppressed", style="dim")
+    total = report.timings.get("total_s")
     if total:
         summary.append(f" · checked in {total:.1f} s", style="dim")
-    console.print(summary)
+    yield summary
+
+
+def render_full(report: Report, console: Console) -> None:
+    """Print the full report."""
+    ascii_only = not console.encoding.lower().startswith("utf")
+    for renderable in full_renderables(report, ascii_only):
+        console.print(renderable)

@@ -1,0 +1,120 @@
+"""The concise report: one line per finding, like ruff's concise output, then a summary line.
+
+The small formatting helpers here (numbers, a fix's verdict, a finding's position, the counts) are shared by the
+machine formats (``sarif``, ``github``, ``markdown``) so that every format words a measurement the same way.
+"""
+
+from __future__ import annotations
+
+import math
+
+from fitdoctor.catalog import RuleDoc
+from fitdoctor.findings import Finding, Fix, Report
+
+SEVERITIES = ("error", "warning", "info")
+
+
+def number(value: float | None) -> str:
+    """A measured value in four significant digits; ``diverged`` for a loss that did not stay finite.
+
+    Args:
+        value: The value, or None where the JSON report stores a non-finite loss.
+
+    Returns:
+        The value as text.
+    """
+    if value is None or not math.isfinite(value):
+        return "diverged"
+    return f"{value:.4g}"
+
+
+def verdict(fix: Fix) -> str:
+    """Whether a fix was verified and what the replays measured, e.g. ``verified: 0.1254 → 0.0004708``.
+
+    Args:
+        fix: The measured fix.
+
+    Returns:
+        ``verified: BEFORE → AFTER`` or ``not verified: BEFORE → AFTER``.
+    """
+    state = "verified" if fix.verified else "not verified"
+    return f"{state}: {number(fix.before)} → {number(fix.after)}"
+
+
+def position(report: Report, finding: Finding) -> tuple[str, int]:
+    """The file and line a finding points at: its location, else the checked script's first line.
+
+    Args:
+        report: The report the finding belongs to.
+        finding: The finding.
+
+    Returns:
+        ``(path, line)``, the path as the report gives it.
+    """
+    if finding.location is not None:
+        return finding.location.path, max(1, finding.location.line)
+    return report.script, 1
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) folded into one space."""
+    return " ".join(text.split())
+
+
+def counts(report: Report) -> dict[str, int]:
+    """How many findings the report holds per severity, in the order error, warning, info."""
+    return {s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITIES}
+
+
+def summary(report: Report) -> str:
+    """``N errors, N warnings, N infos``, or ``No problems found.`` for a report without findings."""
+    if not report.findings:
+        return "No problems found."
+    n = counts(report)
+    return ", ".join(f"{n[s]} {s}{'s' * (n[s] != 1)}" for s in SEVERITIES)
+
+
+def finding_line(report: Report, finding: Finding) -> str:
+    """One finding as ``path:line: CODE [severity/confidence] message (fix: title; verified: a → b)``.
+
+    Args:
+        report: The report the finding belongs to (its script stands in for a missing location).
+        finding: The finding.
+
+    Returns:
+        The line, without a line break.
+    """
+    path, line = position(report, finding)
+    text = f"{path}:{line}: {finding.code} [{finding.severity}/{finding.confidence}] {one_line(finding.message)}"
+    if finding.fix is not None:
+        text += f" (fix: {one_line(finding.fix.title)}; {verdict(finding.fix)})"
+    return text
+
+
+def render(report: Report, catalog: dict[str, RuleDoc]) -> str:
+    """The concise report.
+
+    A report whose check ran (status ``ok``) gives one line per finding and a summary line. A report whose check
+    could not run gives its meta finding's line and then the script's traceback, when there is one.
+
+    Args:
+        report: The report to render.
+        catalog: The rule catalog by code (unused: every line carries the code and the slug's message).
+
+    Returns:
+        The text, without a final line break.
+    """
+    del catalog
+    lines = [finding_line(report, f) for f in report.findings]
+    if report.status != "ok":
+        error = report.error or {}
+        if not lines:
+            lines.append(
+                f"{report.script}:1: {report.status}: {one_line(str(error.get('message', 'the check could not run')))}"
+            )
+        traceback = error.get("traceback")
+        if traceback:
+            lines.append(str(traceback).rstrip())
+        return "\n".join(lines)
+    lines.append(summary(report))
+    return "\n".join(lines)
