@@ -1,15 +1,22 @@
-"""The rule catalog commands."""
+"""The command line as a CI user drives it: exit codes, formats, selection, configuration, suppressions."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from conftest import run_cli
+from conftest import EXAMPLES, SCRIPTS, run_cli
 from fitdoctor.cli import app
 
 runner = CliRunner()
+BROKEN = EXAMPLES / "gelu_final_activation" / "broken.py"
+HEALTHY = EXAMPLES / "gelu_final_activation" / "healthy.py"
+CONFIGURED = SCRIPTS / "configured" / "train.py"
+FAST = ["--steps", "60", "--replay-steps", "120"]
 
 
 def test_rules_lists_every_code_in_order() -> None:
@@ -31,6 +38,102 @@ def test_rule_explains_by_slug_and_code() -> None:
 
 
 def test_unknown_rule_is_a_clear_error() -> None:
-    run = run_cli("rule", "no-such-rule")
-    assert run.code == 2
-    assert "no rule named" in run.stderr and "Traceback" not in run.stderr
+    result = runner.invoke(app, ["rule", "no-such-rule"])
+    assert result.exit_code == 2
+    assert "no rule named" in result.stderr
+
+
+@pytest.mark.slow
+def test_exit_codes_through_clirunner() -> None:
+    assert runner.invoke(app, ["check", str(HEALTHY), *FAST, "-q"]).exit_code == 0
+    assert runner.invoke(app, ["check", str(BROKEN), *FAST, "-q"]).exit_code == 1
+    assert runner.invoke(app, ["check", str(BROKEN), *FAST, "-q", "--exit-zero"]).exit_code == 0
+    # Only warnings left once FD201/FD602 (the errors) are ignored: exit 0 at the default --fail-on error...
+    only_warnings = ["--ignore", "FD201,FD602", "-q"]
+    assert runner.invoke(app, ["check", str(BROKEN), *FAST, *only_warnings]).exit_code == 0
+    # ... and 1 with --fail-on warning.
+    assert runner.invoke(app, ["check", str(BROKEN), *FAST, *only_warnings, "--fail-on", "warning"]).exit_code == 1
+    assert runner.invoke(app, ["check", str(SCRIPTS / "no_step.py"), "-q"]).exit_code == 2
+    assert runner.invoke(app, ["check", "missing.py"]).exit_code == 2
+
+
+@pytest.mark.slow
+def test_select_by_code_prefix_and_slug(check_json) -> None:
+    by_code = check_json(BROKEN, *FAST, "--select", "FD201")
+    assert [f["code"] for f in by_code.report["findings"]] == ["FD201"]
+    by_slug = check_json(BROKEN, *FAST, "--select", "output-range-mismatch")
+    assert [f["code"] for f in by_slug.report["findings"]] == ["FD201"]
+    by_prefix = check_json(BROKEN, *FAST, "--select", "FD6")
+    assert {f["code"] for f in by_prefix.report["findings"]} <= {"FD601", "FD602"}
+    assert by_prefix.report["findings"]
+
+
+def test_bad_select_is_a_usage_error() -> None:
+    run = run_cli("check", str(BROKEN), "--select", "FD777")
+    assert run.code == 2 and "matches no rule" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_config_and_inline_suppression(check_json) -> None:
+    run = check_json(CONFIGURED)
+    report = run.report
+    assert report["training"]["steps_captured"] == 60  # steps = 60 from [tool.fitdoctor]
+    assert report["training"]["replay"]["steps"] == 120
+    codes = [f["code"] for f in report["findings"]]
+    assert "FD101" in codes
+    assert not any(c.startswith("FD6") for c in codes)  # ignore = ["FD6"]
+    assert "FD302" not in codes and [f["code"] for f in report["suppressed"]] == ["FD302"]
+    fd101 = next(f for f in report["findings"] if f["code"] == "FD101")
+    assert fd101["evidence"]["threshold"] == 20.0  # the per-rule threshold override
+    assert run.code == 1  # fail-on = "warning"
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("[tool.fitdoctor]\nstepz = 3\n", "unknown key"),
+        ("[tool.fitdoctor]\nsteps = 'many'\n", "steps must be a int"),
+        ("[tool.fitdoctor]\nfail-on = 'never'\n", "fail-on must be one of"),
+        ("[tool.fitdoctor.thresholds]\ndead-relu = { no_such = 1 }\n", "has no threshold"),
+        ("[tool.fitdoctor]\nselect = ['FD777']\n", "matches no rule"),
+        ("[tool.fitdoctor\n", "can't be read as TOML"),
+    ],
+)
+def test_bad_config_exits_2(tmp_path: Path, table: str, message: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(table)
+    script = tmp_path / "train.py"
+    script.write_text("print('never runs')\n")
+    result = runner.invoke(app, ["check", str(script)])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not (tmp_path / "result.json").exists()
+
+
+@pytest.mark.slow
+def test_machine_formats_keep_stdout_clean(tmp_path: Path) -> None:
+    for fmt in ("json", "sarif"):
+        run = run_cli("check", str(BROKEN), *FAST, "--format", fmt)
+        assert run.code == 1
+        json.loads(run.stdout)  # exactly one JSON document; the script's prints went to stderr
+        assert "iter" in run.stderr
+    github = run_cli("check", str(BROKEN), *FAST, "--format", "github")
+    lines = [ln for ln in github.stdout.splitlines() if ln]
+    assert lines and all(re.match(r"^::(error|warning|notice) file=[^,]+,line=\d+,title=", ln) for ln in lines)
+    out = tmp_path / "report.md"
+    run = run_cli("check", str(BROKEN), *FAST, "--format", "markdown", "--output", str(out))
+    assert run.code == 1 and run.stdout == ""
+    assert "FD201" in out.read_text()
+
+
+@pytest.mark.slow
+def test_quiet_drops_the_scripts_output() -> None:
+    run = run_cli("check", str(BROKEN), *FAST, "--format", "json", "--quiet")
+    assert "iter" not in run.stderr and json.loads(run.stdout)["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_color_never_and_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = run_cli("check", str(HEALTHY), *FAST, "--color", "never")
+    assert "\x1b[" not in plain.stdout and "No problems found" in plain.stdout
+    forced = run_cli("check", str(HEALTHY), *FAST, "--color", "always")
+    assert "\x1b[" in forced.stdout

@@ -200,4 +200,3 @@ class Report:
         if not self.findings:
             return None
         return min((f.severity for f in self.findings), key=SEVERITY_ORDER.__getitem__)
-

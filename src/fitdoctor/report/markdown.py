@@ -59,9 +59,14 @@ def fenced(body: str, language: str = "") -> str:
 
 
 def _first_sentence(message: str) -> str:
+    """The message up to its first ``.``, ``:`` or ``;`` outside brackets, when that leaves 40 characters or more."""
     one = one_line(message)
-    match = re.match(r"(.+?[.:;])\s", one + " ")
-    return match.group(1).rstrip(".:;") if match and len(match.group(1)) >= 40 else one
+    depth = 0
+    for i, ch in enumerate(one):
+        depth += (ch in "([{") - (ch in ")]}")
+        if depth == 0 and ch in ".:;" and i >= 40 and (i + 1 == len(one) or one[i + 1] == " "):
+            return one[:i]
+    return one
 
 
 def _verdict_line(report: Report) -> str:
@@ -116,11 +121,15 @@ def _fix(fix: Fix, heading: str) -> list[str]:
         out[0] += f" ({code_span(f'{fix.location.path}:{fix.location.line}')})"
     out += ["", fenced(fix.snippet, "python"), ""]
     state = "✅ **Verified**" if fix.verified else "⚠️ **Not verified**"
-    measure = f" {text(fix.metric)}" if fix.metric else ""
     ratio = ""
     if fix.before and fix.after is not None and fix.before > 0 and math.isfinite(fix.before):
         ratio = f" ({fix.after / fix.before:.2g}× the baseline)"
-    out.append(f"{state}:{measure} {number(fix.before)} → {number(fix.after)}{ratio}, {fix.steps} replay steps each.")
+    metric = re.sub(r"\s+after \d+ replay steps$", "", fix.metric.strip())
+    measured = f", measured as {text(metric)}" if metric else ""
+    out.append(
+        f"{state} over {fix.steps} replay steps: baseline {number(fix.before)} → with the fix "
+        f"{number(fix.after)}{ratio}{measured}."
+    )
     if fix.note:
         out += ["", f"_Note: {text(fix.note)}_"]
     return out

@@ -1,0 +1,133 @@
+"""The Python API: fitdoctor.check, fitdoctor.watch, fitdoctor.testing.assert_trainable."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import fitdoctor
+from fitdoctor.testing import assert_trainable
+
+
+class GeluEverywhere(nn.Module):
+    def __init__(self, last: bool = True) -> None:
+        super().__init__()
+        self.a = nn.Linear(1, 32)
+        self.b = nn.Linear(32, 1)
+        self.last = last
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.b(F.gelu(self.a(x)))
+        return F.gelu(out) if self.last else out
+
+
+def data() -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.linspace(-2, 2, 128).unsqueeze(1)
+    return x, torch.exp(x) * x - 10
+
+
+def test_check_finds_the_problem_and_leaves_the_users_objects_alone() -> None:
+    torch.manual_seed(0)
+    model = GeluEverywhere()
+    model.eval()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    report = fitdoctor.check(model, data(), loss=nn.MSELoss(), optimizer=optimizer, steps=60, replay_steps=150)
+    assert report.status == "ok" and report.findings[0].code == "FD201"
+    assert report.findings[0].fix is not None and report.findings[0].fix.verified
+    # The finding points at this file, where the final GELU is applied.
+    assert report.findings[0].location is not None and report.findings[0].location.path.endswith("test_api.py")
+    assert not model.training
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+    assert torch.equal(rng, torch.get_rng_state())
+    assert not optimizer.state  # the user's optimizer never stepped
+
+
+@pytest.mark.parametrize("kind", ["dataset", "loader"])
+def test_check_accepts_datasets_and_loaders(kind: str) -> None:
+    torch.manual_seed(0)
+    x, y = data()
+    dataset = TensorDataset(x, y)
+    source = dataset if kind == "dataset" else DataLoader(dataset, batch_size=32, shuffle=True)
+    report = fitdoctor.check(
+        GeluEverywhere(last=False),
+        source,
+        loss="mse",
+        steps=60,
+        replay_steps=150,
+        optimizer=lambda params: torch.optim.Adam(params, lr=1e-2),
+    )
+    assert report.status == "ok"
+    assert [f.code for f in report.findings if f.severity != "info"] == []
+
+
+def test_report_renders_itself() -> None:
+    torch.manual_seed(0)
+    report = fitdoctor.check(GeluEverywhere(), data(), steps=40, replay_steps=100, select=["FD201"])
+    text = str(report)
+    assert "FD201" in text and "output-range-mismatch" in text
+    html = report._repr_html_()
+    assert html.lstrip().startswith("<!DOCTYPE html>") and "FD201" in html
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((nn.Linear(1, 1), "not data"), "data must be"),
+        (("not a model", (torch.zeros(4, 1), torch.zeros(4, 1))), "model must be"),
+        ((nn.Linear(1, 1), (torch.zeros(4, 1), torch.zeros(5, 1))), "same first"),
+        ((nn.Linear(1, 1), (torch.zeros(0, 1), torch.zeros(0, 1))), "empty"),
+        ((nn.Linear(2, 1), (torch.zeros(4, 1), torch.zeros(4, 1))), "training the model on this data failed"),
+        ((nn.Linear(1, 1), TensorDataset(torch.zeros(0, 1), torch.zeros(0, 1))), "empty"),
+    ],
+)
+def test_bad_input_raises_our_error(args: tuple, message: str) -> None:
+    with pytest.raises(fitdoctor.UsageError, match=message):
+        fitdoctor.check(*args, steps=5)
+
+
+def test_unknown_loss_and_rule_are_usage_errors() -> None:
+    with pytest.raises(fitdoctor.UsageError, match="unknown loss"):
+        fitdoctor.check(nn.Linear(1, 1), data(), loss="hinge-ish", steps=5)
+    with pytest.raises(fitdoctor.UsageError, match="matches no rule"):
+        fitdoctor.check(nn.Linear(1, 1), data(), select=["FD777"], steps=5)
+
+
+def test_watch_captures_without_disturbing_the_code() -> None:
+    torch.manual_seed(0)
+    x, y = data()
+    with fitdoctor.watch(steps=40, replay_steps=100) as watched:
+        model = GeluEverywhere()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(120):
+            opt.zero_grad()
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+    assert math.isfinite(float(loss.detach()))  # the loop ran all its steps
+    assert watched.report is not None
+    assert watched.report.training["steps_captured"] == 40
+    assert watched.report.findings[0].code == "FD201"
+
+
+def test_watch_without_training_says_why() -> None:
+    with pytest.raises(fitdoctor.UsageError, match=r"optimizer\.step"), fitdoctor.watch():
+        nn.Linear(1, 1)(torch.zeros(2, 1))
+
+
+def test_assert_trainable() -> None:
+    torch.manual_seed(0)
+    adam = torch.optim.Adam
+    assert_trainable(
+        GeluEverywhere(last=False), data(), loss="mse", steps=60, replay_steps=150, optimizer=lambda p: adam(p, lr=1e-2)
+    )
+    with pytest.raises(AssertionError, match="FD201 output-range-mismatch"):
+        assert_trainable(
+            GeluEverywhere(), data(), loss="mse", steps=60, replay_steps=150, optimizer=lambda p: adam(p, lr=1e-2)
+        )
