@@ -12,12 +12,12 @@ import torch
 
 from fitdoctor import __version__
 from fitdoctor.capture.recorder import Batch
-from fitdoctor.catalog import load_catalog
+from fitdoctor.catalog import RuleDoc, load_catalog
 from fitdoctor.confirm import confirm
 from fitdoctor.evidence import Evidence, Locator, StateEvidence
 from fitdoctor.findings import Finding, Location, Report
 from fitdoctor.probes.activations import current_site_factory, probe_activations
-from fitdoctor.probes.data import constant_prediction_loss, input_stats, nonfinite_data, target_stats
+from fitdoctor.probes.data import constant_prediction_loss, feature_matrix, input_stats, nonfinite_data, target_stats
 from fitdoctor.probes.gradients import probe_gradients
 from fitdoctor.probes.lr_range import lr_range_test
 from fitdoctor.probes.outputs import prediction_spread
@@ -235,7 +235,16 @@ def analyse(
     }
     training_out["constant_prediction_loss"] = ev.constant_loss
     training_out["notes"] = ev.notes
-    training_out["layers"] = _layers(ev)
+    training_out["layers"] = _layers(ev, catalog)
+    training_out["gradients"] = [
+        {"name": g.name, "init": g.grad_norm, "after": after.grad_norm if after else None}
+        for g in ev.init.gradients
+        for after in [next((x for x in ev.trained.gradients if x.name == g.name), None)]
+    ]
+    verified = {f.fix.id for f in confirmation.findings if f.fix is not None and f.fix.verified}
+    fit = _fit(ev, confirmation.replays, verified)
+    if fit is not None:
+        training_out["fit"] = fit
     if range_test is not None:
         training_out["lr_range_test"] = {
             "suggested_lr": range_test.suggested_lr,
@@ -263,9 +272,20 @@ def analyse(
     )
 
 
-def _layers(ev: Evidence) -> list[dict[str, Any]]:
-    """Per activation layer: dead and saturated shares at init and after, for pictures and JSON."""
+def _layers(ev: Evidence, catalog: dict[str, RuleDoc]) -> list[dict[str, Any]]:
+    """Per activation layer, at init and after the short training: dead and saturated shares (by the
+    catalog's unit thresholds), pre-activation scale, and the weight-gradient norm of the layer feeding it."""
+    active = catalog["FD301"].threshold("unit_active_share") if "FD301" in catalog else 0.01
+    saturated = catalog["FD302"].threshold("unit_saturated_share") if "FD302" in catalog else 0.99
     after = {a.index: a for a in ev.trained.activations}
+    grads_init = {g.name: g.grad_norm for g in ev.init.gradients}
+    grads_after = {g.name: g.grad_norm for g in ev.trained.gradients}
+
+    def share(values: list[float], below: bool) -> float | None:
+        if not values:
+            return None
+        return sum((v < active) if below else (v >= saturated) for v in values) / len(values)
+
     out = []
     for a in ev.init.activations:
         if not a.units:
@@ -276,14 +296,68 @@ def _layers(ev: Evidence) -> list[dict[str, Any]]:
                 "name": a.name,
                 "kind": a.kind,
                 "units": a.units,
-                "dead_init": sum(v < 0.01 for v in a.active_share) / a.units,
-                "dead_after": sum(v < 0.01 for v in b.active_share) / b.units if b and b.units else None,
-                "saturated_init": sum(v >= 0.99 for v in a.saturated_share) / a.units,
-                "saturated_after": sum(v >= 0.99 for v in b.saturated_share) / b.units if b and b.units else None,
+                "dead_init": share(a.active_share, True),
+                "dead_after": share(b.active_share, True) if b else None,
+                "saturated_init": share(a.saturated_share, False),
+                "saturated_after": share(b.saturated_share, False) if b else None,
                 "preact_std": a.preact_std,
+                "preact_std_after": b.preact_std if b else None,
+                "grad_norm_init": grads_init.get(a.producer or ""),
+                "grad_norm_after": grads_after.get(a.producer or ""),
             }
         )
     return out
+
+
+def _fit(ev: Evidence, replays: dict[str, ReplayResult], verified: set[str], points: int = 200) -> dict[str, Any] | None:
+    """For regression on one input feature: the data and the fitted curve at init, after the baseline
+    replay and after each verified fix, on a grid over the input range (the picture of the fit)."""
+    if not ev.setup.loss.is_regression or not ev.probe_batches:
+        return None
+    xs, ys = [], []
+    for batch in ev.probe_batches:
+        x = batch.args[0] if len(batch.args) == 1 and not batch.kwargs else None
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or batch.target is None:
+            return None
+        fx = feature_matrix(x.detach())
+        ty = batch.target.detach().reshape(fx.shape[0], -1) if batch.target.numel() % max(fx.shape[0], 1) == 0 else None
+        if fx.shape[1] != 1 or ty is None or ty.shape[1] != 1:
+            return None
+        xs.append(fx[:, 0].double())
+        ys.append(ty[:, 0].double())
+    x_all, y_all = torch.cat(xs), torch.cat(ys)
+    keep = torch.isfinite(x_all) & torch.isfinite(y_all)
+    x_all, y_all = x_all[keep], y_all[keep]
+    if x_all.numel() < 2 or float(x_all.min()) == float(x_all.max()):
+        return None
+    order = torch.argsort(x_all)[:: max(1, x_all.numel() // 500)]
+    grid = torch.linspace(float(x_all.min()), float(x_all.max()), points)
+    sample = ev.probe_batches[0].args[0]
+    grid_input = grid.reshape(points, *([1] * max(sample.ndim - 1, 1))).to(sample.dtype)
+
+    def curve(model: torch.nn.Module) -> list[float] | None:
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                out = model(grid_input)
+        except Exception:  # a model that can't take the grid (e.g. fixed batch size): no picture
+            return None
+        finally:
+            model.train(was_training)
+        if not isinstance(out, torch.Tensor) or out.numel() != points:
+            return None
+        values = out.detach().double().reshape(-1)
+        return [float(v) if math.isfinite(float(v)) else None for v in values]  # type: ignore[misc]
+
+    curves: dict[str, list[float] | None] = {"init": curve(fresh_model(ev.setup)), "baseline": curve(ev.baseline.model)}
+    for name in sorted(verified):
+        if name in replays:
+            curves[name] = curve(replays[name].model)
+    if curves["baseline"] is None:
+        return None
+    return {"x": x_all[order].tolist(), "y": y_all[order].tolist(), "grid": grid.tolist(),
+            "curves": {k: v for k, v in curves.items() if v is not None}}
 
 
 def meta_report(

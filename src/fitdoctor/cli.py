@@ -100,14 +100,14 @@ def _console(color: Color, file: Any = None, stderr: bool = False) -> Console:
     return Console(file=file, stderr=stderr, highlight=False)  # rich honours NO_COLOR and non-TTYs itself
 
 
-def render(report: Any, output_format: Format, console: Console) -> str | None:
+def render(report: Any, output_format: Format, console: Console, explain: bool = False) -> str | None:
     """Render ``report``: the full format prints on ``console``; the others return text."""
     from fitdoctor.catalog import load_catalog
 
     if output_format is Format.full:
         from fitdoctor.report.full import render_full
 
-        render_full(report, console)
+        render_full(report, console, explain=explain)
         return None
     if output_format is Format.json:
         from fitdoctor.capture.runner import as_json
@@ -150,6 +150,13 @@ def check(
     config: Annotated[
         Path | None, typer.Option(help="A pyproject.toml to read [tool.fitdoctor] from (default: the nearest).")
     ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Under each finding, why it matters, with this run's numbers.")
+    ] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report with plots to this file.")
+    ] = None,
+    svg: Annotated[Path | None, typer.Option("--svg", help="Also write the terminal report as an SVG picture.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no output of the script.")] = False,
     color: Annotated[Color, typer.Option(help="Colour the output.")] = Color.auto,
 ) -> None:
@@ -187,16 +194,19 @@ def check(
             report = run_check(script, options, progress=lambda text: status.update(f"fitdoctor: {text}"))
     report = apply_suppressions(report)
     report.timings["total_s"] = time.perf_counter() - started
+    _write_pictures(report, html, svg, explain)
     if output is not None:
         try:
             with output.open("w", encoding="utf-8") as fh:
-                text = render(report, output_format, _console(color if color is Color.always else Color.never, fh))
+                text = render(
+                    report, output_format, _console(color if color is Color.always else Color.never, fh), explain
+                )
                 if text is not None:
                     fh.write(text.rstrip("\n") + "\n")
         except OSError as exc:
             raise FitdoctorError(f"can't write the report to {output}: {exc.strerror}") from exc
     else:
-        text = render(report, output_format, _console(color))
+        text = render(report, output_format, _console(color), explain)
         if text is not None:
             sys.stdout.write(text.rstrip("\n") + "\n")
     if report.status != "ok":
@@ -205,6 +215,21 @@ def check(
     worst = report.worst_severity()
     if not exit_zero and worst is not None and SEVERITY_ORDER[worst] <= SEVERITY_ORDER[limit]:
         raise typer.Exit(1)
+
+
+def _write_pictures(report: Any, html: Path | None, svg: Path | None, explain: bool) -> None:
+    """Write the HTML report and/or the SVG picture of the terminal report."""
+    from fitdoctor.catalog import load_catalog
+
+    for path, kind in ((html, "html"), (svg, "svg")):
+        if path is None:
+            continue
+        module = __import__(f"fitdoctor.report.{kind}", fromlist=["render"])
+        text: str = module.render(report, load_catalog(), explain=explain)
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise FitdoctorError(f"can't write the {kind.upper()} report to {path}: {exc.strerror}") from exc
 
 
 @app.command("rules")

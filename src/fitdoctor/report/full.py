@@ -141,7 +141,7 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False) -> Rende
     return Group(*parts)
 
 
-def full_renderables(report: Report, ascii_only: bool = False) -> Iterator[RenderableType]:
+def full_renderables(report: Report, ascii_only: bool = False, explain: bool = False) -> Iterator[RenderableType]:
     """The full report as rich renderables, top to bottom."""
     steps = report.training.get("steps_captured", 0)
     head = Text()
@@ -185,8 +185,8 @@ def full_renderables(report: Report, ascii_only: bool = False) -> Iterator[Rende
     yield summary
 
 
-def render_full(report: Report, console: Console) -> None:
-    """Print the full report."""
+def render_full(report: Report, console: Console, explain: bool = False) -> None:
+    """Print the full report (with each finding's explanation when ``explain``)."""
     ascii_only = not console.encoding.lower().startswith("utf")
-    for renderable in full_renderables(report, ascii_only):
+    for renderable in full_renderables(report, ascii_only, explain=explain):
         console.print(renderable)
