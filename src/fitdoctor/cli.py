@@ -65,7 +65,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FitdoctorError as exc:
-            Console(stderr=True, highlight=False).print(f"[bold red]fitdoctor:[/] {exc}")
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]fitdoctor:[/] {exc}")
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -307,7 +307,7 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        Console(stderr=True, highlight=False).print(
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"[bold red]fitdoctor: internal error[/] {type(exc).__name__}: {exc}. This is a bug in fitdoctor, not "
             "in your script; please report it with the command you ran."
         )

@@ -58,6 +58,21 @@ def _progress_writer(path: str | None) -> Any:
     return write
 
 
+def _crash_hint(exc: BaseException) -> str:
+    """A sentence for crashes caused by how fitdoctor runs the script rather than by the script."""
+    text = str(exc)
+    if isinstance(exc, EOFError):
+        return ("The script reads from stdin (input()); fitdoctor runs it without a terminal, so pass the value "
+                "as an argument after `--` instead")
+    if "CUDA" in text or "cuda" in text:
+        import torch
+
+        if not torch.cuda.is_available():
+            return ("This machine has no usable CUDA GPU; make the device a choice, e.g. "
+                    "`device = 'cuda' if torch.cuda.is_available() else 'cpu'`")
+    return ""
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Capture and analyse one script; returns the report as a dict."""
     # Imported here so that a broken torch install is reported as our error, not a crash at start.
@@ -84,9 +99,19 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     exit_code: Any = None
     started = time.perf_counter()
     progress = _progress_writer(job.get("progress"))
-    progress(f"running {display}")
+    progress(f"running {display}")  # the parent treats "running ..." as the capture phase
     stdout, stderr = sys.stdout, sys.stderr
     recorder.install()
+    real_exit = os._exit
+    main_pid = os.getpid()
+
+    def script_exit(code: int) -> None:
+        # os._exit in the script itself ends the capture like sys.exit; in forked helpers it stays real.
+        if os.getpid() == main_pid:
+            raise SystemExit(code)
+        real_exit(code)
+
+    os._exit = script_exit  # type: ignore[assignment]
     try:
         with warnings.catch_warnings():
             runpy.run_path(script, run_name="__main__")
@@ -98,6 +123,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         if not recorder.stopped:
             crash = exc
     finally:
+        os._exit = real_exit
         recorder.uninstall()
         sys.stdout, sys.stderr = stdout, stderr
         gc.collect()
@@ -109,6 +135,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         message = f"{display} raised {type(crash).__name__}: {crash}"
         if recorder.steps:
             message += f" after {recorder.steps} training steps"
+        hint = _crash_hint(crash)
+        if hint:
+            message += f". {hint}"
         return meta_report(
             display, "crashed", "FD901", message, {"traceback": tb, "steps": recorder.steps}, timings=timings
         ).to_dict()

@@ -20,6 +20,10 @@ from fitdoctor.selection import RuleSelection
 
 #: Seconds the analysis (probes and replays) may take after the capture's time budget.
 ANALYSIS_BUDGET = 240.0
+#: Seconds past the time budget before a script still in its capture phase is stopped from outside (a
+#: hang in pure Python, or a loop that never reaches a hook, can't be stopped from inside).
+CAPTURE_GRACE = 15.0
+CAPTURE_PHASE = "running "
 #: Seconds between SIGTERM and SIGKILL of the child's process group.
 KILL_GRACE = 2.0
 
@@ -149,7 +153,8 @@ def run_check(
             if fileno is None:
                 assert proc.stdout is not None
                 _pump(proc, out, deadline)
-            _wait(proc, deadline, str(job["progress"]), progress)
+            capture_deadline = time.monotonic() + options.time_budget + CAPTURE_GRACE
+            _wait(proc, deadline, str(job["progress"]), progress, capture_deadline)
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
@@ -165,9 +170,10 @@ def run_check(
             return Report.from_dict(data)
         if timed_out:
             raise CaptureError(
-                f"{script} did not finish within the time budget ({options.time_budget:g} s for the script, "
-                f"{ANALYSIS_BUDGET:g} s for the analysis) and was stopped. If it hangs before training (waiting "
-                "for input, a download, a lock), fix that first; a slow first step needs a larger --time-budget."
+                f"{script} did not reach a stop within the time budget ({options.time_budget:g} s for the script, "
+                f"{ANALYSIS_BUDGET:g} s for the analysis) and was stopped, with every process it started. If it "
+                "hangs before training (a download, a lock, an endless loop), fix that first; a slow first step "
+                "needs a larger --time-budget."
             )
         raise CaptureError(
             f"{script} ended the check before fitdoctor could report (exit status {proc.returncode}); "
@@ -176,21 +182,26 @@ def run_check(
 
 
 def _wait(
-    proc: subprocess.Popen[bytes], deadline: float, progress_path: str, progress: Callable[[str], None] | None
+    proc: subprocess.Popen[bytes],
+    deadline: float,
+    progress_path: str,
+    progress: Callable[[str], None] | None,
+    capture_deadline: float,
 ) -> None:
-    """Wait for the child, passing on its progress; raise TimeoutExpired past the deadline."""
+    """Wait for the child, passing on its progress; raise TimeoutExpired past the deadline, or past the
+    capture deadline while the script is still running (its own hooks never got to stop it)."""
     last = ""
     while proc.poll() is None:
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        try:
+            text = Path(progress_path).read_text(encoding="utf-8")
+        except OSError:
+            text = last
+        if now > deadline or (now > capture_deadline and (not text or text.startswith(CAPTURE_PHASE))):
             raise subprocess.TimeoutExpired(proc.args, 0)
-        if progress is not None:
-            try:
-                text = Path(progress_path).read_text(encoding="utf-8")
-            except OSError:
-                text = last
-            if text and text != last:
-                progress(text)
-                last = text
+        if progress is not None and text and text != last:
+            progress(text)
+        last = text
         time.sleep(0.1)
 
 

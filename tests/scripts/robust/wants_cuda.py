@@ -1,0 +1,5 @@
+"""Moves the model to CUDA unconditionally."""
+
+from torch import nn
+
+model = nn.Linear(2, 1).to("cuda")
