@@ -99,6 +99,7 @@ class TrainingSetup:
         zero_grad: Whether the user's loop resets gradients before each optimizer step.
         accumulation: Backward calls per optimizer step (gradient accumulation).
         loss_scale: What the user multiplies the loss by before backward (e.g. 1/accumulation).
+        train_mode: Whether the user's loop trains the model in train mode (not left in eval mode).
     """
 
     model: nn.Module
@@ -112,6 +113,7 @@ class TrainingSetup:
     zero_grad: bool = True
     accumulation: int = 1
     loss_scale: float = 1.0
+    train_mode: bool = True
 
     @property
     def lr(self) -> float | None:
@@ -162,6 +164,7 @@ class Plan:
         clip_grad_norm: Clip the total gradient norm to this before each step.
         drop_nonfinite: Skip the rows of a batch that hold NaN or Inf.
         keep_graph: Make ``Tensor.detach`` inside forward a no-op (the counterfactual for a cut graph).
+        train_mode: Train in train mode (True) or eval mode (False); None keeps the user's.
     """
 
     name: str = "baseline"
@@ -176,6 +179,7 @@ class Plan:
     clip_grad_norm: float | None = None
     drop_nonfinite: bool = False
     keep_graph: bool = False
+    train_mode: bool | None = None
 
 
 class KeepGraph(TorchFunctionMode):
@@ -373,6 +377,7 @@ def replay(
     started = time.perf_counter()
     torch.manual_seed(setup.seed)
     model = PlannedModel(fresh_model(setup, plan), plan)
+    model.train(setup.train_mode if plan.train_mode is None else plan.train_mode)
     optimizer = make_optimizer(setup, model.inner, plan)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     zero_grad = setup.zero_grad if plan.zero_grad is None else plan.zero_grad

@@ -144,6 +144,7 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
         zero_grad=recorder.stale_steps <= 0.5 * recorder.single_backward_steps,
         accumulation=_accumulation(recorder.backward_calls),
         loss_scale=_median(recorder.loss_scales, 1.0),
+        train_mode=recorder.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
     )
     notes = []
     if recorder.other_optimizers:

@@ -62,14 +62,18 @@ def _crash_hint(exc: BaseException) -> str:
     """A sentence for crashes caused by how fitdoctor runs the script rather than by the script."""
     text = str(exc)
     if isinstance(exc, EOFError):
-        return ("The script reads from stdin (input()); fitdoctor runs it without a terminal, so pass the value "
-                "as an argument after `--` instead")
+        return (
+            "The script reads from stdin (input()); fitdoctor runs it without a terminal, so pass the value "
+            "as an argument after `--` instead"
+        )
     if "CUDA" in text or "cuda" in text:
         import torch
 
         if not torch.cuda.is_available():
-            return ("This machine has no usable CUDA GPU; make the device a choice, e.g. "
-                    "`device = 'cuda' if torch.cuda.is_available() else 'cpu'`")
+            return (
+                "This machine has no usable CUDA GPU; make the device a choice, e.g. "
+                "`device = 'cuda' if torch.cuda.is_available() else 'cpu'`"
+            )
     return ""
 
 

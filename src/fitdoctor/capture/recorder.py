@@ -81,6 +81,9 @@ INIT_FUNCTIONS = (
     "sparse_",
 )
 
+#: Layers that behave differently in train and eval mode.
+MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
+
 MAX_BATCHES = 256
 MAX_BATCH_BYTES = 256 * 2**20
 
@@ -271,6 +274,8 @@ class Recorder:
         self.params_unchanged: list[str] = []
         self._grad_seen_this_step = False
         self._stale_this_step = False
+        self.eval_mode_steps = 0
+        self.mode_layers: list[str] = []
         self.module_sites: weakref.WeakKeyDictionary[nn.Module, list[Site]] = weakref.WeakKeyDictionary()
         self.optimizer_sites: weakref.WeakKeyDictionary[Any, Site] = weakref.WeakKeyDictionary()
         self._roots: weakref.WeakSet[nn.Module] = weakref.WeakSet()
@@ -523,6 +528,8 @@ class Recorder:
         for name, p in self._optimized_params():
             if p.grad is None:
                 self.grad_missing[name] = self.grad_missing.get(name, 0) + 1
+        if self.model is not None and not unwrap_model(self.model).training:
+            self.eval_mode_steps += 1
         values = self._step_loss_values or self._step_backward_values
         if values:
             self.user_losses.append(sum(values) / len(values))
@@ -577,6 +584,7 @@ class Recorder:
         self.params_outside_optimizer = [
             n for n, p in inner.named_parameters() if p.requires_grad and id(p) not in params
         ]
+        self.mode_layers = [n for n, m in inner.named_modules() if isinstance(m, MODE_DEPENDENT)]
         for n, p in inner.named_parameters():
             ref_site = self._init_calls.get(id(p))
             if ref_site is not None and ref_site[0]() is p:
@@ -638,4 +646,6 @@ class Recorder:
             "params_outside_optimizer": self.params_outside_optimizer,
             "params_without_grad": sorted(self.grad_missing),
             "params_unchanged": self.params_unchanged,
+            "eval_mode_steps": self.eval_mode_steps,
+            "mode_dependent_layers": self.mode_layers,
         }

@@ -217,6 +217,18 @@ def widen(ev: Evidence, stats: ActivationStats, factor: int) -> FixCandidate | N
     )
 
 
+def train_mode(ev: Evidence) -> FixCandidate:
+    """Train in train mode: call model.train() before the training steps."""
+    snippet = "model.train()  # before the training loop, and again after every model.eval() validation pass"
+    return FixCandidate(
+        "train-mode",
+        "Put the model back in train mode before training",
+        snippet,
+        Plan("train-mode", train_mode=True),
+        ev.locate.loss,
+    )
+
+
 def finite_or_none(value: float) -> float | None:
     """JSON-safe number: None for NaN/Inf."""
     return value if math.isfinite(value) else None

@@ -63,6 +63,7 @@ def load_rules() -> dict[str, RuleFn]:
         cannot_overfit_batch,
         collapsed_output,
         dead_relu,
+        eval_mode_training,
         exploding_gradients,
         learning_rate,
         loss_activation_mismatch,
