@@ -77,3 +77,19 @@ def test_noisy_script_leaves_stdout_with_exactly_one_json_object() -> None:
     assert run.report is not None and run.report["status"] == "ok"  # json.loads succeeded on all of stdout
     assert run.stderr.count("\n") >= 50_000  # the script's lines went to stderr
     assert run.report["training"]["steps_captured"] == 50
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name", ["thread_training", "gan", "scheduler_dict_batches", "embedding_ids", "data_parallel"]
+)
+def test_loop_shapes_are_captured_without_false_alarms(name: str) -> None:
+    run = run_cli("check", str(ROBUST / f"{name}.py"), "--format", "json", "--steps", "60", "--replay-steps", "120")
+    assert run.code == 0, run.stderr[-2000:]
+    report = run.report
+    assert report is not None and report["status"] == "ok"
+    assert report["training"]["steps_captured"] == 60
+    assert [f["code"] for f in report["findings"] if f["severity"] != "info"] == []
+    if name == "gan":
+        (note,) = [n for n in report["training"]["notes"] if "several optimizers" in n]
+        assert "checked the model the first one trains" in note and "were not checked" in note

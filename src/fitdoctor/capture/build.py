@@ -148,7 +148,13 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
     )
     notes = []
     if recorder.other_optimizers:
-        notes.append(f"other optimizers seen and not checked: {', '.join(recorder.other_optimizers)}")
+        params = sum(p.numel() for p in model.parameters())
+        where = f", created at line {model_site.line}" if model_site else ""
+        notes.append(
+            f"several optimizers: checked the model the first one trains ({type(model).__name__}, {params:,} "
+            f"parameters{where}); the model(s) of the other {len(recorder.other_optimizers)} "
+            f"({', '.join(recorder.other_optimizers)}) were not checked"
+        )
     if recorder.batches_dropped:
         notes.append(f"kept the first {len(recorder.batches)} batches; {recorder.batches_dropped} more were not stored")
     return Captured(setup, locate, recorder.training_summary(), notes)
