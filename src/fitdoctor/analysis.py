@@ -309,7 +309,9 @@ def _layers(ev: Evidence, catalog: dict[str, RuleDoc]) -> list[dict[str, Any]]:
     return out
 
 
-def _fit(ev: Evidence, replays: dict[str, ReplayResult], verified: set[str], points: int = 200) -> dict[str, Any] | None:
+def _fit(
+    ev: Evidence, replays: dict[str, ReplayResult], verified: set[str], points: int = 200
+) -> dict[str, Any] | None:
     """For regression on one input feature: the data and the fitted curve at init, after the baseline
     replay and after each verified fix, on a grid over the input range (the picture of the fit)."""
     if not ev.setup.loss.is_regression or not ev.probe_batches:
@@ -356,8 +358,12 @@ def _fit(ev: Evidence, replays: dict[str, ReplayResult], verified: set[str], poi
             curves[name] = curve(replays[name].model)
     if curves["baseline"] is None:
         return None
-    return {"x": x_all[order].tolist(), "y": y_all[order].tolist(), "grid": grid.tolist(),
-            "curves": {k: v for k, v in curves.items() if v is not None}}
+    return {
+        "x": x_all[order].tolist(),
+        "y": y_all[order].tolist(),
+        "grid": grid.tolist(),
+        "curves": {k: v for k, v in curves.items() if v is not None},
+    }
 
 
 def meta_report(
