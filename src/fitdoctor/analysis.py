@@ -16,7 +16,7 @@ from fitdoctor.catalog import RuleDoc, load_catalog
 from fitdoctor.confirm import confirm
 from fitdoctor.evidence import Evidence, Locator, StateEvidence
 from fitdoctor.findings import Finding, Location, Report
-from fitdoctor.probes.activations import current_site_factory, probe_activations
+from fitdoctor.probes.activations import DYING, SATURATING, current_site_factory, probe_activations
 from fitdoctor.probes.data import constant_prediction_loss, feature_matrix, input_stats, nonfinite_data, target_stats
 from fitdoctor.probes.gradients import probe_gradients
 from fitdoctor.probes.lr_range import lr_range_test
@@ -291,15 +291,17 @@ def _layers(ev: Evidence, catalog: dict[str, RuleDoc]) -> list[dict[str, Any]]:
         if not a.units:
             continue
         b = after.get(a.index)
+        dying, flat = a.kind in DYING, a.kind in SATURATING
         out.append(
             {
                 "name": a.name,
                 "kind": a.kind,
                 "units": a.units,
-                "dead_init": share(a.active_share, True),
-                "dead_after": share(b.active_share, True) if b else None,
-                "saturated_init": share(a.saturated_share, False),
-                "saturated_after": share(b.saturated_share, False) if b else None,
+                # "Dead" is FD301's notion (ReLU-like units), "saturated" FD302's (flat tails).
+                "dead_init": share(a.active_share, True) if dying else None,
+                "dead_after": share(b.active_share, True) if b and dying else None,
+                "saturated_init": share(a.saturated_share, False) if flat else None,
+                "saturated_after": share(b.saturated_share, False) if b and flat else None,
                 "preact_std": a.preact_std,
                 "preact_std_after": b.preact_std if b else None,
                 "grad_norm_init": grads_init.get(a.producer or ""),

@@ -1,12 +1,31 @@
-"""Small text charts for the terminal: sparklines and bars, with an ASCII fallback."""
+"""Small text charts for the terminal: sparklines, bars, line charts and per-layer bars, with an ASCII fallback.
+
+Line charts draw with Unicode braille dots (U+2800 block: 2×4 dots per character cell, so a 60-column chart
+has 120 dots across); with ``ascii_only`` each series gets its own marker character on a plain character
+grid. Every chart is a list of :class:`rich.text.Text` lines that fit the width asked for.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 ASCII_BLOCKS = "_.-=+*#@"
+#: Colours given to line-chart series in order.
+PALETTE = ("blue", "red", "green", "magenta", "cyan", "yellow")
+#: ASCII markers given to line-chart series in order.
+MARKERS = "*ox#%@&+"
+#: Braille dot bits by [dot row][dot column] within a cell.
+_DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+#: An (x, y) point; a y of None is a gap (a diverged loss).
+Point = tuple[float, float | None]
 
 
 def sparkline(
@@ -39,7 +58,520 @@ def _resample(values: list[float | None], width: int) -> list[float | None]:
 
 
 def bar(share: float, width: int = 10, ascii_only: bool = False) -> str:
-    """A horizontal bar for a share in [0, 1]."""
-    filled = round(max(0.0, min(1.0, share)) * width)
-    full, empty = ("#", ".") if ascii_only else ("█", "░")
-    return full * filled + empty * (width - filled)
+    """A horizontal bar for a share in [0, 1] (in eighths of a cell unless ``ascii_only``)."""
+    share = max(0.0, min(1.0, share))
+    if ascii_only:
+        filled = round(share * width)
+        return "#" * filled + "." * (width - filled)
+    eighths = round(share * width * 8)
+    full, part = divmod(eighths, 8)
+    text = "█" * full + (_EIGHTHS[part] if part else "")
+    return text + "░" * (width - len(text))
+
+
+def fmt(v: float | None) -> str:
+    """A number in at most about 7 characters (``-`` for none, ``inf``/``nan`` as such)."""
+    if v is None:
+        return "-"
+    if not math.isfinite(v):
+        return str(v)
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1e4 or a < 1e-3:
+        return f"{v:.2g}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+    return f"{v:.3g}"
+
+
+# -- line charts -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series of a line chart.
+
+    Attributes:
+        name: The legend's name for it.
+        points: (x, y) pairs in drawing order; a y of None (or non-finite) breaks the line.
+        style: A rich style (its colour).
+        marker: The ASCII character that draws it.
+        lines: Join consecutive points (else a scatter of dots).
+        label: Name the end of the line at the chart's right edge.
+    """
+
+    name: str
+    points: Sequence[Point]
+    style: str
+    marker: str
+    lines: bool = True
+    label: bool = True
+
+
+def line_chart(
+    series: dict[str, list[tuple[float, float | None]]],
+    width: int = 72,
+    height: int = 12,
+    log_y: bool | None = None,
+    ascii_only: bool = False,
+    styles: dict[str, str] | None = None,
+    x_label: str = "",
+    y_label: str = "",
+) -> list[Text]:
+    """Several named series on one chart with shared axes.
+
+    The y axis is logarithmic when ``log_y`` is True, or, when None, when all values are positive and span
+    more than 50×. None values (a diverged loss) leave gaps. The chart has a y axis with three labelled ticks,
+    an x axis labelled at both ends and the middle, each line's name at its end, and a legend line.
+
+    Args:
+        series: Name -> (x, y) points.
+        width: Columns of the whole chart, labels included.
+        height: Rows of the plot area.
+        log_y: Force a log (True) or linear (False) y axis; None decides from the values.
+        ascii_only: Draw with one ASCII marker per series (``*``, ``o``, ``+``, ``x``...) instead of braille.
+        styles: Name -> rich style, overriding the default palette for some series.
+        x_label: Name of the x axis, after its last label (e.g. ``step``).
+        y_label: Name of the y axis, above the chart (e.g. ``loss``).
+
+    Returns:
+        The chart's lines.
+    """
+    styles = styles or {}
+    items = [
+        Series(name, pts, styles.get(name, PALETTE[i % len(PALETTE)]), MARKERS[i % len(MARKERS)])
+        for i, (name, pts) in enumerate(series.items())
+    ]
+    return plot(items, width, height, log_y, ascii_only, x_label, y_label)
+
+
+def plot(
+    items: Sequence[Series],
+    width: int = 72,
+    height: int = 12,
+    log_y: bool | None = None,
+    ascii_only: bool = False,
+    x_label: str = "",
+    y_label: str = "",
+    y_range: tuple[float, float] | None = None,
+) -> list[Text]:
+    """Draw :class:`Series` on one chart with shared axes (the engine behind :func:`line_chart` and
+    :func:`fit_chart`).
+
+    Series are drawn in order: where two meet in a character cell, the dots of both show in the later one's
+    colour (in ASCII, the later one's marker).
+
+    Args:
+        items: The series, bottom to top.
+        width: Columns of the whole chart, labels included.
+        height: Rows of the plot area.
+        log_y: Force a log (True) or linear (False) y axis; None: log when all values are positive and span
+            more than 50×.
+        ascii_only: One ASCII marker per series instead of braille dots.
+        x_label: Name of the x axis, after its last tick.
+        y_label: Name of the y axis, above the chart.
+        y_range: Fixed (low, high) of the y axis; points outside it are left out.
+
+    Returns:
+        The chart's lines.
+    """
+    finite = [(x, y) for s in items for x, y in s.points if y is not None and math.isfinite(x) and math.isfinite(y)]
+    xs, ys = [x for x, _ in finite], [y for _, y in finite]
+    if log_y is None:
+        log_y = bool(ys) and min(ys) > 0 and max(ys) / min(ys) > 50
+    if log_y:
+        ys = [y for y in ys if y > 0]
+    if not xs or not ys:
+        return [Text("(nothing to draw: no finite values)", style="dim")]
+    lo, hi = y_range or (min(ys), max(ys))
+    tf = (lambda v: math.log10(v)) if log_y else (lambda v: v)
+    tlo, thi = tf(lo), tf(hi)
+    if thi <= tlo:
+        pad = 0.5 if log_y else max(abs(tlo) * 0.1, 1e-9)
+        tlo, thi = tlo - pad, thi + pad
+    x0, x1 = min(xs), max(xs)
+
+    sub_x, sub_y = (1, 1) if ascii_only else (2, 4)
+    px_h = height * sub_y
+
+    def to_py(y: float) -> int | None:
+        if log_y and y <= 0:
+            return None
+        t = (tf(y) - tlo) / (thi - tlo)
+        if t < -1e-9 or t > 1 + 1e-9:
+            return None
+        return round((1 - min(1.0, max(0.0, t))) * (px_h - 1))
+
+    def to_py_raw(y: float) -> float:
+        return (1 - (tf(y) - tlo) / (thi - tlo)) * (px_h - 1)
+
+    def value_at(py: float) -> float:
+        v = thi - min(max(py, 0), px_h - 1) / max(px_h - 1, 1) * (thi - tlo)
+        return 10**v if log_y else v
+
+    labels = {0: fmt(value_at(0)), height - 1: fmt(value_at(px_h - 1))}
+    if height >= 5:
+        mid = (height - 1) // 2
+        span = (value_at((mid + 2) * sub_y - 0.5), value_at((mid - 1) * sub_y - 0.5))
+        nice = _roundest(*span)
+        if not log_y and tlo < 0 < thi and 2 <= round(to_py_raw(0.0)) // sub_y <= height - 3:
+            nice = 0.0  # a zero line, when there is one, says most
+        row = mid if nice is None else min(height - 2, max(1, round(to_py_raw(nice)) // sub_y))
+        labels[row] = fmt(value_at(row * sub_y + (sub_y - 1) / 2) if nice is None else nice)
+    label_w = max(len(s) for s in labels.values())
+    ends = [s for s in items if s.lines and s.label]
+    margin = min(width // 4, max((len(s.name) for s in ends), default=0) + 1) if ends else 0
+    cols = max(8, width - label_w - 2 - margin)
+    px_w = cols * sub_x
+
+    def to_px(x: float) -> int:
+        return px_w // 2 if x1 <= x0 else round((x - x0) / (x1 - x0) * (px_w - 1))
+
+    bits = [[0] * cols for _ in range(height)]
+    owner: list[list[Series | None]] = [[None] * cols for _ in range(height)]
+    end_rows: list[tuple[int, Series]] = []
+
+    def dot(px: int, py: int, s: Series) -> None:
+        r, c = py // sub_y, px // sub_x
+        if 0 <= r < height and 0 <= c < cols:
+            bits[r][c] |= _DOTS[py % sub_y][px % sub_x] if not ascii_only else 1
+            owner[r][c] = s
+
+    for s in items:
+        prev: tuple[int, int] | None = None
+        last: int | None = None
+        prev_x = x0
+        for x, y in s.points:
+            py = to_py(y) if y is not None and math.isfinite(x) and math.isfinite(y) else None
+            if py is None:
+                prev = None
+                continue
+            p = (to_px(x), py)
+            for q in _segment(prev, p) if s.lines and prev else [p]:
+                dot(*q, s)
+            prev, last, prev_x = p, py, x
+        if s in ends and last is not None and prev_x >= x0 + 0.9 * (x1 - x0):  # only lines that reach the edge
+            end_rows.append((last // sub_y, s))
+
+    right = _place_labels(end_rows, height)
+    lines: list[Text] = []
+    head = " ".join(p for p in (y_label, "(log scale)" if log_y else "") if p)
+    if head:
+        lines.append(Text(head, style="dim"))
+    for r in range(height):
+        line = Text(no_wrap=True, overflow="crop")
+        if r in labels:
+            line.append(f"{labels[r]:>{label_w}} {'|' if ascii_only else '┤'}", style="dim")
+        else:
+            line.append(f"{'':>{label_w}} {'|' if ascii_only else '│'}", style="dim")
+        for c in range(cols):
+            who = owner[r][c]
+            if who is None:
+                line.append(" ")
+            else:
+                line.append(who.marker if ascii_only else chr(0x2800 + bits[r][c]), style=who.style)
+        end = right.get(r)
+        if end is not None:
+            name = end.name if len(end.name) <= margin - 1 else end.name[: margin - 2] + ("~" if ascii_only else "…")
+            line.append(" " + name, style=end.style)
+        lines.append(line)
+    lines.extend(_x_axis(x0, x1, cols, sub_x, label_w + 2, ascii_only, x_label))
+    lines.extend(_legend(items, width, label_w + 2, ascii_only))
+    return lines
+
+
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def _roundest(a: float, b: float) -> float | None:
+    """The number in [a, b] with the fewest significant digits (None if a > b)."""
+    a, b = min(a, b), max(a, b)
+    if a <= 0 <= b:
+        return 0.0
+    top = max(abs(a), abs(b))
+    for k in range(math.floor(math.log10(top)), math.floor(math.log10(top)) - 8, -1):
+        for step in (10.0**k, 5 * 10.0 ** (k - 1), 2 * 10.0 ** (k - 1)):
+            v = math.ceil(a / step) * step
+            if v <= b:
+                return float(f"{v:.12g}")
+    return None
+
+
+def _segment(a: tuple[int, int] | None, b: tuple[int, int]) -> Iterable[tuple[int, int]]:
+    """The dots of a straight line from ``a`` to ``b`` (Bresenham), ``a`` left out."""
+    if a is None:
+        yield b
+        return
+    (x, y), (x1, y1) = a, b
+    dx, dy = abs(x1 - x), -abs(y1 - y)
+    sx, sy = (1 if x1 > x else -1), (1 if y1 > y else -1)
+    err = dx + dy
+    while (x, y) != (x1, y1):
+        e2 = 2 * err
+        if e2 >= dy:
+            err += dy
+            x += sx
+        if e2 <= dx:
+            err += dx
+            y += sy
+        yield x, y
+
+
+def _place_labels(wanted: list[tuple[int, Series]], height: int) -> dict[int, Series]:
+    """Give each line's end label the free row nearest its last point."""
+    placed: dict[int, Series] = {}
+    for row, s in reversed(wanted):  # the line drawn last (on top) gets its own row first
+        for d in range(height):
+            for r in (row + d, row - d):
+                if 0 <= r < height and r not in placed:
+                    placed[r] = s
+                    break
+            else:
+                continue
+            break
+    return placed
+
+
+def _x_axis(x0: float, x1: float, cols: int, sub_x: int, indent: int, ascii_only: bool, name: str) -> list[Text]:
+    """The x axis under the plot: ticks at both ends and at the roundest x near the middle, then their labels."""
+    px_w = cols * sub_x
+
+    def x_at(px: float) -> float:
+        return x0 if px_w <= 1 else x0 + (x1 - x0) * px / (px_w - 1)
+
+    mid = (cols - 1) // 2
+    nice = _roundest(x_at((mid - 1) * sub_x), x_at((mid + 2) * sub_x - 1)) if x1 > x0 else None
+    mid_col = mid if nice is None else round((nice - x0) / (x1 - x0) * (px_w - 1)) // sub_x
+    integer = float(x0).is_integer() and float(x1).is_integer() and x1 - x0 >= cols / 2
+    ticks = {0: x0, cols - 1: x1}
+    ticks.setdefault(mid_col, x_at(mid * sub_x) if nice is None else nice)
+    axis = ["-" if ascii_only else "─"] * cols
+    row = [" "] * cols
+    for c, x in sorted(ticks.items(), key=lambda cx: cx[0] not in (0, cols - 1)):
+        axis[c] = "+" if ascii_only else "┬"
+        label = str(round(x)) if integer else fmt(x)
+        start = 0 if c == 0 else cols - len(label) if c == cols - 1 else c - len(label) // 2
+        start = max(0, min(start, cols - len(label)))
+        if all(ch == " " for ch in row[max(0, start - 1) : start + len(label) + 1]):
+            row[start : start + len(label)] = label
+    corner = "+" if ascii_only else "└"
+    line = " " * (indent - 1) + corner + "".join(axis) + (" " + name if name else "")
+    return [Text(line, style="dim"), Text(" " * indent + "".join(row).rstrip(), style="dim")]
+
+
+def _legend(items: Sequence[Series], width: int, indent: int, ascii_only: bool) -> list[Text]:
+    lines = [Text(" " * indent)]
+    for s in items:
+        key = s.marker if ascii_only else ("━━" if s.lines else "⠂⠂")
+        entry = Text()
+        entry.append(key, style=s.style)
+        entry.append(" " + s.name)
+        if len(lines[-1]) > indent and len(lines[-1]) + 3 + len(entry) > width:
+            lines.append(Text(" " * indent))
+        if len(lines[-1]) > indent:
+            lines[-1].append("   ")
+        lines[-1].append_text(entry)
+    return lines
+
+
+# -- fit -------------------------------------------------------------------------------------------
+
+
+def fit_chart(fit: dict[str, Any], width: int = 72, height: int = 14, ascii_only: bool = False) -> list[Text]:
+    """The data and the model's fitted curves over the input x (regression on one feature).
+
+    The data points are dots; the curve at initialisation is dim, the baseline replay's red and each
+    verified fix's green (then cyan, magenta...). The y axis spans the data (and curves within twice the
+    data's span of it).
+
+    Args:
+        fit: The report's ``training.fit``: ``x``, ``y`` (data), ``grid`` and ``curves`` (name -> values over
+            ``grid``).
+        width: Columns of the whole chart.
+        height: Rows of the plot area.
+        ascii_only: ASCII markers instead of braille dots.
+
+    Returns:
+        The chart's lines.
+    """
+    data = [(float(x), y) for x, y in zip(fit.get("x", []), fit.get("y", []), strict=False)]
+    grid = list(fit.get("grid", []))
+    curves: dict[str, list[float | None]] = dict(fit.get("curves", {}))
+    ys = [y for _, y in data if _finite(y)]
+    ys += [v for c in curves.values() for v in c if _finite(v)]
+    data_ys = [y for _, y in data if _finite(y)] or ys
+    if not ys:
+        return [Text("(nothing to draw: no finite values)", style="dim")]
+    dlo, dhi = min(data_ys), max(data_ys)
+    span = (dhi - dlo) or max(abs(dhi), 1.0)
+    lo, hi = max(min(ys), dlo - span), min(max(ys), dhi + span)
+    # drawn bottom to top, where two meet in a cell the later one's colour shows: the data (thinned to about
+    # one point per column so that a curve through them still shows) over the fixes, the baseline over all
+    thin = max(1, math.ceil(len(data) / max(width // 2, 1)))
+    items: list[Series] = []
+    fixes = iter(("green", "cyan", "magenta", "yellow", "blue"))
+    fix_marks = iter("x#%&@")
+    for name, values in curves.items():
+        pts = list(zip(grid, values, strict=False))
+        if name == "init":
+            items.insert(0, Series("init", pts, "dim", "-"))
+        elif name != "baseline":
+            items.append(Series(name, pts, next(fixes, "green"), next(fix_marks, "+")))
+    items.append(Series("data", data[::thin], "bold", "." if ascii_only else "⠂", lines=False, label=False))
+    if "baseline" in curves:
+        items.append(Series("baseline", list(zip(grid, curves["baseline"], strict=False)), "red", "o"))
+    return plot(items, width, height, log_y=False, ascii_only=ascii_only, x_label="x", y_range=(lo, hi))
+
+
+# -- per-layer bars --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    name: str
+    layer: dict[str, Any] | None
+    grad: tuple[float | None, float | None]
+
+
+def _rows(layers: Sequence[dict[str, Any]], gradients: Sequence[dict[str, Any]]) -> list[_Row]:
+    """Activation layers and parametrised layers in forward order: a layer whose gradient entry carries the
+    same norms as an activation layer's producer shares that layer's row."""
+
+    def same(a: float | None, b: float | None) -> bool:
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9)
+
+    rows: list[_Row] = []
+    todo = list(layers)
+    for g in gradients:
+        match = next(
+            (i for i, a in enumerate(todo) if same(a.get("grad_norm_init"), g.get("init"))),
+            None,
+        )
+        if match is None:
+            rows.append(_Row(_module(str(g.get("name"))), None, (g.get("init"), g.get("after"))))
+            continue
+        rows.extend(
+            _Row(str(a.get("name")), a, (a.get("grad_norm_init"), a.get("grad_norm_after"))) for a in todo[:match]
+        )
+        a = todo[match]
+        rows.append(_Row(str(a.get("name")), a, (a.get("grad_norm_init"), a.get("grad_norm_after"))))
+        todo = todo[match + 1 :]
+    rows.extend(_Row(str(a.get("name")), a, (a.get("grad_norm_init"), a.get("grad_norm_after"))) for a in todo)
+    return rows
+
+
+def _module(name: str) -> str:
+    """A parameter-owning module's qualified name as the activation layers spell it: ``model.out``,
+    ``model[2]``, ``model.encoder[0]``."""
+    return "model" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in name.split(".") if p)
+
+
+def _log_bar(v: float | None, lo: float, hi: float, width: int, ascii_only: bool) -> str:
+    """A bar whose length grows with log10(v) between ``lo`` (a sliver) and ``hi`` (full)."""
+    if v is None or not math.isfinite(v) or v <= 0:
+        return " " * width
+    t = (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+    share = (1 + max(0.0, min(1.0, t)) * (width * 8 - 1)) / (width * 8)
+    if ascii_only:
+        return ("#" * max(1, round(share * width))).ljust(width)
+    return bar(share, width).replace("░", " ")
+
+
+def _log_range(values: Iterable[float | None]) -> tuple[float, float]:
+    pos = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    if not pos:
+        return 1.0, 10.0
+    lo, hi = min(pos), max(pos)
+    if hi / lo < 10:
+        lo = hi / 10
+    return lo, hi
+
+
+def layer_bars(
+    layers: Sequence[dict[str, Any]],
+    gradients: Sequence[dict[str, Any]] = (),
+    width: int = 78,
+    ascii_only: bool = False,
+    share_limit: float = 0.5,
+    scale_band: tuple[float, float] = (0.1, 10.0),
+    grad_share: float = 0.01,
+) -> list[Text]:
+    """A per-layer table of bars: each layer's name, then a row at init and a row after the short training.
+
+    Columns: the share of dead units and of saturated units, the pre-activation standard deviation and the
+    weight-gradient norm (both on a log scale shared by the column). A value that signals trouble is red and
+    marked ``!``: a share above ``share_limit``, a pre-activation std outside ``scale_band``, a gradient norm
+    below ``grad_share`` of the largest layer's at the same time.
+
+    Args:
+        layers: The report's ``training.layers`` (activation layers).
+        gradients: The report's ``training.gradients`` (parametrised layers, forward order).
+        width: Columns of the table.
+        ascii_only: ``#``/``.`` bars instead of block characters.
+        share_limit: Dead or saturated share that is flagged.
+        scale_band: Pre-activation std range that is not flagged.
+        grad_share: Gradient norm, as a share of the largest one, below which it is flagged.
+
+    Returns:
+        The table's lines.
+    """
+    rows = _rows(layers, gradients)
+    if not rows:
+        return []
+    label_w = 7
+    col_w = max(12, min(18, (width - label_w) // 4 - 2))
+    bar_w = col_w - 9
+    std_lo, std_hi = _log_range(
+        v for r in rows if r.layer for v in (r.layer.get("preact_std"), r.layer.get("preact_std_after"))
+    )
+    g_lo, g_hi = _log_range(v for r in rows for v in r.grad)
+    g_max = [max([g for r in rows if (g := r.grad[i]) is not None and math.isfinite(g)], default=0.0) for i in (0, 1)]
+
+    def cell(text: str, value: str, bad: bool) -> Text:
+        out = Text("  ")
+        out.append(text, style="red" if bad else "")
+        out.append(f" {value:>7}", style="bold red" if bad else "dim")
+        out.append("!" if bad else " ", style="bold red")
+        return out
+
+    def share(v: float | None) -> Text:
+        return (
+            Text(f"  {'-':>{col_w}}", style="dim")
+            if v is None
+            else cell(bar(v, bar_w, ascii_only), f"{v:.0%}", v > share_limit)
+        )
+
+    head = Text(" " * label_w, style="dim", no_wrap=True, overflow="crop")
+    for column in ("dead units", "saturated", "pre-act std", "grad norm"):
+        head.append(f"  {column:<{col_w}}", style="dim")
+    lines = [head]
+    for r in rows:
+        a = r.layer
+        title = Text(r.name, style="bold", no_wrap=True, overflow="crop" if ascii_only else "ellipsis")
+        if a and a.get("units"):
+            title.append(f" {'-' if ascii_only else '·'} {a['units']} unit{'s' * (a['units'] != 1)}", style="dim")
+        lines.append(title)
+        for i, phase in enumerate(("init", "after")):
+            line = Text(f"  {phase:<{label_w - 2}}", style="dim", no_wrap=True, overflow="crop")
+            if a is None:
+                line.append(" " * (col_w + 2) * 3)
+            else:
+                line.append_text(share(a.get("dead_init" if i == 0 else "dead_after")))
+                line.append_text(share(a.get("saturated_init" if i == 0 else "saturated_after")))
+                std = a.get("preact_std" if i == 0 else "preact_std_after")
+                bad = std is not None and not (scale_band[0] <= std <= scale_band[1])
+                line.append_text(cell(_log_bar(std, std_lo, std_hi, bar_w, ascii_only), fmt(std), bad))
+            g = r.grad[i]
+            bad = g is not None and (not math.isfinite(g) or g < grad_share * g_max[i])
+            line.append_text(cell(_log_bar(g, g_lo, g_hi, bar_w, ascii_only), fmt(g), bad))
+            line.rstrip()
+            lines.append(line)
+    lines.append(
+        Text(
+            f"! marks trouble: over {share_limit:.0%} of the units dead or saturated, pre-activation std outside "
+            f"{fmt(scale_band[0])}-{fmt(scale_band[1])}, gradient under {grad_share:.0%} of the largest layer's. "
+            "Scale and gradient bars are log-scaled.",
+            style="dim",
+        )
+    )
+    return lines

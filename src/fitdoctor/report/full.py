@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from fitdoctor.catalog import rule_doc
+from fitdoctor.errors import UsageError
 from fitdoctor.findings import Finding, Fix, Report
-from fitdoctor.report.charts import sparkline
+from fitdoctor.report.charts import fit_chart, layer_bars, line_chart, sparkline
+from fitdoctor.report.explain import explain as explain_finding
+from fitdoctor.report.explain import to_ascii
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+#: Widest a picture gets, whatever the terminal's width (its 2-column indent comes on top).
+CHART_WIDTH = 78
+#: Line colours of the loss chart; verified fixes take FIX_STYLES in order.
+LOSS_STYLES = {"your loop": "bright_blue", "baseline": "red"}
+FIX_STYLES = ("green", "cyan", "magenta", "yellow")
 MARK = {"error": "✖", "warning": "▲", "info": "●"}
 ASCII_MARK = {"error": "x", "warning": "!", "info": "i"}
 
@@ -90,8 +99,9 @@ def _curves(report: Report, fix: Fix, ascii_only: bool) -> Text | None:
     return text
 
 
-def finding_block(report: Report, f: Finding, ascii_only: bool = False) -> RenderableType:
-    """One finding: headline, message, evidence, fix and its verification."""
+def finding_block(report: Report, f: Finding, ascii_only: bool = False, explain: bool = False) -> RenderableType:
+    """One finding: headline, message (with its explanation when ``explain``), evidence, fix and its
+    verification."""
     marks = ASCII_MARK if ascii_only else MARK
     head = Text()
     head.append(f"{marks[f.severity]} {f.code} {f.rule}", style=STYLE[f.severity])
@@ -99,6 +109,10 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False) -> Rende
     if f.location:
         head.append(f"  {f.location.path}:{f.location.line}", style="bold")
     parts: list[RenderableType] = [head, Padding(Text(f.message + "."), (0, 0, 0, 2))]
+    if explain:
+        text = _explanation(f)
+        if text:
+            parts.append(Padding(Text(to_ascii(text) if ascii_only else text, style="dim"), (0, 0, 0, 4)))
     if f.location and f.location.source:
         parts.append(Padding(Text(f"{f.location.line:>4} │ {f.location.source}", style="dim"), (0, 0, 0, 2)))
     if f.caused_by:
@@ -170,8 +184,9 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
     if not report.findings:
         yield Text("OK: no problems found." if ascii_only else "✔ No problems found.", style="bold green")
     for f in report.findings:
-        yield finding_block(report, f, ascii_only)
+        yield finding_block(report, f, ascii_only, explain)
         yield Text()
+    yield from pictures(report, ascii_only)
     counts = {k: sum(1 for f in report.findings if f.severity == k) for k in ("error", "warning", "info")}
     summary = Text(
         f"{counts['error']} error{'s' * (counts['error'] != 1)}, {counts['warning']} warning"
@@ -183,6 +198,99 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
     if total:
         summary.append(f" · checked in {total:.1f} s", style="dim")
     yield summary
+
+
+def _explanation(f: Finding) -> str:
+    try:
+        doc = rule_doc(f.code)
+    except UsageError:  # a code the installed catalog lacks: no explanation rather than no report
+        return ""
+    return explain_finding(f, doc)
+
+
+class _Sized:
+    """A chart drawn at render time to the width it gets (at most :data:`CHART_WIDTH`)."""
+
+    def __init__(self, draw: Callable[[int], list[Text]]) -> None:
+        self.draw = draw
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.draw(max(40, min(options.max_width, CHART_WIDTH)))
+
+
+def _verified_fixes(report: Report) -> list[str]:
+    """Ids of the findings' verified fixes that have a replay curve, in report order."""
+    fixes = report.training.get("replay", {}).get("fixes", {})
+    out: list[str] = []
+    for f in report.findings:
+        if f.fix is not None and f.fix.verified and f.fix.id in fixes and f.fix.id not in out:
+            out.append(f.fix.id)
+    return out
+
+
+def loss_series(report: Report) -> dict[str, list[tuple[float, float | None]]]:
+    """The loss chart's series: the user's loop by step, the baseline replay and each verified fix's replay."""
+    training = report.training
+    replay = training.get("replay", {})
+    series: dict[str, list[tuple[float, float | None]]] = {}
+    user = training.get("user_loss") or []
+    if user:
+        series["your loop"] = [(float(i), v) for i, v in enumerate(user)]
+    base = replay.get("baseline", {}).get("curve")
+    if base:
+        series["baseline"] = [(float(x), y) for x, y in base]
+    for fix_id in _verified_fixes(report)[: len(FIX_STYLES)]:
+        curve = replay["fixes"][fix_id].get("curve")
+        if curve:
+            series[fix_id] = [(float(x), y) for x, y in curve]
+    return series
+
+
+def _best_fit_fix(report: Report, fit: dict[str, Any]) -> str | None:
+    """The verified fix with a fitted curve whose replay ended lowest."""
+    fixes = report.training.get("replay", {}).get("fixes", {})
+    names = [n for n in fit.get("curves", {}) if n not in ("init", "baseline")]
+    preferred = [n for n in _verified_fixes(report) if n in names] or names
+
+    def final(name: str) -> float:
+        v = fixes.get(name, {}).get("final")
+        return v if isinstance(v, (int, float)) and math.isfinite(v) else math.inf
+
+    return min(preferred, key=final, default=None)
+
+
+def pictures(report: Report, ascii_only: bool = False) -> Iterator[RenderableType]:
+    """The "Pictures" section: loss curves, per-layer bars and the fit, each where the report has the data."""
+    training = report.training
+    if report.status != "ok":
+        return
+    series = loss_series(report)
+    layers, gradients = training.get("layers") or [], training.get("gradients") or []
+    fit = training.get("fit")
+    if not (any(len(s) > 1 for s in series.values()) or layers or gradients or fit):
+        return
+    yield Text("Pictures", style="bold")
+    if any(len(s) > 1 for s in series.values()):
+        styles = {**LOSS_STYLES, **dict(zip([k for k in series if k not in LOSS_STYLES], FIX_STYLES, strict=False))}
+        yield Padding(Text("Loss: your loop, the baseline replay and each verified fix's replay"), (1, 0, 0, 2))
+        yield Padding(
+            _Sized(
+                lambda w: line_chart(
+                    series, w, 12, ascii_only=ascii_only, styles=styles, x_label="step", y_label="loss"
+                )
+            ),
+            (0, 0, 0, 2),
+        )
+    if layers or gradients:
+        yield Padding(Text("Layers at init and after the short training"), (1, 0, 0, 2))
+        yield Padding(_Sized(lambda w: layer_bars(layers, gradients, w, ascii_only=ascii_only)), (0, 0, 0, 2))
+    if fit:
+        best = _best_fit_fix(report, fit)
+        keep = {k: v for k, v in fit.get("curves", {}).items() if k in ("init", "baseline", best)}
+        caption = "Fit over x: the data and the model (at init, baseline replay" + (", with the fix)" if best else ")")
+        yield Padding(Text(caption), (1, 0, 0, 2))
+        yield Padding(_Sized(lambda w: fit_chart({**fit, "curves": keep}, w, 14, ascii_only)), (0, 0, 0, 2))
+    yield Text()
 
 
 def render_full(report: Report, console: Console, explain: bool = False) -> None:
