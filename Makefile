@@ -21,9 +21,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+
+# Measurements, not pass/fail tests (kept out of `make test`): writes BENCHMARKS.md, about 20 minutes.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) dist build
