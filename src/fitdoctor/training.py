@@ -258,23 +258,58 @@ def batch_loss(model: nn.Module, setup: TrainingSetup, batch: Batch, plan: Plan 
     return setup.loss(prediction, target)
 
 
+def tensors_in(value: Any) -> list[torch.Tensor]:
+    """The tensors inside a batch element, also inside (nested) tuples, lists and dicts."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in tensors_in(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in tensors_in(v)]
+    return []
+
+
+def take_rows(value: Any, index: torch.Tensor, n: int) -> Any:
+    """``value`` with every tensor of first dimension ``n`` (also nested in tuples, lists, dicts) indexed by
+    ``index`` along that dimension; everything else unchanged."""
+    if isinstance(value, torch.Tensor):
+        return value[index] if value.ndim and value.shape[0] == n else value
+    if isinstance(value, tuple):
+        return tuple(take_rows(v, index, n) for v in value)
+    if isinstance(value, list):
+        return [take_rows(v, index, n) for v in value]
+    if isinstance(value, dict):
+        return {k: take_rows(v, index, n) for k, v in value.items()}
+    return value
+
+
+def batch_tensors(batch: Batch) -> list[torch.Tensor]:
+    """Every tensor of a batch: inputs (positional, keyword, nested) and the target."""
+    return tensors_in(batch.args) + tensors_in(batch.kwargs) + tensors_in(batch.target)
+
+
 def finite_rows(batch: Batch) -> Batch:
     """The batch without the rows (first dimension) that hold NaN or Inf in an input or the target."""
-    tensors = [t for t in (*batch.args, batch.target) if isinstance(t, torch.Tensor)]
+    tensors = batch_tensors(batch)
     if not tensors or any(t.ndim == 0 for t in tensors) or len({t.shape[0] for t in tensors}) != 1:
         return batch
-    keep = torch.ones(tensors[0].shape[0], dtype=torch.bool)
+    n = tensors[0].shape[0]
+    keep = torch.ones(n, dtype=torch.bool)
     for t in tensors:
         if t.is_floating_point():
             keep &= torch.isfinite(t.reshape(t.shape[0], -1)).all(1)
     if bool(keep.all()):
         return batch
-    args = tuple(
-        a[keep] if isinstance(a, torch.Tensor) and a.ndim and a.shape[0] == keep.shape[0] else a for a in batch.args
-    )
-    target = batch.target[keep] if batch.target is not None else None
+    target = take_rows(batch.target, keep, n)
     shape = (int(keep.sum()), *batch.pred_shape[1:]) if batch.pred_shape else batch.pred_shape
-    return Batch(args, batch.kwargs, target, shape, batch.output_path, batch.source)
+    return Batch(
+        take_rows(batch.args, keep, n),
+        take_rows(batch.kwargs, keep, n),
+        target,
+        shape,
+        batch.output_path,
+        batch.source,
+    )
 
 
 def make_optimizer(

@@ -9,7 +9,16 @@ import torch
 
 from fitdoctor.capture.recorder import Batch
 from fitdoctor.probes.data import constant_prediction_loss, target_stats
-from fitdoctor.training import Plan, PlannedModel, TrainingSetup, batch_loss, fresh_model, make_optimizer
+from fitdoctor.training import (
+    Plan,
+    PlannedModel,
+    TrainingSetup,
+    batch_loss,
+    batch_tensors,
+    fresh_model,
+    make_optimizer,
+    take_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -40,17 +49,22 @@ def small_batch(batch: Batch, size: int) -> Batch | None:
 
     Evenly spaced rather than the first ones: data sorted by class or by x would otherwise give a batch of
     one class, or one end of the curve, whose constant baseline is already near zero."""
-    tensors = [t for t in (*batch.args, batch.target) if isinstance(t, torch.Tensor)]
-    if batch.kwargs or not tensors or any(t.ndim == 0 for t in tensors):
+    tensors = batch_tensors(batch)
+    if not tensors or any(t.ndim == 0 for t in tensors) or batch.target is None:
         return None
     n = tensors[0].shape[0]
     if any(t.shape[0] != n for t in tensors) or not batch.pred_shape or batch.pred_shape[0] != n:
         return None
     k = min(size, n)
     index = torch.linspace(0, n - 1, k).round().long()
-    args = tuple(a[index] if isinstance(a, torch.Tensor) else a for a in batch.args)
-    assert batch.target is not None
-    return Batch(args, {}, batch.target[index], (k, *batch.pred_shape[1:]), batch.output_path, batch.source)
+    return Batch(
+        take_rows(batch.args, index, n),
+        take_rows(batch.kwargs, index, n),
+        take_rows(batch.target, index, n),
+        (k, *batch.pred_shape[1:]),
+        batch.output_path,
+        batch.source,
+    )
 
 
 def overfit_one_batch(
