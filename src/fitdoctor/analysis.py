@@ -14,11 +14,13 @@ from fitdoctor import __version__
 from fitdoctor.capture.recorder import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
 from fitdoctor.confirm import confirm
+from fitdoctor.effort import DEFAULT_SECONDS, Effort, measure_step, plan_effort
 from fitdoctor.evidence import Evidence, Locator, StateEvidence
 from fitdoctor.findings import Finding, Location, Report
 from fitdoctor.probes.activations import DYING, SATURATING, current_site_factory, probe_activations
 from fitdoctor.probes.data import constant_prediction_loss, feature_matrix, input_stats, nonfinite_data, target_stats
 from fitdoctor.probes.gradients import probe_gradients
+from fitdoctor.probes.lr_range import STEPS as RANGE_STEPS
 from fitdoctor.probes.lr_range import lr_range_test
 from fitdoctor.probes.outputs import prediction_spread
 from fitdoctor.probes.overfit import overfit_one_batch
@@ -30,6 +32,18 @@ from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, r
 MAX_PROBE_SAMPLES = 4096
 MAX_PROBE_BATCHES = 64
 MAX_GRAD_BATCHES = 16
+
+
+def sampling_note(batches: Sequence[Batch], probed: Sequence[Batch]) -> str | None:
+    """What the probes saw of the captured batches, when it was not all of them (None when it was)."""
+    distinct = len({id(b) for b in batches})
+    if len(probed) >= distinct:
+        return None
+    samples = sum(b.pred_shape[0] if b.pred_shape else 1 for b in probed)
+    return (
+        f"sampled: activation, gradient and loss probes used the first {len(probed)} of the {distinct} distinct "
+        f"captured batches ({samples:,} samples); the data checks used all {distinct}"
+    )
 
 
 def select_batches(batches: Sequence[Batch], max_batches: int, max_samples: int) -> list[Batch]:
@@ -137,6 +151,7 @@ def analyse(
     timings: dict[str, float] | None = None,
     rules: RuleSelection | None = None,
     progress: Callable[[str], None] | None = None,
+    budget_s: float = DEFAULT_SECONDS,
 ) -> Report:
     """Probe the setup, run the rules, confirm the findings and build the report.
 
@@ -151,6 +166,8 @@ def analyse(
         timings: Seconds already spent (capture).
         rules: Which rules run, with which thresholds (default: all, as catalogued).
         progress: Told what the analysis is doing, phase by phase.
+        budget_s: Seconds the analysis aims to fit in: a model whose measured step cost would need more
+            gets shorter replays and fewer probe batches (see ``fitdoctor.effort``), and the report says so.
     """
     say = progress or (lambda _: None)
     timings = dict(timings or {})
@@ -159,27 +176,42 @@ def analyse(
     catalog = selection.catalog()
     active = {code: fn for code, fn in load_rules().items() if code in catalog and selection.is_selected(catalog[code])}
     site_of = current_site_factory(is_user) if is_user else None
-    probe_batches = select_batches(setup.batches, MAX_PROBE_BATCHES, MAX_PROBE_SAMPLES)
-    eval_batches = probe_batches
     ratio = catalog["FD302"].threshold("derivative_ratio")
+    notes = list(notes)
+    overfit_doc = catalog.get("FD602")
+    overfit_steps = int(overfit_doc.threshold("overfit_steps")) if overfit_doc else 0
+    defaults = Effort(replay_steps, MAX_PROBE_BATCHES, MAX_GRAD_BATCHES, RANGE_STEPS, overfit_doc is not None)
     with single_thread(setup.model):
+        step_s, forward_s, start_s = measure_step(setup)
+        effort = plan_effort(defaults, step_s, forward_s, budget_s, overfit_steps, overfit_runs=4, start_s=start_s)
+        scaled = effort.note(defaults, budget_s)
+        if scaled:
+            notes.append(scaled)
+        replay_steps = effort.replay_steps
+        probe_batches = select_batches(setup.batches, effort.probe_batches, MAX_PROBE_SAMPLES)
+        eval_batches = probe_batches
+        sampled = sampling_note(setup.batches, probe_batches)
+        if sampled:
+            notes.append(sampled)
         say("probing the model at its initial weights")
         init_model = fresh_model(setup)
         acts, final, order = probe_activations(init_model, probe_batches, ratio, site_of)
-        grads, init_loss = probe_gradients(init_model, setup, probe_batches[:MAX_GRAD_BATCHES], order)
+        grads, init_loss = probe_gradients(init_model, setup, probe_batches[: effort.grad_batches], order)
         say(f"replaying {replay_steps} steps from the initial weights")
-        baseline = replay(setup, Plan(), replay_steps, eval_batches)
+        baseline = replay(setup, Plan(), replay_steps, eval_batches, points=effort.points)
         trained = unwrap(baseline.model)
         acts_after, _, _ = probe_activations(trained, probe_batches, ratio, site_of)
-        grads_after, after_loss = probe_gradients(trained, setup, probe_batches[:MAX_GRAD_BATCHES], order)
+        grads_after, after_loss = probe_gradients(trained, setup, probe_batches[: effort.grad_batches], order)
         spread_init = prediction_spread(init_model, setup, probe_batches)
         spread_after = prediction_spread(trained, setup, probe_batches)
         say("learning-rate range test and overfit-one-batch check")
         range_test = (
-            lr_range_test(setup, catalog["FD501"].threshold("divergence_factor")) if "FD501" in catalog else None
+            lr_range_test(setup, catalog["FD501"].threshold("divergence_factor"), effort.range_steps)
+            if "FD501" in catalog and effort.range_steps
+            else None
         )
         overfit = None
-        if "FD602" in catalog:
+        if "FD602" in catalog and effort.overfit:
             doc = catalog["FD602"]
             # Karpathy's check is about the model and the data, not the optimizer: the user's optimizer at
             # its own and the range test's rate, and Adam at two standard rates.
@@ -208,7 +240,7 @@ def analyse(
             replay_trend=loss_trend([v for _, v in baseline.curve]),
             constant_loss=constant_prediction_loss(setup.batches, setup.loss.name, targets),
             locate=locate,
-            notes=list(notes),
+            notes=notes,
             loop=dict(training or {}),
             nonfinite=nonfinite_data(setup.batches),
             lr_range=range_test,
@@ -219,7 +251,17 @@ def analyse(
         fixes = len({c.id for s in suspects for c in s.candidates})
         if fixes:
             say(f"verifying {fixes} fix{'es' if fixes != 1 else ''} by replay")
-        confirmation = confirm(ev, suspects, catalog, replay_steps, eval_batches)
+        # The estimate assumed a few fix replays; past 1.5x the budget the remaining ones are skipped (the
+        # CLI's hard limit is 240 s, twice the largest budget).
+        deadline = started + 1.5 * budget_s
+        confirmation = confirm(
+            ev, suspects, catalog, replay_steps, eval_batches, deadline=deadline, points=effort.points
+        )
+        if confirmation.skipped:
+            notes.append(
+                f"{confirmation.skipped} fix replay(s) skipped: the analysis ran past 1.5x its {budget_s:.0f} s "
+                "budget; those fixes are unverified"
+            )
         timings["confirm_s"] = time.perf_counter() - confirm_started
     timings["analysis_s"] = time.perf_counter() - started
     replays = {
@@ -376,6 +418,7 @@ def meta_report(
     extra: dict[str, Any] | None = None,
     location: Location | None = None,
     timings: dict[str, float] | None = None,
+    seed: int = 0,
 ) -> Report:
     """A report for a check that could not run: it always holds one meta finding (FD9xx)."""
     doc = load_catalog().get(code)
@@ -395,4 +438,5 @@ def meta_report(
         findings=(finding,),
         timings=dict(timings or {}),
         error={"code": code, "message": message, **(extra or {})},
+        seed=seed,
     )

@@ -141,7 +141,12 @@ def check(
         int | None, typer.Option(min=1, help="Stop the script after this many optimizer steps. [default: 200]")
     ] = None,
     time_budget: Annotated[
-        float | None, typer.Option(min=1.0, help="Stop the script after this many seconds. [default: 30]")
+        float | None,
+        typer.Option(
+            min=1.0,
+            help="Stop the script after this many seconds; a large model's analysis is scaled to fit about 4x "
+            "this (at most 120 s). [default: 30]",
+        ),
     ] = None,
     replay_steps: Annotated[
         int | None, typer.Option(min=0, help="Steps per replay. [default: twice the captured steps, at least 200]")

@@ -10,6 +10,7 @@ training shows its symptom while the loss is not going down. Unconfirmed finding
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,6 +68,7 @@ class Confirmation:
 
     findings: list[Finding]
     replays: dict[str, ReplayResult]
+    skipped: int = 0
 
 
 def is_verified(result: ReplayResult, baseline: ReplayResult) -> bool:
@@ -120,20 +122,31 @@ def confirm(
     catalog: dict[str, RuleDoc],
     steps: int,
     eval_batches: Sequence[Batch],
+    deadline: float = math.inf,
+    points: int = 24,
 ) -> Confirmation:
-    """Replay each suspect's fixes, pick the best verified one, link causes and rank the findings."""
+    """Replay each suspect's fixes, pick the best verified one, link causes and rank the findings.
+
+    Fixes whose replay would start after ``deadline`` (a ``time.perf_counter()`` value) are not replayed:
+    their suspects keep no measured fix (and stay unconfirmed unless proven otherwise).
+    """
     baseline = ev.baseline
     replays: dict[str, ReplayResult] = {"baseline": baseline}
+    skipped: set[str] = set()
     for s in suspects:
         for c in s.candidates:
-            if c.id not in replays:
-                replays[c.id] = replay(ev.setup, c.plan, steps, eval_batches)
+            if c.id in replays or c.id in skipped:
+                continue
+            if time.perf_counter() > deadline:
+                skipped.add(c.id)
+                continue
+            replays[c.id] = replay(ev.setup, c.plan, steps, eval_batches, points=points)
     metric = f"{ev.setup.loss.name} on the captured batches after {steps} replay steps"
     codes = {s.code for s in suspects}
     flat = "FD601" in codes
     fixes: dict[str, tuple[Fix | None, tuple[Fix, ...]]] = {}
     for s in suspects:
-        measured = [_fix(c, replays[c.id], baseline, metric) for c in s.candidates]
+        measured = [_fix(c, replays[c.id], baseline, metric) for c in s.candidates if c.id in replays]
         measured.sort(key=lambda f: (not f.verified, f.after if f.after is not None else math.inf))
         fixes[s.code] = (measured[0], tuple(measured[1:])) if measured else (None, ())
     confirmed = {
@@ -172,7 +185,7 @@ def confirm(
                 caused_by=tuple(sorted(caused_by)),
             )
         )
-    return Confirmation(rank(findings, catalog), replays)
+    return Confirmation(rank(findings, catalog), replays, len(skipped))
 
 
 def rank(findings: Sequence[Finding], catalog: dict[str, RuleDoc]) -> list[Finding]:

@@ -85,6 +85,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     from fitdoctor.analysis import analyse, meta_report
     from fitdoctor.capture.build import build, problem
     from fitdoctor.capture.recorder import Recorder, StopCapture
+    from fitdoctor.effort import DEFAULT_SECONDS
     from fitdoctor.selection import RuleSelection
 
     script = job["script"]
@@ -143,11 +144,19 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         if hint:
             message += f". {hint}"
         return meta_report(
-            display, "crashed", "FD901", message, {"traceback": tb, "steps": recorder.steps}, timings=timings
+            display,
+            "crashed",
+            "FD901",
+            message,
+            {"traceback": tb, "steps": recorder.steps},
+            timings=timings,
+            seed=job["seed"],
         ).to_dict()
     found = problem(recorder, display, budget=job["time_budget"], exit_code=exit_code)
     if found is not None:
-        return meta_report(display, found.status, found.code, found.message, found.extra, timings=timings).to_dict()
+        return meta_report(
+            display, found.status, found.code, found.message, found.extra, timings=timings, seed=job["seed"]
+        ).to_dict()
     captured = build(recorder, job["seed"], job["cwd"])
     replay_steps = job["replay_steps"] or max(2 * recorder.steps, 200)
     report = analyse(
@@ -161,6 +170,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         timings=timings,
         rules=RuleSelection.from_job(job),
         progress=progress,
+        # A large model's analysis is scaled to about 4x the script's budget (120 s at the default 30 s).
+        budget_s=min(DEFAULT_SECONDS, 4 * float(job["time_budget"])),
     )
     return report.to_dict()
 

@@ -1,0 +1,48 @@
+"""The analysis effort: full for a model that fits the budget, scaled down (and said so) for one that does not."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fitdoctor.effort import MIN_BATCHES, MIN_REPLAY_STEPS, Effort, measure_step, plan_effort
+from test_rules import make_setup
+
+DEFAULTS = Effort(replay_steps=400, probe_batches=64, grad_batches=16, range_steps=100, overfit=True)
+
+
+def test_a_cheap_model_gets_the_full_analysis() -> None:
+    effort = plan_effort(DEFAULTS, step_s=0.001, forward_s=0.0003, seconds=120, overfit_steps=200, overfit_runs=4)
+    assert (effort.replay_steps, effort.probe_batches, effort.range_steps, effort.overfit) == (400, 64, 100, True)
+    assert not effort.scaled and effort.note(DEFAULTS, 120) is None
+
+
+def test_a_slow_model_is_scaled_to_fit_and_the_note_says_what_changed() -> None:
+    # 50 ms a step: the full analysis would take about 200 s.
+    full = Effort(**{**DEFAULTS.__dict__}).estimate(0.05, 0.015, 200, 4)
+    assert full > 120
+    effort = plan_effort(DEFAULTS, step_s=0.05, forward_s=0.015, seconds=120, overfit_steps=200, overfit_runs=4)
+    assert effort.scaled and effort.estimate(0.05, 0.015, 200, 4) <= 120
+    assert MIN_REPLAY_STEPS <= effort.replay_steps < 400 and MIN_BATCHES <= effort.probe_batches < 64
+    note = effort.note(DEFAULTS, 120)
+    assert note is not None and "one training step takes 0.05 s" in note
+    assert f"replays of {effort.replay_steps} steps (not 400)" in note
+
+
+def test_at_the_floors_the_overfit_check_goes_first_then_the_range_test() -> None:
+    # A second a step: even the floors don't fit 40 s.
+    effort = plan_effort(DEFAULTS, step_s=1.0, forward_s=0.3, seconds=40, overfit_steps=200, overfit_runs=4)
+    assert (effort.replay_steps, effort.probe_batches) == (MIN_REPLAY_STEPS, MIN_BATCHES)
+    assert not effort.overfit and effort.range_steps == 0
+    note = effort.note(DEFAULTS, 40)
+    assert note is not None and "no overfit-one-batch check" in note and "no learning-rate range test" in note
+
+
+def test_measure_step_times_a_step_and_leaves_the_setup_untouched() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    setup = make_setup(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)), x, x.sum(1, keepdim=True), steps=1)
+    before = {k: v.clone() for k, v in setup.model.state_dict().items()}
+    step_s, forward_s, start_s = measure_step(setup)
+    assert step_s > 0 and forward_s > 0 and start_s > 0
+    assert all(torch.equal(before[k], v) for k, v in setup.model.state_dict().items())
