@@ -37,8 +37,11 @@ class CheckRun:
         return next(f for f in self.report["findings"] if f["code"] == code)
 
 
-def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> CheckRun:
-    """Run `python -m fitdoctor ARGS` and parse stdout as JSON when `--format json` was given."""
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300, stdin_text: str | None = None) -> CheckRun:
+    """Run `python -m fitdoctor ARGS` and parse stdout as JSON when `--format json` was given.
+
+    fitdoctor's own stdin is empty, or a pipe holding ``stdin_text``.
+    """
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)
     proc = subprocess.run(
@@ -48,10 +51,10 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> CheckRun:
         text=True,
         timeout=timeout,
         env=env,
-        stdin=subprocess.DEVNULL,
+        **({"input": stdin_text} if stdin_text is not None else {"stdin": subprocess.DEVNULL}),
     )
     report = None
-    if "json" in args and proc.stdout.strip():
+    if "json" in args and proc.stdout.strip().startswith("{"):
         report = json.loads(proc.stdout)
     return CheckRun(proc.returncode, report, proc.stdout, proc.stderr)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_noisy_script_leaves_stdout_with_exactly_one_json_object() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", ["thread_training", "gan", "scheduler_dict_batches", "embedding_ids", "data_parallel"]
+    "name", ["thread_training", "gan", "scheduler_dict_batches", "embedding_ids", "data_parallel", "multi_input"]
 )
 def test_loop_shapes_are_captured_without_false_alarms(name: str) -> None:
     run = run_cli("check", str(ROBUST / f"{name}.py"), "--format", "json", "--steps", "60", "--replay-steps", "120")
@@ -93,3 +94,154 @@ def test_loop_shapes_are_captured_without_false_alarms(name: str) -> None:
     if name == "gan":
         (note,) = [n for n in report["training"]["notes"] if "several optimizers" in n]
         assert "checked the model the first one trains" in note and "were not checked" in note
+
+
+@pytest.mark.slow
+def test_sys_exit_before_training_says_how_the_script_ended() -> None:
+    run = run_cli("check", str(ROBUST / "sys_exit_before_training.py"), "--format", "json")
+    assert run.code == 2 and run.report is not None
+    (finding,) = run.report["findings"]
+    assert finding["code"] == "FD902" and "sys.exit(3)" in finding["message"]
+
+
+@pytest.mark.slow
+def test_os_exit_before_training_is_a_clear_no_step_report() -> None:
+    run = run_cli("check", str(ROBUST / "os_exit_before_training.py"), "--format", "json")
+    assert run.code == 2 and run.report is not None
+    assert run.codes() == ["FD902"] and "finished without a training step" in run.report["findings"][0]["message"]
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_a_pure_python_hang_inside_the_loop_is_stopped_within_the_budget() -> None:
+    started = time.monotonic()
+    run = run_cli("check", str(ROBUST / "hang_in_training.py"), "--time-budget", "2")
+    assert run.code == 2
+    assert "did not reach a stop within the time budget" in run.stderr and "Traceback" not in run.stderr
+    assert time.monotonic() - started < 60
+
+
+@pytest.mark.slow
+def test_dataloader_workers_of_a_hung_sigterm_ignoring_script_are_killed() -> None:
+    started = time.monotonic()
+    run = run_cli("check", str(ROBUST / "hang_with_workers.py"), "--time-budget", "3")
+    assert run.code == 2 and time.monotonic() - started < 60
+    workers = [int(line.split()[1]) for line in run.stderr.splitlines() if line.startswith("worker ")]
+    assert len(workers) == 2, run.stderr[-2000:]
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if _alive(pid)], "DataLoader workers were left running"
+
+
+@pytest.mark.slow
+def test_fitdoctors_own_stdin_never_reaches_the_script() -> None:
+    run = run_cli("check", str(ROBUST / "reads_input.py"), "--format", "json", stdin_text="yes\n" * 100)
+    assert run.code == 2 and run.report is not None
+    assert run.report["findings"][0]["code"] == "FD901" and "EOFError" in run.report["error"]["traceback"]
+
+
+@pytest.mark.slow
+def test_arguments_after_double_dash_belong_to_the_script_even_when_they_clash() -> None:
+    run = run_cli(
+        "check", str(ROBUST / "argparse_script.py"), "--format", "json", "--", "--epochs", "3", "--format", "csv"
+    )
+    assert run.code == 0, run.stderr[-2000:]
+    assert run.report is not None and run.report["status"] == "ok"  # our --format json held
+    assert "script args: epochs=3 format=csv" in run.stderr
+    assert run.report["training"]["steps_captured"] == 12  # 3 epochs x 4 batches: the script saw --epochs 3
+
+
+@pytest.mark.slow
+def test_hand_written_loss_is_reported_as_unsupported() -> None:
+    run = run_cli("check", str(ROBUST / "hand_written_loss.py"), "--format", "json")
+    assert run.code == 2 and run.report is not None
+    assert run.codes() == ["FD903"] and "computed by hand" in run.report["findings"][0]["message"]
+
+
+@pytest.mark.slow
+def test_torch_compile_is_checked_eagerly_and_the_report_says_so() -> None:
+    run = run_cli("check", str(ROBUST / "compiled.py"), "--format", "json", "--steps", "60", "--replay-steps", "120")
+    assert run.code == 0, run.stderr[-2000:]
+    report = run.report
+    assert report is not None and report["training"]["steps_captured"] == 60
+    assert [f["code"] for f in report["findings"] if f["severity"] != "info"] == []
+    assert any(n.startswith("torch.compile: the check ran the model eagerly") for n in report["training"]["notes"])
+    assert report["setup"]["model"]["parameters"] == 8 * 64 + 64 + 64 * 64 + 64 + 64 + 1
+
+
+@pytest.mark.slow
+def test_empty_script_is_a_usage_error(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    run = run_cli("check", str(ROBUST / "empty.py"), "--output", str(out))
+    assert run.code == 2 and "is empty: there is no training to check" in run.stderr
+    assert "Traceback" not in run.stderr and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--steps", "many"], "Invalid value for '--steps'"),
+        (["--time-budget", "-5"], "Invalid value for '--time-budget'"),
+        (["--format", "xml"], "Invalid value for '--format'"),
+        (["--seed", "1.5"], "Invalid value for '--seed'"),
+    ],
+)
+def test_wrong_option_types_are_usage_errors_that_write_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+    out, page = tmp_path / "report.json", tmp_path / "report.html"
+    run = run_cli("check", str(ROBUST / "argparse_script.py"), *args, "--output", str(out), "--html", str(page))
+    assert run.code == 2 and message in run.stderr and "Traceback" not in run.stderr
+    assert not out.exists() and not page.exists()
+
+
+@pytest.mark.parametrize("target", ["missing.py", "README.md", "tests"])
+def test_bad_script_paths_write_nothing(tmp_path: Path, target: str) -> None:
+    out, page = tmp_path / "report.json", tmp_path / "report.html"
+    run = run_cli("check", target, "--output", str(out), "--html", str(page))
+    assert run.code == 2 and "Traceback" not in run.stderr
+    assert not out.exists() and not page.exists()
+
+
+@pytest.mark.slow
+def test_the_report_records_a_non_default_seed_also_when_the_script_crashes() -> None:
+    run = run_cli("check", str(ROBUST / "sys_exit_before_training.py"), "--format", "json", "--seed", "7")
+    assert run.report is not None and run.report["seed"] == 7
+    run = run_cli(
+        "check",
+        str(ROBUST / "argparse_script.py"),
+        "--format",
+        "json",
+        "--seed",
+        "7",
+        "--",
+        "--epochs",
+        "2",
+        "--format",
+        "csv",
+    )
+    assert run.report is not None and run.report["status"] == "ok" and run.report["seed"] == 7
+
+
+@pytest.mark.slow
+def test_a_million_row_dataset_checks_from_its_captured_batches_and_says_what_was_sampled() -> None:
+    run = run_cli("check", str(ROBUST / "million_rows.py"), "--format", "json", "--steps", "100")
+    assert run.code == 0, run.stderr[-2000:]
+    report = run.report
+    assert report is not None and report["training"]["steps_captured"] == 100
+    assert report["training"]["batches_kept"] == 100  # what the 100 steps drew, not the 2,000,000 rows
+    assert [f["code"] for f in report["findings"] if f["severity"] != "info"] == []
+    (note,) = [n for n in report["training"]["notes"] if n.startswith("sampled:")]
+    assert "first 16 of the 100 distinct captured batches (4,096 samples)" in note
+
+
+@pytest.mark.slow
+def test_a_100m_parameter_model_is_checked_within_the_budget_with_a_scaled_analysis() -> None:
+    run = run_cli("check", str(ROBUST / "big_model.py"), "--format", "json", "--time-budget", "10")
+    assert run.code in (0, 1), run.stderr[-2000:]
+    report = run.report
+    # status ok: the analysis ended on its own, inside the runner's hard limit (budget + 240 s).
+    assert report is not None and report["status"] == "ok"
+    assert report["setup"]["model"]["parameters"] > 100_000_000
+    (note,) = [n for n in report["training"]["notes"] if n.startswith("large for this machine")]
+    assert "replays of" in note and "one training step takes" in note
+    assert report["training"]["replay"]["steps"] < 400

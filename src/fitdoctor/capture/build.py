@@ -146,7 +146,7 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
         loss_scale=_median(recorder.loss_scales, 1.0),
         train_mode=recorder.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
     )
-    notes = []
+    notes = list(recorder.notes)
     if recorder.other_optimizers:
         params = sum(p.numel() for p in model.parameters())
         where = f", created at line {model_site.line}" if model_site else ""

@@ -310,6 +310,8 @@ class Recorder:
             original = getattr(nn.init, name, None)
             if original is not None:
                 self._patch(nn.init, name, self._wrap_init(original))
+        if not self.passive and hasattr(torch, "compile"):
+            self._patch(torch, "compile", self._eager_compile)
         os.register_at_fork(after_in_child=self._after_fork)
 
     def uninstall(self) -> None:
@@ -323,6 +325,21 @@ class Recorder:
         original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
         setattr(owner, name, replacement)
         self._undo.append(lambda: setattr(owner, name, original))
+
+    def _eager_compile(self, model: Any = None, **options: Any) -> Any:
+        """``torch.compile`` while capturing: the model or function unchanged, run eagerly.
+
+        Compiled graphs bypass the module hooks the capture relies on, and compiling costs more than the
+        short check runs; the maths is the same, so the check runs eagerly and the report says so.
+        """
+        if not any("torch.compile" in n for n in self.notes):
+            self.notes.append(
+                "torch.compile: the check ran the model eagerly (the capture's hooks need eager mode; "
+                "compiled or not, the model computes the same function)"
+            )
+        if model is None:  # @torch.compile(mode=...) used as a decorator factory
+            return lambda fn: fn
+        return model
 
     def _after_fork(self) -> None:
         # DataLoader workers inherit the hooks; they must not record or stop anything.

@@ -180,6 +180,8 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
         line.append(sparkline(user, min(finite), max(finite), width=40, ascii_only=ascii_only))
         line.append(f"  {_num(user[0])} → {_num(user[-1])}", style="dim")
         yield line
+    for note in report.training.get("notes") or []:
+        yield Text(f"note: {note}", style="dim")
     yield Text()
     if not report.findings:
         yield Text("OK: no problems found." if ascii_only else "✔ No problems found.", style="bold green")
@@ -197,6 +199,7 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
     total = report.timings.get("total_s")
     if total:
         summary.append(f" · checked in {total:.1f} s", style="dim")
+    summary.append(f" · seed {report.seed}", style="dim")
     yield summary
 
 

@@ -182,5 +182,8 @@ def render(report: Report, catalog: dict[str, RuleDoc]) -> str:
     if report.findings:
         parts += ["", TABLE_HEADER, *(_row(report, f, catalog) for f in report.findings)]
         parts += ["", *(_details(report, f, catalog) + "\n" for f in report.findings)]
+    notes = report.training.get("notes") or []
+    if notes:
+        parts += ["", *(f"> Note: {text(one_line(n))}" for n in notes)]
     parts += ["", f"<sub>fitdoctor {text(report.version)} · seed {report.seed}</sub>"]
     return "\n".join(parts).rstrip("\n")
