@@ -148,7 +148,7 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
           f"{statistics.median(r['plain_rss'] for r in ex):.0f} MiB).")
     if ov:
         w("* **Instrumentation overhead** of the capture hooks per training step: "
-          + ", ".join(f"{r['ratio']:.2f}× ({short(r['model'])}, {r['params'] / 1e6:.2g} M params)" for r in ov) + ".")
+          + ", ".join(f"{r['ratio']:.2f}× ({short(r['model'])}, {r['params'] / 1e6:.3g} M params)" for r in ov) + ".")
     w("")
 
     # ------------------------------------------------------------------ detection
