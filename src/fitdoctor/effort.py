@@ -67,7 +67,9 @@ class Effort:
         """Seconds this effort should take, from the measured costs."""
         start = self.start_s
         probes = start + 2 * (3 * self.probe_batches * forward_s + self.grad_batches * step_s)
-        one_replay = start + self.replay_steps * step_s * REPLAY_STEP_FACTOR + (self.points + 1) * self.probe_batches * forward_s
+        one_replay = (
+            start + self.replay_steps * step_s * REPLAY_STEP_FACTOR + (self.points + 1) * self.probe_batches * forward_s
+        )
         replays = (1 + ASSUMED_FIXES) * one_replay
         range_test = start + self.range_steps * (step_s + RANGE_EVAL_BATCHES * forward_s) if self.range_steps else 0.0
         overfit = overfit_runs * (start + overfit_steps * step_s) if self.overfit else 0.0
