@@ -435,19 +435,12 @@ def main() -> None:
 
     results_dir = REPO / "bench" / "results"
     results_dir.mkdir(exist_ok=True)
-    rows = [{k: v for k, v in r.items()} for r in ev["rows"]]
     (results_dir / "detection.json").write_text(json.dumps(
-        {"info": info, "overall": ev["overall"], "per_rule": ev["per_rule"], "setups": rows},
-        indent=1, default=_json_default))
-    (results_dir / "cost.json").write_text(json.dumps({"info": info, **costs}, indent=1, default=_json_default))
+        {"info": info, "overall": ev["overall"], "per_rule": ev["per_rule"], "setups": ev["rows"]},
+        indent=1, default=str))
+    (results_dir / "cost.json").write_text(json.dumps({"info": info, **costs}, indent=1, default=str))
     Path(args.output).write_text(report(info, ev, costs, codes))
     print(f"wrote {args.output} in {info['total_s'] / 60:.1f} min", flush=True)
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    return str(x)
 
 
 if __name__ == "__main__":

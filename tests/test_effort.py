@@ -19,7 +19,7 @@ def test_a_cheap_model_gets_the_full_analysis() -> None:
 
 def test_a_slow_model_is_scaled_to_fit_and_the_note_says_what_changed() -> None:
     # 50 ms a step: the full analysis would take about 200 s.
-    full = Effort(**{**DEFAULTS.__dict__}).estimate(0.05, 0.015, 200, 4)
+    full = DEFAULTS.estimate(0.05, 0.015, 200, 4)
     assert full > 120
     effort = plan_effort(DEFAULTS, step_s=0.05, forward_s=0.015, seconds=120, overfit_steps=200, overfit_runs=4)
     assert effort.scaled and effort.estimate(0.05, 0.015, 200, 4) <= 120

@@ -27,7 +27,7 @@ from fitdoctor.probes.overfit import overfit_one_batch
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.rules import load_rules
 from fitdoctor.selection import RuleSelection
-from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, replay, unwrap
+from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, inference, replay, unwrap
 
 MAX_PROBE_SAMPLES = 4096
 MAX_PROBE_BATCHES = 64
@@ -382,15 +382,11 @@ def _fit(
     grid_input = grid.reshape(points, *([1] * max(sample.ndim - 1, 1))).to(sample.dtype)
 
     def curve(model: torch.nn.Module) -> list[float] | None:
-        was_training = model.training
-        model.eval()
         try:
-            with torch.no_grad():
+            with inference(model):
                 out = model(grid_input)
         except Exception:  # a model that can't take the grid (e.g. fixed batch size): no picture
             return None
-        finally:
-            model.train(was_training)
         if not isinstance(out, torch.Tensor) or out.numel() != points:
             return None
         values = out.detach().double().reshape(-1)

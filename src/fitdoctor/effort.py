@@ -10,7 +10,7 @@ so in a note; a finding that a short replay cannot confirm stays unconfirmed (se
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -141,7 +141,7 @@ def plan_effort(
     start_s: float = 0.0,
 ) -> Effort:
     """The defaults if they fit ``seconds``; otherwise a scaled-down effort that does (or the floor)."""
-    measured = Effort(**{**defaults.__dict__, "step_s": step_s, "forward_s": forward_s, "start_s": start_s})
+    measured = replace(defaults, step_s=step_s, forward_s=forward_s, start_s=start_s)
     full = measured.estimate(step_s, forward_s, overfit_steps, overfit_runs)
     if full <= seconds:
         return measured
@@ -161,7 +161,7 @@ def plan_effort(
     )
     # Still over at the floors: drop the overfit check, then the range test.
     if effort.estimate(step_s, forward_s, overfit_steps, overfit_runs) > seconds:
-        effort = Effort(**{**effort.__dict__, "overfit": False})
+        effort = replace(effort, overfit=False)
     if effort.estimate(step_s, forward_s, overfit_steps, overfit_runs) > seconds:
-        effort = Effort(**{**effort.__dict__, "range_steps": 0})
+        effort = replace(effort, range_steps=0)
     return effort

@@ -375,17 +375,28 @@ def cycle(batches: Sequence[Batch], steps: int) -> Iterator[Batch]:
         yield batches[i % len(batches)]
 
 
-def evaluate(model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch], plan: Plan | None = None) -> float:
-    """Mean loss over ``batches`` with the model in eval mode, without gradients."""
+@contextlib.contextmanager
+def in_mode(model: nn.Module, training: bool) -> Iterator[nn.Module]:
+    """``model`` in train (or eval) mode for the block; its mode is restored afterwards, also on errors."""
     was_training = model.training
-    model.eval()
-    total = 0.0
+    model.train(training)
     try:
-        with torch.no_grad():
-            for batch in batches:
-                total += float(batch_loss(model, setup, batch, plan))
+        yield model
     finally:
         model.train(was_training)
+
+
+@contextlib.contextmanager
+def inference(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode and without gradients for the block; its mode is restored afterwards."""
+    with in_mode(model, False), torch.no_grad():
+        yield model
+
+
+def evaluate(model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch], plan: Plan | None = None) -> float:
+    """Mean loss over ``batches`` with the model in eval mode, without gradients."""
+    with inference(model):
+        total = sum(float(batch_loss(model, setup, batch, plan)) for batch in batches)
     value = total / max(len(batches), 1)
     return value if math.isfinite(value) else math.inf
 
@@ -477,29 +488,24 @@ def error_rate(
     if name not in ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"):
         return None
     wrong = total = 0
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for batch in batches:
-                if batch.target is None:
+    with inference(model):
+        for batch in batches:
+            if batch.target is None:
+                return None
+            out = predict(model, batch)
+            target = batch.target
+            if name in ("cross_entropy", "nll_loss"):
+                if target.is_floating_point() or out.ndim < 2:
                     return None
-                out = predict(model, batch)
-                target = batch.target
-                if name in ("cross_entropy", "nll_loss"):
-                    if target.is_floating_point() or out.ndim < 2:
-                        return None
-                    guess = out.argmax(1)
-                else:
-                    threshold = 0.0 if name.endswith("logits") else 0.5
-                    guess = (out > threshold).to(target.dtype)
-                    target = (target > 0.5).to(target.dtype)
-                if guess.shape != target.shape:
-                    return None
-                wrong += int((guess != target).sum())
-                total += target.numel()
-    finally:
-        model.train(was_training)
+                guess = out.argmax(1)
+            else:
+                threshold = 0.0 if name.endswith("logits") else 0.5
+                guess = (out > threshold).to(target.dtype)
+                target = (target > 0.5).to(target.dtype)
+            if guess.shape != target.shape:
+                return None
+            wrong += int((guess != target).sum())
+            total += target.numel()
     return wrong / total if total else None
 
 

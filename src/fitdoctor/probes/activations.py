@@ -19,7 +19,7 @@ from torch.overrides import TorchFunctionMode
 
 from fitdoctor.capture.recorder import VIEW_NODES, Batch
 from fitdoctor.capture.userframes import Site, real_path
-from fitdoctor.training import ACTIVATION_FUNCS, NORMALISING, predict
+from fitdoctor.training import ACTIVATION_FUNCS, NORMALISING, in_mode, predict
 
 #: Attainable output range of each final activation, (low, high).
 RANGES: dict[str, tuple[float, float]] = {
@@ -448,22 +448,20 @@ def probe_activations(
     The model runs in train mode without gradients (as it trains); its mode is restored afterwards.
     """
     probe = ActivationProbe(model, ratio_threshold, site_of)
-    was_training = model.training
-    model.train()
-    try:
-        final = find_final_activation(model, batches[0], probe) if batches else None
-        # Statistics come from gradient-free passes only; the pass above just located the final op.
-        for acc in probe.calls:
-            acc.active = acc.saturated = acc.out_sum = acc.out_gram = None
-            acc.count, acc.total, acc.total_sq = 0, 0.0, 0.0
-        with torch.no_grad(), probe:
-            for batch in batches:
-                probe.start_forward()
-                predict(model, batch)
-        return probe.results(), final, list(probe.tracker.param_order)
-    finally:
-        probe.close()
-        model.train(was_training)
+    with in_mode(model, True):
+        try:
+            final = find_final_activation(model, batches[0], probe) if batches else None
+            # Statistics come from gradient-free passes only; the pass above just located the final op.
+            for acc in probe.calls:
+                acc.active = acc.saturated = acc.out_sum = acc.out_gram = None
+                acc.count, acc.total, acc.total_sq = 0, 0.0, 0.0
+            with torch.no_grad(), probe:
+                for batch in batches:
+                    probe.start_forward()
+                    predict(model, batch)
+            return probe.results(), final, list(probe.tracker.param_order)
+        finally:
+            probe.close()
 
 
 def current_site_factory(is_user: Callable[[str], bool]) -> Callable[[], Site | None]:

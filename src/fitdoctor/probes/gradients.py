@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from fitdoctor.capture.recorder import Batch
-from fitdoctor.training import TrainingSetup, batch_loss
+from fitdoctor.training import TrainingSetup, batch_loss, in_mode
 
 
 @dataclass(frozen=True)
@@ -39,27 +39,25 @@ def probe_gradients(
     """
     modules = dict(model.named_modules())
     saved = {n: (p.grad.clone() if p.grad is not None else None) for n, p in model.named_parameters()}
-    was_training = model.training
-    model.train()
-    model.zero_grad(set_to_none=True)
-    total = 0.0
-    try:
-        with torch.enable_grad():
-            for batch in batches:
-                loss = batch_loss(model, setup, batch) / len(batches)
-                total += float(loss.detach())
-                loss.backward()
-        out: list[LayerGradient] = []
-        for name in order:
-            weight = getattr(modules.get(name), "weight", None)
-            if not isinstance(weight, torch.Tensor) or weight.grad is None:
-                continue
-            grad = weight.grad.detach()
-            finite = bool(torch.isfinite(grad).all())
-            norm = float(grad.double().norm()) if finite else math.inf
-            out.append(LayerGradient(name, norm, float(weight.detach().double().norm()), finite))
-        return out, total
-    finally:
-        for n, p in model.named_parameters():
-            p.grad = saved.get(n)
-        model.train(was_training)
+    with in_mode(model, True):
+        model.zero_grad(set_to_none=True)
+        total = 0.0
+        try:
+            with torch.enable_grad():
+                for batch in batches:
+                    loss = batch_loss(model, setup, batch) / len(batches)
+                    total += float(loss.detach())
+                    loss.backward()
+            out: list[LayerGradient] = []
+            for name in order:
+                weight = getattr(modules.get(name), "weight", None)
+                if not isinstance(weight, torch.Tensor) or weight.grad is None:
+                    continue
+                grad = weight.grad.detach()
+                finite = bool(torch.isfinite(grad).all())
+                norm = float(grad.double().norm()) if finite else math.inf
+                out.append(LayerGradient(name, norm, float(weight.detach().double().norm()), finite))
+            return out, total
+        finally:
+            for n, p in model.named_parameters():
+                p.grad = saved.get(n)

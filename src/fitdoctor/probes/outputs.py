@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fitdoctor.capture.recorder import Batch
-from fitdoctor.training import TrainingSetup, predict
+from fitdoctor.training import TrainingSetup, inference, predict
 
 CLASS_LOSSES = ("cross_entropy", "nll_loss")
 
@@ -38,10 +38,8 @@ def prediction_spread(model: nn.Module, setup: TrainingSetup, batches: Sequence[
     Classifiers are compared as probabilities against one-hot targets. None when shapes don't allow it.
     """
     preds, targets = [], []
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with inference(model):
             for batch in batches:
                 if batch.target is None:
                     return None
@@ -52,8 +50,6 @@ def prediction_spread(model: nn.Module, setup: TrainingSetup, batches: Sequence[
                 targets.append(t)
     except (RuntimeError, IndexError, ValueError):
         return None
-    finally:
-        model.train(was_training)
     if not preds or len({p.shape[1] for p in preds}) != 1:
         return None
     p_all, t_all = torch.cat(preds), torch.cat(targets)

@@ -7,6 +7,7 @@ machine formats (``sarif``, ``github``, ``markdown``) so that every format words
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding, Fix, Report
@@ -59,6 +60,15 @@ def position(report: Report, finding: Finding) -> tuple[str, int]:
 def one_line(text: str) -> str:
     """``text`` with every run of whitespace (newlines included) folded into one space."""
     return " ".join(text.split())
+
+
+def data_line(data: dict[str, Any]) -> str:
+    """The report's data summary in one line: input and target shapes and dtype, distinct batches."""
+    shape = "×".join(str(d) for d in data.get("input_shape") or []) or "?"
+    tshape = "×".join(str(d) for d in data.get("target_shape") or []) or "?"
+    distinct = data.get("distinct_batches", data.get("batches"))
+    plural = "es" if distinct != 1 else ""
+    return f"x {shape} {data.get('input_dtype') or ''} → y {tshape} · {distinct} distinct batch{plural}"
 
 
 def counts(report: Report) -> dict[str, int]:

@@ -16,6 +16,7 @@ from fitdoctor.catalog import rule_doc
 from fitdoctor.errors import UsageError
 from fitdoctor.findings import Finding, Fix, Report
 from fitdoctor.report.charts import fit_chart, layer_bars, line_chart, sparkline
+from fitdoctor.report.concise import data_line
 from fitdoctor.report.explain import explain as explain_finding
 from fitdoctor.report.explain import to_ascii
 
@@ -64,15 +65,7 @@ def setup_table(report: Report) -> Table:
     loss = s.get("loss", {})
     t.add_row("loss", str(loss.get("name")), _loc(loss.get("location")))
     data = s.get("data", {})
-    shape = "×".join(str(d) for d in data.get("input_shape") or []) or "?"
-    tshape = "×".join(str(d) for d in data.get("target_shape") or []) or "?"
-    distinct = data.get("distinct_batches", data.get("batches"))
-    plural = "es" if distinct != 1 else ""
-    t.add_row(
-        "data",
-        f"x {shape} {data.get('input_dtype') or ''} → y {tshape} · {distinct} distinct batch{plural}",
-        _loc(data.get("location")),
-    )
+    t.add_row("data", data_line(data), _loc(data.get("location")))
     final = s.get("final_activation")
     if final:
         lo, hi = final["range"]

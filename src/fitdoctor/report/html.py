@@ -17,7 +17,7 @@ from typing import Any, TypeGuard
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding, Fix, Report
-from fitdoctor.report.concise import counts, number, one_line, summary
+from fitdoctor.report.concise import counts, data_line, number, one_line, summary
 
 #: Loss curves switch to a log y axis when the largest plotted value is more than this many times the smallest.
 LOG_SPAN = 50.0
@@ -868,17 +868,7 @@ def _setup(report: Report) -> str:
         rows.append(("loss", text, loss.get("location")))
     data = s.get("data") or {}
     if data:
-        shape = "×".join(str(d) for d in data.get("input_shape") or []) or "?"
-        tshape = "×".join(str(d) for d in data.get("target_shape") or []) or "?"
-        distinct = data.get("distinct_batches", data.get("batches"))
-        plural = "es" if distinct != 1 else ""
-        rows.append(
-            (
-                "data",
-                f"x {shape} {data.get('input_dtype') or ''} → y {tshape} · {distinct} distinct batch{plural}",
-                data.get("location"),
-            )
-        )
+        rows.append(("data", data_line(data), data.get("location")))
     final = s.get("final_activation")
     if final:
         lo, hi = (final.get("range") or [None, None])[:2]

@@ -11,6 +11,20 @@ from fitdoctor.probes.activations import ActivationStats
 from fitdoctor.rules import Suspect, rule
 from fitdoctor.training import fresh_model, predict
 
+_TWICE_SOFTMAX = (
+    "The model ends in {kind} and the loss is cross_entropy, which applies log_softmax itself: the probabilities "
+    "are squashed twice, so the loss can't approach 0 and its gradients shrink as the model becomes confident"
+)
+#: A final activation the loss applies again itself: (loss, final activation) -> the message.
+DOUBLE_ACTIVATION: dict[tuple[str, str], str] = {
+    ("cross_entropy", "softmax"): _TWICE_SOFTMAX,
+    ("cross_entropy", "log_softmax"): _TWICE_SOFTMAX,
+    ("binary_cross_entropy_with_logits", "sigmoid"): (
+        "The model ends in sigmoid and the loss is binary_cross_entropy_with_logits, which applies sigmoid "
+        "itself: the predicted probability can't leave (0.5, 0.73), so the loss can't fall far"
+    ),
+}
+
 
 def _final_stats(ev: Evidence) -> ActivationStats | None:
     if ev.final is None:
@@ -25,37 +39,12 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     name = ev.setup.loss.name
     final, stats = ev.final, _final_stats(ev)
     evidence: dict[str, object] = {"loss": name, "final_activation": final.kind if final else None}
-    if name == "cross_entropy" and final is not None and stats is not None and final.kind in ("softmax", "log_softmax"):
-        message = (
-            f"The model ends in {final.kind} and the loss is cross_entropy, which applies log_softmax itself: the "
-            "probabilities are squashed twice, so the loss can't approach 0 and its gradients shrink as the model "
-            "becomes confident"
-        )
+    double = DOUBLE_ACTIVATION.get((name, final.kind)) if final is not None else None
+    if double is not None and final is not None and stats is not None:
         return [
             Suspect(
                 "FD203",
-                message,
-                ev.activation_location(stats),
-                stats.name,
-                evidence,
-                [remove_final_activation(ev, final, stats)],
-                symptom=True,
-            )
-        ]
-    if (
-        name == "binary_cross_entropy_with_logits"
-        and final is not None
-        and stats is not None
-        and final.kind == "sigmoid"
-    ):
-        message = (
-            "The model ends in sigmoid and the loss is binary_cross_entropy_with_logits, which applies sigmoid "
-            "itself: the predicted probability can't leave (0.5, 0.73), so the loss can't fall far"
-        )
-        return [
-            Suspect(
-                "FD203",
-                message,
+                double.format(kind=final.kind),
                 ev.activation_location(stats),
                 stats.name,
                 evidence,
