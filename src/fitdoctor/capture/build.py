@@ -146,7 +146,12 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
         loss_scale=_median(recorder.loss_scales, 1.0),
         train_mode=recorder.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
     )
-    notes = list(recorder.notes)
+    notes = []
+    if recorder.compile_calls:
+        notes.append(
+            "torch.compile: the check ran the model eagerly (the capture's hooks need eager mode; compiled or not, "
+            "the model computes the same function)"
+        )
     if recorder.other_optimizers:
         params = sum(p.numel() for p in model.parameters())
         where = f", created at line {model_site.line}" if model_site else ""
