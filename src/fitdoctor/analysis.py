@@ -207,7 +207,7 @@ def analyse(
         say("learning-rate range test and overfit-one-batch check")
         range_test = (
             lr_range_test(setup, catalog["FD501"].threshold("divergence_factor"), effort.range_steps)
-            if "FD501" in catalog and effort.range_steps
+            if "FD501" in catalog and effort.range_steps and not setup.adversarial
             else None
         )
         overfit = None
@@ -238,7 +238,7 @@ def analyse(
             baseline=baseline,
             user_trend=loss_trend(setup.user_losses, block_size([id(b) for b in setup.batches])),
             replay_trend=loss_trend([v for _, v in baseline.curve]),
-            constant_loss=constant_prediction_loss(setup.batches, setup.loss.name, targets),
+            constant_loss=constant_prediction_loss(setup.batches, setup.loss, targets),
             locate=locate,
             notes=notes,
             loop=dict(training or {}),

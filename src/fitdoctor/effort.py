@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from fitdoctor.training import Plan, PlannedModel, TrainingSetup, batch_loss, evaluate, fresh_model, make_optimizer
+from fitdoctor.training import Plan, PlannedModel, TrainingSetup, evaluate, fresh_model, make_optimizers, train_step
 
 #: Seconds the analysis aims to stay within by default (the CLI's hard limit is 240 s past the capture).
 DEFAULT_SECONDS = 120.0
@@ -113,16 +113,13 @@ def _measure_step(setup: TrainingSetup) -> tuple[float, float, float]:
     torch.manual_seed(setup.seed)
     started = time.perf_counter()
     model = PlannedModel(fresh_model(setup), Plan())
-    optimizer = make_optimizer(setup, model.inner)
+    optimizers = make_optimizers(setup, model.inner)
     copy_s = time.perf_counter() - started
     batch = setup.batches[0]
     times = []
     for _ in range(2):
         started = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss = batch_loss(model, setup, batch)
-        (loss * setup.loss_scale).backward()
-        optimizer.step()
+        train_step(model, setup, optimizers, [batch])
         times.append(time.perf_counter() - started)
     started = time.perf_counter()
     evaluate(model, setup, [batch])

@@ -22,6 +22,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from fitdoctor.capture.recorder import Batch
+from fitdoctor.capture.tape import Ref, run, select
 
 #: Elementwise activation functions as the TorchFunctionMode sees them, by kind.
 ACTIVATION_FUNCS: dict[Any, str] = {
@@ -78,6 +79,12 @@ class LossSpec:
         return fn(prediction, target, **self.kwargs)
 
     @property
+    def reduction(self) -> str:
+        """``mean``, ``sum`` or ``none``: how the user's loss reduces over samples."""
+        value = self.kwargs.get("reduction", "mean")
+        return value if isinstance(value, str) else "mean"
+
+    @property
     def is_regression(self) -> bool:
         """Whether the loss compares real-valued predictions with real-valued targets."""
         return self.name in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")
@@ -100,6 +107,11 @@ class TrainingSetup:
         accumulation: Backward calls per optimizer step (gradient accumulation).
         loss_scale: What the user multiplies the loss by before backward (e.g. 1/accumulation).
         train_mode: Whether the user's loop trains the model in train mode (not left in eval mode).
+        optimizers: Every optimizer of the checked stage as (class, param groups), the first being
+            ``optimizer_cls``/``optimizer_groups``; batches say which one their step feeds.
+        closure: Per optimizer, whether the user steps it with a closure (LBFGS, Lightning).
+        adversarial: Whether one optimizer's objective runs through another optimizer's model (a GAN):
+            its losses are not meant to fall.
     """
 
     model: nn.Module
@@ -114,6 +126,20 @@ class TrainingSetup:
     accumulation: int = 1
     loss_scale: float = 1.0
     train_mode: bool = True
+    optimizers: list[tuple[type[torch.optim.Optimizer], list[dict[str, Any]]]] = field(default_factory=list)
+    closure: list[bool] = field(default_factory=list)
+    adversarial: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.optimizers:
+            self.optimizers = [(self.optimizer_cls, self.optimizer_groups)]
+        if not self.closure:
+            self.closure = [False] * len(self.optimizers)
+
+    @property
+    def programmed(self) -> bool:
+        """Whether the steps replay the user's recorded objective (rather than one loss call)."""
+        return any(b.program is not None for b in self.batches[:1])
 
     @property
     def lr(self) -> float | None:
@@ -200,15 +226,21 @@ class PlannedModel(nn.Module):
         self.plan = plan
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        if self.plan.input_transform is not None and args and isinstance(args[0], torch.Tensor):
+        return self.member("", args, kwargs, primary=True)
+
+    def member(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], primary: bool) -> Any:
+        """Call the model (``key`` "") or one of its members under the plan; the input and output
+        transforms apply to the primary call (the one whose output the probes read)."""
+        if primary and self.plan.input_transform is not None and args and isinstance(args[0], torch.Tensor):
             args = (self.plan.input_transform(args[0]), *args[1:])
+        module = self.inner if not key else self.inner.get_submodule(key)
         with contextlib.ExitStack() as stack:
             if self.plan.keep_graph:
                 stack.enter_context(KeepGraph())
             if self.plan.activation_edit is not None:
                 stack.enter_context(ActivationEdit(self.plan.activation_edit))
-            out = self.inner(*args, **kwargs)
-        if self.plan.output_transform is not None and isinstance(out, torch.Tensor):
+            out = module(*args, **kwargs)
+        if primary and self.plan.output_transform is not None and isinstance(out, torch.Tensor):
             out = self.plan.output_transform(out)
         return out
 
@@ -228,34 +260,147 @@ def fresh_model(setup: TrainingSetup, plan: Plan | None = None) -> nn.Module:
     return model
 
 
-def select_output(output: Any, path: Sequence[Any]) -> torch.Tensor:
-    """The tensor at ``path`` inside a model output (tuple index or dict key)."""
-    for key in path:
-        output = output[key]
-    if not isinstance(output, torch.Tensor):
-        raise TypeError(f"model output at {list(path)} is {type(output).__name__}, not a tensor")
-    return output
-
-
 def predict(model: nn.Module, batch: Batch) -> torch.Tensor:
     """The loss input for one batch: the model output, reshaped as the user's loss call saw it."""
-    out = select_output(model(*batch.args, **batch.kwargs), batch.output_path)
+    if batch.program is not None:
+        out = select_output(run_program(model, batch, upto=batch.primary), batch.output_path)
+    else:
+        out = select_output(model(*batch.args, **batch.kwargs), batch.output_path)
     if tuple(out.shape) != batch.pred_shape and out.numel() == math.prod(batch.pred_shape):
         out = out.reshape(batch.pred_shape)
     return out
 
 
+def select_output(output: Any, path: Sequence[Any]) -> torch.Tensor:
+    """The tensor at ``path`` inside a model output: tuple indexes and dict keys, or the tape's
+    (kind, key) steps for recorded objectives."""
+    if path and all(isinstance(step, tuple) and len(step) == 2 for step in path):
+        output = select(output, tuple(path))
+    else:
+        for key in path:
+            output = output[key]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"model output at {list(path)} is {type(output).__name__}, not a tensor")
+    return output
+
+
+def run_program(model: nn.Module, batch: Batch, plan: Plan | None = None, upto: int | None = None) -> Any:
+    """Run a batch's recorded objective on ``model`` (a :class:`PlannedModel` or the bare model): the
+    user's own loss, as the script computed it. With ``upto``, the output of that operation."""
+    program = batch.program
+    assert program is not None and batch.consts is not None
+    inner = unwrap(model)
+    params = dict(inner.named_parameters())
+
+    def call(key: str, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if key in program.fixed:
+            return program.fixed[key](*args, **kwargs)
+        if isinstance(model, PlannedModel):
+            return model.member(key, args, kwargs, primary=index == batch.primary)
+        return (inner if not key else inner.get_submodule(key))(*args, **kwargs)
+
+    replace = None
+    if plan is not None and plan.target_transform is not None and batch.target_op is not None:
+        transform = plan.target_transform
+
+        def replace(index: int, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            if index != batch.target_op or len(args) < 2:
+                return NotImplemented
+            prediction, target = args[0], args[1]
+            return op.func(prediction, transform(target, prediction), *args[2:], **kwargs)
+
+    return run(program, batch.consts, call, params.__getitem__, replace, upto)
+
+
 def batch_loss(model: nn.Module, setup: TrainingSetup, batch: Batch, plan: Plan | None = None) -> torch.Tensor:
     """The user's loss on one batch (with the plan's target transform and row filter)."""
-    assert batch.target is not None
     if plan is not None and plan.drop_nonfinite:
         batch = finite_rows(batch)
+    if batch.program is not None:
+        value = run_program(model, batch, plan)
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"the recorded objective returned {type(value).__name__}, not a tensor")
+        return value
+    assert batch.target is not None
     prediction = predict(model, batch)
     target = batch.target
     assert target is not None
     if plan is not None and plan.target_transform is not None:
         target = plan.target_transform(target, prediction)
     return setup.loss(prediction, target)
+
+
+def program_batch(
+    program: Any,
+    consts: list[torch.Tensor],
+    *,
+    primary: int,
+    output_path: tuple[Any, ...],
+    pred_shape: tuple[int, ...],
+    target_const: int | None,
+    target_op: int | None,
+    optimizer: int = 0,
+) -> Batch:
+    """A batch replayed through a recorded objective; its ``args``, ``kwargs`` and ``target`` (read by
+    the probes) are the primary model call's constant inputs and the identified target."""
+
+    def const(obj: Any) -> Any:
+        if isinstance(obj, Ref):
+            return consts[obj.index] if obj.kind == "const" else None
+        if isinstance(obj, tuple):
+            return tuple(const(o) for o in obj)
+        if isinstance(obj, list):
+            return [const(o) for o in obj]
+        if isinstance(obj, dict):
+            return {k: const(v) for k, v in obj.items()}
+        return obj
+
+    op = program.ops[primary] if 0 <= primary < len(program.ops) else None
+    return Batch(
+        const(op.args) if op is not None else (),
+        const(op.kwargs) if op is not None else {},
+        consts[target_const] if target_const is not None else None,
+        pred_shape,
+        output_path,
+        None,
+        program,
+        consts,
+        optimizer,
+        primary,
+        target_op,
+        target_const,
+    )
+
+
+def with_consts(batch: Batch, consts: list[torch.Tensor], pred_rows: int) -> Batch:
+    """A program batch with other constants (e.g. a subset of its rows)."""
+    return program_batch(
+        batch.program,
+        consts,
+        primary=batch.primary,
+        output_path=batch.output_path,
+        pred_shape=(pred_rows, *batch.pred_shape[1:]) if batch.pred_shape else batch.pred_shape,
+        target_const=batch.target_const,
+        target_op=batch.target_op,
+        optimizer=batch.optimizer,
+    )
+
+
+def select_rows(batch: Batch, index: torch.Tensor, n: int) -> Batch:
+    """The batch with the rows ``index`` of every tensor whose first dimension is ``n``."""
+    rows = int(index.sum()) if index.dtype == torch.bool else int(index.numel())
+    if batch.program is not None:
+        assert batch.consts is not None
+        return with_consts(batch, [take_rows(c, index, n) for c in batch.consts], rows)
+    shape = (rows, *batch.pred_shape[1:]) if batch.pred_shape else batch.pred_shape
+    return Batch(
+        take_rows(batch.args, index, n),
+        take_rows(batch.kwargs, index, n),
+        take_rows(batch.target, index, n),
+        shape,
+        batch.output_path,
+        batch.source,
+    )
 
 
 def tensors_in(value: Any) -> list[torch.Tensor]:
@@ -284,36 +429,32 @@ def take_rows(value: Any, index: torch.Tensor, n: int) -> Any:
 
 
 def batch_tensors(batch: Batch) -> list[torch.Tensor]:
-    """Every tensor of a batch: inputs (positional, keyword, nested) and the target."""
+    """Every tensor of a batch: inputs (positional, keyword, nested) and the target (for a recorded
+    objective: its constants)."""
+    if batch.consts is not None:
+        return list(batch.consts)
     return tensors_in(batch.args) + tensors_in(batch.kwargs) + tensors_in(batch.target)
 
 
 def finite_rows(batch: Batch) -> Batch:
     """The batch without the rows (first dimension) that hold NaN or Inf in an input or the target."""
-    tensors = batch_tensors(batch)
-    if not tensors or any(t.ndim == 0 for t in tensors) or len({t.shape[0] for t in tensors}) != 1:
-        return batch
-    n = tensors[0].shape[0]
+    tensors = [t for t in batch_tensors(batch) if t.ndim]
+    n = batch.pred_shape[0] if batch.program is not None and batch.pred_shape else None
+    if n is None:
+        if not tensors or len(tensors) != len(batch_tensors(batch)) or len({t.shape[0] for t in tensors}) != 1:
+            return batch
+        n = tensors[0].shape[0]
     keep = torch.ones(n, dtype=torch.bool)
     for t in tensors:
-        if t.is_floating_point():
+        if t.shape[0] == n and t.is_floating_point():
             keep &= torch.isfinite(t.reshape(t.shape[0], -1)).all(1)
     if bool(keep.all()):
         return batch
-    target = take_rows(batch.target, keep, n)
-    shape = (int(keep.sum()), *batch.pred_shape[1:]) if batch.pred_shape else batch.pred_shape
-    return Batch(
-        take_rows(batch.args, keep, n),
-        take_rows(batch.kwargs, keep, n),
-        target,
-        shape,
-        batch.output_path,
-        batch.source,
-    )
+    return select_rows(batch, keep, n)
 
 
 def make_optimizer(
-    setup: TrainingSetup, model: nn.Module, plan: Plan | None = None, lr: float | None = None
+    setup: TrainingSetup, model: nn.Module, plan: Plan | None = None, lr: float | None = None, index: int = 0
 ) -> torch.optim.Optimizer:
     """A fresh optimizer of the user's class and hyperparameters for ``model``'s parameters.
 
@@ -322,20 +463,110 @@ def make_optimizer(
         model: The model whose parameters to optimise (names as in the user's model).
         plan: Scales the learning rate, or adds the parameters the user's optimizer left out.
         lr: Overrides every group's learning rate (the range test).
+        index: Which of the setup's optimizers.
     """
+    cls, spec = setup.optimizers[index]
     named = dict(model.named_parameters())
     groups: list[dict[str, Any]] = []
-    for group in setup.optimizer_groups:
+    for group in spec:
         hyper = {k: v for k, v in group.items() if k not in ("params", "initial_lr")}
         if "lr" in hyper:
             hyper["lr"] = float(hyper["lr"]) * (plan.lr_scale if plan else 1.0) if lr is None else lr
         groups.append({"params": [named[n] for n in group["params"] if n in named], **hyper})
-    if plan is not None and plan.all_params and groups:
-        known = {id(p) for g in groups for p in g["params"]}
+    if plan is not None and plan.all_params and groups and index == 0:
+        known = {
+            id(p) for cls_groups in setup.optimizers for g in cls_groups[1] for n in g["params"] for p in [named.get(n)]
+        }
+        known |= {id(p) for g in groups for p in g["params"]}
         extra = [p for p in model.parameters() if id(p) not in known and p.requires_grad]
         groups[0]["params"] = groups[0]["params"] + extra
-    groups = [g for g in groups if g["params"]]
-    return cast(Any, setup.optimizer_cls)(groups)
+    kept = [g for g in groups if g["params"]]
+    if not kept and groups:
+        # The user's optimizer holds no parameter of the model (e.g. stale ones of a replaced layer): it
+        # updates nothing, and neither does this one.
+        kept = [{**groups[0], "params": [torch.zeros(0, requires_grad=True)]}]
+    return cast(Any, cls)(kept)
+
+
+def make_optimizers(
+    setup: TrainingSetup, model: nn.Module, plan: Plan | None = None, lr: float | None = None
+) -> list[torch.optim.Optimizer]:
+    """Fresh copies of every optimizer of the setup (see :func:`make_optimizer`)."""
+    return [make_optimizer(setup, model, plan, lr, i) for i in range(len(setup.optimizers))]
+
+
+def train_step(
+    model: nn.Module,
+    setup: TrainingSetup,
+    optimizers: Sequence[torch.optim.Optimizer],
+    group: Sequence[Batch],
+    plan: Plan | None = None,
+    zero_grad: bool = True,
+    before_step: Callable[[], bool] | None = None,
+) -> tuple[float, bool]:
+    """One optimizer step as the user's loop takes it: gradient reset, the batches of one step (gradient
+    accumulation), loss scaling, and a closure where the user steps with one.
+
+    Returns:
+        The step's mean loss, and whether it was finite (and ``before_step``, called between the
+        gradients and the update, let the step proceed).
+    """
+    index = group[0].optimizer
+    optimizer = optimizers[index]
+    if setup.closure[index]:
+        values: list[float] = []
+
+        def closure() -> torch.Tensor:
+            if zero_grad:
+                optimizer.zero_grad(set_to_none=True)
+            loss = batch_loss(model, setup, group[0], plan)
+            values.append(float(loss.detach()))
+            if math.isfinite(values[-1]):
+                (loss * setup.loss_scale).backward()
+            return loss
+
+        closure()
+        if not math.isfinite(values[0]) or (before_step is not None and not before_step()):
+            return values[0], False
+        optimizer.step(cast(Any, closure))
+        return values[0], True
+    if zero_grad:
+        optimizer.zero_grad(set_to_none=True)
+    value = 0.0
+    for batch in group:
+        loss = batch_loss(model, setup, batch, plan)
+        current = float(loss.detach())
+        value += current / len(group)
+        if not math.isfinite(current):
+            return current, False
+        (loss * setup.loss_scale).backward()
+    if before_step is not None and not before_step():
+        return value, False
+    optimizer.step()
+    return value, True
+
+
+class _StepProbe:
+    """Between a replay step's gradients and its update: the gradient norm (a non-finite one stops the
+    replay), optional clipping, and a copy of the weights for the update ratio."""
+
+    def __init__(self, params: list[torch.Tensor], clip: float | None, snapshot: bool) -> None:
+        self.params = params
+        self.clip = clip
+        self.snapshot = snapshot
+        self.norms: list[float] = []
+        self.before: list[torch.Tensor] | None = None
+
+    def __call__(self) -> bool:
+        norm = _total_norm(self.params)
+        self.norms.append(norm)
+        if not math.isfinite(norm):
+            return False
+        if self.clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        if self.snapshot:
+            self.before = [p.detach().clone() for p in self.params]
+        return True
 
 
 @dataclass
@@ -424,8 +655,8 @@ def replay(
     torch.manual_seed(setup.seed)
     model = PlannedModel(fresh_model(setup, plan), plan)
     model.train(setup.train_mode if plan.train_mode is None else plan.train_mode)
-    optimizer = make_optimizer(setup, model.inner, plan)
-    params = [p for g in optimizer.param_groups for p in g["params"]]
+    optimizers = make_optimizers(setup, model.inner, plan)
+    params = [p for optimizer in optimizers for g in optimizer.param_groups for p in g["params"]]
     zero_grad = setup.zero_grad if plan.zero_grad is None else plan.zero_grad
     every = max(1, steps // points)
     curve = [(0, evaluate(model, setup, eval_batches, plan))]
@@ -435,30 +666,16 @@ def replay(
     diverged = False
     batches = cycle(setup.batches, steps * setup.accumulation)
     for step in range(1, steps + 1):
-        if zero_grad or step == 1:
-            optimizer.zero_grad(set_to_none=True)
-        value = 0.0
-        for _ in range(setup.accumulation):
-            loss = batch_loss(model, setup, next(batches), plan)
-            value += float(loss.detach()) / setup.accumulation
-            if not math.isfinite(float(loss.detach())):
-                diverged = True
-                break
-            (loss * setup.loss_scale).backward()
+        group = [next(batches) for _ in range(setup.accumulation)]
+        probe = _StepProbe(params, plan.clip_grad_norm, snapshot=step % 10 == 1)
+        value, finite = train_step(model, setup, optimizers, group, plan, zero_grad or step == 1, probe)
         train_losses.append(value)
-        if diverged:
-            break
-        norm = _total_norm(params)
-        grad_norms.append(norm)
-        if not math.isfinite(norm):
+        grad_norms.extend(probe.norms)
+        if not finite:
             diverged = True
             break
-        if plan.clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, plan.clip_grad_norm)
-        before = [p.detach().clone() for p in params] if step % 10 == 1 else None
-        optimizer.step()
-        if before is not None:
-            update_ratios.append(_update_ratio(params, before))
+        if probe.before is not None:
+            update_ratios.append(_update_ratio(params, probe.before))
         if step % every == 0 or step == steps:
             curve.append((step, evaluate(model, setup, eval_batches, plan)))
     final = math.inf if diverged else curve[-1][1]

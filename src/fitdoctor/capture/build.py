@@ -9,7 +9,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from fitdoctor.capture.recorder import Recorder, unwrap_model
+from fitdoctor.capture.notes import capture_notes
+from fitdoctor.capture.objective import find_terms, is_simple
+from fitdoctor.capture.programs import LOSS_NAMES, build_programs
+from fitdoctor.capture.recorder import STAGE_GAP, Recorder, unwrap_model
 from fitdoctor.evidence import Locator
 from fitdoctor.training import LossSpec, TrainingSetup
 
@@ -50,46 +53,108 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
         budget: The time budget, mentioned when no step was reached.
         exit_code: The script's ``sys.exit`` code, if it called it.
     """
-    if recorder.optimizer is None and recorder.backward_total:
+    if recorder.target_stage > recorder.stage:
         return Problem(
-            "FD903",
-            "unsupported",
+            "FD902",
+            "no-step",
+            f"{what} trains in {recorder.stages_seen} stage(s), so there is no stage {recorder.target_stage} to "
+            "check (a stage starts when a new optimizer begins stepping after the previous ones took more than "
+            f"{STAGE_GAP} steps)",
+            {"stages": recorder.stages_seen},
+        )
+    if not recorder.records and recorder.backward_total:
+        if recorder.manual_lrs or recorder.steps:
+            return None
+        return Problem(
+            "FD902",
+            "no-step",
             (
-                f"{what} computes gradients ({recorder.backward_total} backward calls) but never calls step() on a "
-                "torch.optim optimizer: it updates the weights by hand (e.g. `p.data -= lr * p.grad`). fitdoctor "
-                "needs a torch.optim optimizer to replay the training; `torch.optim.SGD(model.parameters(), lr=lr)` "
-                "with zero_grad()/step() does the same update"
+                f"{what} computes gradients ({recorder.backward_total} backward calls) but neither calls step() on "
+                "a torch.optim optimizer nor changes the weights between backward calls, so no training step could "
+                "be watched"
             ),
             {"backward_calls": recorder.backward_total},
         )
-    if recorder.optimizer is None or recorder.steps == 0:
+    if not recorder.records or recorder.steps == 0:
         why = (
             "it never called optimizer.step() on a torch.optim optimizer"
-            if recorder.optimizer is None
+            if not recorder.records
             else "no optimizer step completed"
         )
         if exit_code not in (None, 0):
             why += f" (the script exited with sys.exit({exit_code!r}))"
         message = (
             f"{what} finished without a training step that fitdoctor could watch: {why}. fitdoctor needs a loop "
-            "that calls the model, a loss, backward() and optimizer.step()"
+            "that calls the model, a loss, backward() and optimizer.step() (or updates the weights by hand)"
         )
         if budget is not None:
             message += f" within the time budget ({budget:g} s)"
         return Problem("FD902", "no-step", message, {"steps": recorder.steps})
+    if _use_programs(recorder):
+        return _program_problem(recorder, what)
     unsupported = _unsupported(recorder)
     if unsupported:
         return Problem("FD903", "unsupported", f"{what}: {unsupported}", {"steps": recorder.steps})
     return None
 
 
+def _program_problem(recorder: Recorder, what: str) -> Problem | None:
+    """Why the recorded objectives can't be replayed, or None when they can."""
+    if not any(b.optimizer == 0 for b in recorder.programs):
+        return Problem(
+            "FD903",
+            "unsupported",
+            f"{what}: no backpropagated loss could be tied to the first optimizer's steps",
+            {"steps": recorder.steps},
+        )
+    manual = recorder.records[0].opt is None
+    if manual and recorder.manual_residuals:
+        residual = _median(recorder.manual_residuals, 0.0)
+        if residual > MANUAL_TOLERANCE:
+            return Problem(
+                "FD903",
+                "unsupported",
+                (
+                    f"{what} updates the weights by hand with a rule other than plain gradient descent (the change "
+                    f"of the weights differs from a multiple of their gradient by {residual:.0%}, e.g. momentum or "
+                    "Adam written by hand), which fitdoctor can't replay yet; use the torch.optim optimizer that "
+                    "does the same update"
+                ),
+                {"steps": recorder.steps, "residual": residual},
+            )
+    return None
+
+
+#: Weights updated by hand count as plain SGD when Δp = −lr·∇ holds to this relative residual (float32
+#: round-off of the update leaves ~1e-7; momentum or Adam leave tens of percent).
+MANUAL_TOLERANCE = 0.01
+
+
+def _use_programs(recorder: Recorder) -> bool:
+    """Whether the replay runs the recorded objectives rather than the single loss call."""
+    if not recorder.programs:
+        return False
+    if recorder.records[0].opt is None or len(recorder.records) > 1 or recorder.records[0].closure:
+        return True
+    if recorder.loss is None or recorder.loss.transform == "other" or not recorder.batches or recorder.model is None:
+        return True
+    first = [b for b in recorder.programs if b.optimizer == 0]
+    return not all(
+        is_simple(b.sliced, find_terms(b.sliced, LOSS_NAMES)) and _only(b.sliced, recorder.model) for b in first
+    )
+
+
+def _only(sliced: Any, model: Any) -> bool:
+    modules = list(sliced.modules.values())
+    return len(modules) == 1 and unwrap_model(modules[0]) is unwrap_model(model)
+
+
 def _unsupported(recorder: Recorder) -> str | None:
     if recorder.loss is None and recorder.loss_in_model is not None:
         site = recorder.loss_in_model
         return (
-            f"the loss is computed inside the model's forward ({os.path.basename(site.path)}:{site.line}), so "
-            "fitdoctor can't separate the prediction from the loss to replay them; return the prediction "
-            "from forward() and compute the loss in the training loop"
+            f"the loss is computed inside the model's forward ({os.path.basename(site.path)}:{site.line}) and no "
+            "backpropagated value could be traced to the model's output"
         )
     if recorder.model is None:
         return (
@@ -97,12 +162,10 @@ def _unsupported(recorder: Recorder) -> str | None:
             "model could not be identified"
         )
     if recorder.loss is None:
-        if recorder.hand_written_loss or recorder.user_losses:
-            return (
-                "the loss is computed by hand (not with a torch.nn.functional / torch.nn loss), so its "
-                "targets can't be recovered for a replay; use a torch.nn loss such as nn.MSELoss"
-            )
-        return "no loss call could be tied to the model's output"
+        return (
+            "the backpropagated loss could not be traced to the model's output (is it computed in another "
+            "thread, or from tensors copied out of the graph?)"
+        )
     if recorder.loss.transform == "other":
         ops = ", ".join(recorder.loss.transform_ops[:4])
         return (
@@ -116,12 +179,15 @@ def _unsupported(recorder: Recorder) -> str | None:
 
 def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
     """The captured setup (call only when :func:`problem` returned None)."""
+    if _use_programs(recorder):
+        built = build_programs(recorder, seed, display_root)
+        return Captured(built.setup, built.locate, built.training, built.notes)
     assert recorder.model is not None and recorder.loss is not None and recorder.initial_state is not None
     assert recorder.optimizer is not None
     model = unwrap_model(recorder.model)
     names = {m: n for n, m in model.named_modules()}
-    module_sites = {names[m]: s for m, s in list(recorder.module_sites.items()) if m in names}
-    model_sites = recorder.module_sites.get(model) or []
+    module_sites = {names[m]: recorder.sites_of(m) for m in names if recorder.sites_of(m)}
+    model_sites = recorder.sites_of(model)
     model_site = next((s for s in model_sites if s.function != "__init__"), model_sites[0] if model_sites else None)
     locate = Locator(
         display_root=display_root,
@@ -146,12 +212,7 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
         loss_scale=_median(recorder.loss_scales, 1.0),
         train_mode=recorder.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
     )
-    notes = []
-    if recorder.compile_calls:
-        notes.append(
-            "torch.compile: the check ran the model eagerly (the capture's hooks need eager mode; compiled or not, "
-            "the model computes the same function)"
-        )
+    notes = capture_notes(recorder)
     if recorder.other_optimizers:
         params = sum(p.numel() for p in model.parameters())
         where = f", created at line {model_site.line}" if model_site else ""
@@ -160,8 +221,6 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
             f"parameters{where}); the model(s) of the other {len(recorder.other_optimizers)} "
             f"({', '.join(recorder.other_optimizers)}) were not checked"
         )
-    if recorder.batches_dropped:
-        notes.append(f"kept the first {len(recorder.batches)} batches; {recorder.batches_dropped} more were not stored")
     return Captured(setup, locate, recorder.training_summary(), notes)
 
 

@@ -7,7 +7,6 @@ only for the lifetime of the capture.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import math
@@ -15,6 +14,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.optim import optimizer as optimizer_hooks
+from torch.overrides import TorchFunctionMode
 
+from fitdoctor.capture.objective import freeze
+from fitdoctor.capture.tape import Tape
 from fitdoctor.capture.userframes import Site, UserFiles, real_path
 
 #: Loss functions of ``torch.nn.functional`` that take ``input`` and ``target``. Loss modules
@@ -103,6 +106,13 @@ class Batch:
         target: The loss target, or None for hand-written losses.
         pred_shape: Shape of the loss input (the model output after any reshape).
         output_path: Where the loss input sits in the model output (() for a plain tensor).
+        program: The recorded objective (``tape.Program``) when the step is replayed through it; then
+            ``args``, ``kwargs`` and ``target`` are read from ``consts``.
+        consts: The step's constants (program batches).
+        optimizer: Which optimizer's step this batch feeds.
+        primary: The op index of the model call whose output the probes read.
+        target_op: The op index of the loss term whose target is ``target`` (None: inside forward).
+        target_const: The constant index of ``target``.
     """
 
     args: tuple[Any, ...]
@@ -111,6 +121,12 @@ class Batch:
     pred_shape: tuple[int, ...]
     output_path: tuple[Any, ...] = ()
     source: Any = field(default=None, repr=False)
+    program: Any = field(default=None, repr=False)
+    consts: list[torch.Tensor] | None = field(default=None, repr=False)
+    optimizer: int = 0
+    primary: int = -1
+    target_op: int | None = None
+    target_const: int | None = None
 
 
 @dataclass
@@ -228,6 +244,73 @@ def unwrap_model(module: nn.Module) -> nn.Module:
     return module
 
 
+#: A new optimizer that starts stepping after the current stage's optimizers took more than this many
+#: steps starts a new training stage (pre-training, then fine-tuning); adversarial setups alternate
+#: within a few steps (WGAN's critic takes 5 per generator step).
+STAGE_GAP = 10
+
+#: Weights updated by hand are measured (a copy of each and of its gradient) up to this many parameters.
+MANUAL_MAX_PARAMS = 50_000_000
+
+
+def in_functorch_transform() -> bool:
+    """Whether code runs inside ``torch.func`` transforms (vmap, grad): no host syncs, no copies there."""
+    level = getattr(torch._C._functorch, "maybe_current_level", None)
+    return level is not None and level() is not None
+
+
+@dataclass
+class OptimizerRecord:
+    """One optimizer of the checked stage, and what it trains.
+
+    Attributes:
+        opt: The optimizer (None for weights updated by hand).
+        index: Its position in order of first step.
+        site: Where the user created it.
+        roots: The root modules whose parameters it trains.
+        leaves: Trainable tensors it trains that belong to no called module (raw tensors).
+        states: Each root's state_dict before its first update.
+        leaf_values: Each leaf's value before its first update.
+        steps: Steps taken.
+    """
+
+    opt: torch.optim.Optimizer | None
+    index: int
+    site: Site | None
+    roots: list[nn.Module] = field(default_factory=list)
+    leaves: list[torch.Tensor] = field(default_factory=list)
+    states: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    leaf_values: list[torch.Tensor] = field(default_factory=list)
+    steps: int = 0
+    closure: bool = False
+    names: list[str] = field(default_factory=list)
+    leaf_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ProgramBatch:
+    """One backward call's objective, attributed to the optimizer step it feeds."""
+
+    sliced: Any  # tape.Sliced
+    optimizer: int
+
+
+class _TapeMode(TorchFunctionMode):
+    """Sends torch operations outside model forwards to the recorder's tape."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        recorder = self.recorder
+        if recorder._taping() and recorder.tape.depends(args, kwargs):
+            recorder.tape.record(func, None, args, kwargs, out, recorder.user_files.innermost())
+        return out
+
+
 class Recorder:
     """Captures one training setup from a running script through global hooks.
 
@@ -236,34 +319,55 @@ class Recorder:
         max_steps: Stop the script after this many optimizer steps.
         time_budget: Stop the script after this many seconds of training (at least one step).
         passive: At the budget, stop recording instead of stopping the code (``fitdoctor.watch``).
+        stage: Which training stage to capture (1: the first; a stage starts with a new optimizer).
     """
 
-    def __init__(self, user_files: UserFiles, max_steps: int, time_budget: float, passive: bool = False) -> None:
+    def __init__(
+        self, user_files: UserFiles, max_steps: int, time_budget: float, passive: bool = False, stage: int = 1
+    ) -> None:
         self.user_files = user_files
         self.passive = passive
         self.max_steps = max_steps
         self.time_budget = time_budget
+        self.target_stage = stage
+        self.stage = 1
+        self.stages_seen = 1
+        self.stopped = False
+        self.stop_reason = ""
+        self.compile_calls = 0  # torch.compile calls, each answered with the eager model
+        self.module_sites: dict[int, tuple[weakref.ref[nn.Module], list[Site]]] = {}
+        self.optimizer_sites: dict[int, tuple[weakref.ref[Any], Site]] = {}
+        self._tls = threading.local()
+        self._undo: list[Callable[[], None]] = []
+        self._pid = os.getpid()
+        self._init_calls: dict[int, tuple[weakref.ref[torch.Tensor], Site]] = {}
+        self.tape = Tape()
+        self._mode: _TapeMode | None = None
+        self._reset_capture()
+
+    def _reset_capture(self) -> None:
+        """Forget what was captured (a new training stage begins)."""
         self.started = time.perf_counter()
         self.first_step_at: float | None = None
         self.steps = 0
-        self.stopped = False
-        self.stop_reason = ""
         self.model: nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
+        self.records: list[OptimizerRecord] = []
         self.other_optimizers: list[str] = []
         self.initial_state: dict[str, torch.Tensor] | None = None
-        self.initial_param_names: list[str] = []
         self.optimizer_groups: list[dict[str, Any]] = []
         self.optimizer_site: Site | None = None
         self.model_call_site: Site | None = None
         self.loss: LossInfo | None = None
         self.batches: list[Batch] = []
+        self.programs: list[ProgramBatch] = []
+        self.program_bytes = 0
+        self.programs_dropped = 0
         self.batch_bytes = 0
         self.batches_dropped = 0
         self.user_losses: list[float] = []
         self.backward_calls: list[int] = []
         self.hand_written_loss = False
-        self.compile_calls = 0  # torch.compile calls, each answered with the eager model
         self.backward_total = 0
         self.loss_in_model: Site | None = None
         self.stale_steps = 0
@@ -276,18 +380,25 @@ class Recorder:
         self._stale_this_step = False
         self.eval_mode_steps = 0
         self.mode_layers: list[str] = []
-        self.module_sites: weakref.WeakKeyDictionary[nn.Module, list[Site]] = weakref.WeakKeyDictionary()
-        self.optimizer_sites: weakref.WeakKeyDictionary[Any, Site] = weakref.WeakKeyDictionary()
-        self._roots: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+        self._roots: dict[int, weakref.ref[nn.Module]] = {}
         self._pending: list[_RootCall] = []
         self._seen_batches: dict[tuple[Any, ...], Batch] = {}
+        self._seen_consts: dict[tuple[Any, ...], list[torch.Tensor]] = {}
         self._step_backward_values: list[float] = []
         self._step_loss_values: list[float] = []
-        self._tls = threading.local()
-        self._undo: list[Callable[[], None]] = []
-        self._pid = os.getpid()
-        self._init_calls: dict[int, tuple[weakref.ref[torch.Tensor], Site]] = {}
+        self._step_slices: list[Any] = []
+        self._inner_losses: list[tuple[str, dict[str, Any], torch.Tensor, torch.Tensor]] = []
+        self._tape_mark = 0
+        self._closure_opt: torch.optim.Optimizer | None = None
+        self._closure_calls = 0
         self.init_sites: dict[str, Site] = {}
+        # Weights updated by hand (no torch.optim optimizer): measured between backward calls.
+        self.manual_lrs: list[float] = []
+        self.manual_residuals: list[float] = []
+        self.manual_stale = 0
+        self._manual_before: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._manual_start: Any = None
+        self.tape.clear()
 
     # ----------------------------------------------------------------- install / uninstall
     def install(self) -> None:
@@ -312,14 +423,30 @@ class Recorder:
                 self._patch(nn.init, name, self._wrap_init(original))
         if not self.passive and hasattr(torch, "compile"):
             self._patch(torch, "compile", self._eager_compile)
-        os.register_at_fork(after_in_child=self._after_fork)
+        _fork_hook.recorder = weakref.ref(self)
+        self._undo.append(_fork_hook.clear)
+        mode = _TapeMode(self)
+        mode.__enter__()
+        self._mode = mode
+        self._undo.append(self._exit_mode)
+
+    def _exit_mode(self) -> None:
+        mode, self._mode = self._mode, None
+        if mode is None:
+            return
+        stack = torch.overrides._get_current_function_mode_stack()
+        if stack and stack[-1] is mode:
+            mode.__exit__(None, None, None)
 
     def uninstall(self) -> None:
         """Remove every hook and patch, in reverse order of installation."""
         while self._undo:
             undo = self._undo.pop()
-            with contextlib.suppress(Exception):
+            try:
                 undo()
+            except Exception as exc:  # keep removing the others; say which one failed
+                warnings.warn(f"fitdoctor could not remove a capture hook: {exc!r}", RuntimeWarning, stacklevel=2)
+        self.tape.clear()
 
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
         original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
@@ -330,24 +457,47 @@ class Recorder:
         """``torch.compile`` while capturing: the model or function unchanged, run eagerly.
 
         Compiled graphs bypass the module hooks the capture relies on, and compiling costs more than the
-        short check runs; the maths is the same, so the check runs eagerly and the report says so.
+        short capture gains. Used as a decorator with options (``@torch.compile(mode=...)``), it returns a
+        decorator that does the same.
         """
         self.compile_calls += 1
-        if model is None:  # @torch.compile(mode=...) used as a decorator factory
+        if model is None:
             return lambda fn: fn
         return model
 
     def _after_fork(self) -> None:
-        # DataLoader workers inherit the hooks; they must not record or stop anything.
-        if os.getpid() != self._pid:
-            self.uninstall()
+        # A forked DataLoader worker must not record anything (or stop the script from inside a worker).
+        self._pid = -1
 
     def _active(self) -> bool:
         if self.passive and self.stopped:
             return False
         return os.getpid() == self._pid and not getattr(self._tls, "busy", False)
 
+    def _in_model(self) -> bool:
+        return bool(getattr(self._tls, "stack", None))
+
+    def _taping(self) -> bool:
+        """Whether the current torch operation belongs on the loss tape."""
+        return (
+            self._active()
+            and not self._in_model()
+            and torch.is_grad_enabled()
+            and not in_functorch_transform()
+            and self.stage >= self.target_stage
+        )
+
     # ----------------------------------------------------------------- creation sites
+    def sites_of(self, module: nn.Module) -> list[Site]:
+        """Where the user's code created ``module`` (innermost first)."""
+        entry = self.module_sites.get(id(module))
+        return entry[1] if entry is not None and entry[0]() is module else []
+
+    def optimizer_site_of(self, opt: Any) -> Site | None:
+        """Where the user's code created ``opt``."""
+        entry = self.optimizer_sites.get(id(opt))
+        return entry[1] if entry is not None and entry[0]() is opt else None
+
     def _wrap_module_init(self, original: Callable[..., None]) -> Callable[..., None]:
         recorder = self
 
@@ -356,7 +506,9 @@ class Recorder:
             original(module, *args, **kwargs)
             sites = recorder.user_files.sites(limit=4)
             if sites:
-                recorder.module_sites[module] = sites
+                # Keyed by id, never by hash: some modules (torchmetrics' Metric) hash fields their own
+                # __init__ has not set yet.
+                recorder.module_sites[id(module)] = (weakref.ref(module), sites)
 
         return __init__
 
@@ -368,7 +520,7 @@ class Recorder:
             original(opt, *args, **kwargs)
             sites = recorder.user_files.sites(limit=4)
             if sites:
-                recorder.optimizer_sites[opt] = sites[0]
+                recorder.optimizer_sites[id(opt)] = (weakref.ref(opt), sites[0])
 
         return __init__
 
@@ -393,31 +545,32 @@ class Recorder:
         return stack
 
     def _forward_pre(self, module: nn.Module, args: Any) -> None:
-        if not self._active():
-            return
+        if not self._active() or isinstance(module, nn.modules.loss._Loss):
+            return  # a loss module is part of the objective, not of the model
         if self.stopped:
             raise StopCapture(self.stop_reason)
         stack = self._stack()
         if not stack:
-            self._roots.add(module)
+            self._roots[id(module)] = weakref.ref(module)
         stack.append(module)
 
     def _forward_post(self, module: nn.Module, *rest: Any) -> None:
-        if not self._active():
+        if not self._active() or isinstance(module, nn.modules.loss._Loss):
             return
         stack = self._stack()
         if stack and stack[-1] is module:
             stack.pop()
         elif module in stack:
             del stack[stack.index(module) :]
-        if stack or not torch.is_grad_enabled():
+        if stack or not torch.is_grad_enabled() or in_functorch_transform():
             return
         args = rest[0] if rest else ()
         kwargs = rest[1] if len(rest) == 3 and isinstance(rest[1], dict) else {}
         output = rest[-1] if rest else None
-        if isinstance(module, nn.modules.loss._Loss):
-            return
-        self._pending.append(_RootCall(module, tuple(args), dict(kwargs), output, self.user_files.innermost()))
+        site = self.user_files.innermost()
+        if self._taping():
+            self.tape.record(None, module, tuple(args), dict(kwargs), output, site)
+        self._pending.append(_RootCall(module, tuple(args), dict(kwargs), output, site))
         del self._pending[:-8]
 
     # ----------------------------------------------------------------- losses and backward
@@ -427,19 +580,25 @@ class Recorder:
 
         @functools.wraps(original)
         def loss(*args: Any, **kwargs: Any) -> Any:
-            if not recorder._active() or not torch.is_grad_enabled():
+            if not recorder._active() or not torch.is_grad_enabled() or in_functorch_transform():
                 return original(*args, **kwargs)
-            if recorder._stack() and recorder.loss_in_model is None:
+            if recorder._in_model() and recorder.loss_in_model is None:
                 recorder.loss_in_model = recorder.user_files.innermost()
+            taping = recorder._taping() and recorder.tape.depends(args, kwargs)
             recorder._tls.busy = True
             try:
                 result = original(*args, **kwargs)
-                with contextlib.suppress(TypeError):
+                try:
                     bound = signature.bind(*args, **kwargs)
+                except TypeError:
+                    bound = None  # the call itself raised or will: nothing to record
+                if bound is not None:
                     recorder._record_loss(name, dict(bound.arguments), result)
-                return result
             finally:
                 recorder._tls.busy = False
+            if taping:
+                recorder.tape.record(original, None, args, kwargs, result, recorder.user_files.innermost())
+            return result
 
         return loss
 
@@ -447,6 +606,11 @@ class Recorder:
         prediction = arguments.pop("input", None)
         target = arguments.pop("target", None)
         if not isinstance(prediction, torch.Tensor) or not isinstance(target, torch.Tensor):
+            return
+        if self._in_model():
+            kwargs = {k: v for k, v in arguments.items() if k not in ("size_average", "reduce")}
+            self._inner_losses.append((name, kwargs, prediction, target))
+            del self._inner_losses[:-4]
             return
         if isinstance(result, torch.Tensor) and result.numel() == 1:
             self._step_loss_values.append(float(result.detach()))
@@ -508,27 +672,228 @@ class Recorder:
 
         @functools.wraps(original)
         def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
-            if recorder._active():
-                recorder.backward_total += 1
-                first = tensors[0] if isinstance(tensors, (tuple, list)) and tensors else tensors
-                if isinstance(first, torch.Tensor) and first.numel() == 1:
-                    recorder._step_backward_values.append(float(first.detach()))
-            return original(tensors, *args, **kwargs)
+            if not recorder._active() or in_functorch_transform():
+                return original(tensors, *args, **kwargs)
+            sliced = recorder._before_backward(tensors, kwargs)
+            result = original(tensors, *args, **kwargs)
+            if sliced is not None and recorder._manual():
+                recorder._after_backward(sliced)
+            return result
 
         return backward
 
-    # ----------------------------------------------------------------- optimizer steps
-    def _step_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if not self._active():
-            return
+    def _before_backward(self, tensors: Any, kwargs: dict[str, Any]) -> Any:
+        """Account for one backward call; returns the objective it backpropagates (a tape slice) or None."""
+        first = tensors[0] if isinstance(tensors, (tuple, list)) and tensors else tensors
+        if self.stage < self.target_stage:
+            return None
         if self.stopped:
             raise StopCapture(self.stop_reason)
-        if self.optimizer is None:
-            self._first_step(opt)
-        elif opt is not self.optimizer:
-            name = type(opt).__name__
-            if name not in self.other_optimizers:
-                self.other_optimizers.append(name)
+        if self._manual() and self._manual_before:
+            self._manual_step()
+        self.backward_total += 1
+        sliced = None
+        if self._closure_opt is not None:
+            self._closure_calls += 1
+            if self._closure_calls > 1:
+                return None  # LBFGS evaluates the closure several times per step: the first one stands for it
+            if not self._known(self._closure_opt):
+                self._identify(self._closure_opt)
+        if isinstance(first, torch.Tensor) and first.numel() == 1:
+            self._step_backward_values.append(float(first.detach()))
+            sliced = self.tape.slice(first)
+            if sliced is not None:
+                sliced.inner_losses = list(self._inner_losses)
+                self._step_slices.append(sliced)
+        self._inner_losses = []
+        return sliced
+
+    # ----------------------------------------------------------------- weights updated by hand
+    def _manual(self) -> bool:
+        """Whether the weights may be updated by hand: no torch.optim optimizer has stepped."""
+        return self.optimizer is None and (not self.records or self.records[0].opt is None)
+
+    def _after_backward(self, sliced: Any) -> None:
+        """No optimizer has stepped yet: remember the trained tensors and their new gradients, so the next
+        backward call can measure an update the script applies by hand."""
+        tensors: list[torch.Tensor] = list(sliced.leaves.values())
+        for module in sliced.modules.values():
+            tensors.extend(unwrap_model(module).parameters())
+        seen: set[int] = set()
+        kept = []
+        for p in tensors:
+            if id(p) in seen or p.grad is None or not p.requires_grad:
+                continue
+            seen.add(id(p))
+            kept.append(p)
+        if sum(p.numel() for p in kept) > MANUAL_MAX_PARAMS:
+            return
+        self._manual_before = [(p, p.detach().clone(), p.grad.detach().clone()) for p in kept if p.grad is not None]
+        if self.steps == 0 and not self._manual_start:
+            roots: list[nn.Module] = []
+            for module in sliced.modules.values():
+                inner = unwrap_model(module)
+                if any(p.grad is not None for p in inner.parameters()) and not any(inner is r for r in roots):
+                    roots.append(inner)
+            owned = {id(p) for r in roots for p in r.parameters()}
+            leaves = [p for p in sliced.leaves.values() if id(p) not in owned and p.grad is not None]
+            self._manual_start = (
+                roots,
+                leaves,
+                [{k: v.detach().clone() for k, v in r.state_dict().items()} for r in roots],
+            )
+
+    def _manual_step(self) -> None:
+        """Between two backward calls without any optimizer: measure the update the script applied."""
+        num = den = change = resid = 0.0
+        stale = False
+        for p, before, grad in self._manual_before:
+            delta = (p.detach() - before).double()
+            g = grad.double()
+            num -= float((delta * g).sum())
+            den += float((g * g).sum())
+            change += float((delta * delta).sum())
+            stale = stale or (p.grad is not None and bool(p.grad.detach().abs().sum() > 0))
+        if change > 0 and den > 0:
+            lr = num / den
+            for p, before, grad in self._manual_before:
+                resid += float(((p.detach() - before).double() + lr * grad.double()).pow(2).sum())
+            if not self.records and self._manual_start:
+                roots, leaves, states = self._manual_start
+                owned = {id(p) for p, _, _ in self._manual_before}
+                record = OptimizerRecord(None, 0, None, roots, leaves, states)
+                self._name(record)
+                record.leaf_values = [
+                    next((b for p2, b, _ in self._manual_before if p2 is p), p.detach().clone()) for p in leaves
+                ]
+                if owned:
+                    self.records.append(record)
+            if self.records:
+                self.manual_lrs.append(lr)
+                self.manual_residuals.append(math.sqrt(resid / change))
+                self.manual_stale += int(stale)
+                self.steps += 1
+                self.records[0].steps += 1
+                if self.first_step_at is None:
+                    self.first_step_at = time.perf_counter()
+                self._manual_before = []
+                self._forget_old_operations()
+                self._account_manual()
+                return
+        self._manual_before = []
+
+    def _account_manual(self) -> None:
+        values = self._step_backward_values
+        if values:
+            self.user_losses.append(sum(values) / len(values))
+            self.hand_written_loss = self.hand_written_loss or not self._step_loss_values
+        self.backward_calls.append(len(values) or 1)
+        self._commit_programs(0)
+        self._step_backward_values.clear()
+        self._step_loss_values.clear()
+        if self.steps >= self.max_steps:
+            self._stop(f"step budget of {self.max_steps} steps reached")
+        elif time.perf_counter() - self.started > self.time_budget:
+            self._stop(f"time budget of {self.time_budget:g} s reached after {self.steps} steps")
+
+    # ----------------------------------------------------------------- optimizer steps
+    def _known(self, opt: torch.optim.Optimizer) -> bool:
+        return any(r.opt is opt for r in self.records)
+
+    def _record_of(self, opt: torch.optim.Optimizer) -> OptimizerRecord | None:
+        return next((r for r in self.records if r.opt is opt), None)
+
+    def _step_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
+        if not self._active():
+            return None
+        if self.stopped:
+            raise StopCapture(self.stop_reason)
+        if not self._known(opt) and self._new_stage(opt):
+            return None
+        if self.stage < self.target_stage:
+            return None
+        # The hook sees the step's arguments with the optimizer itself first.
+        args = tuple(args)
+        first = 1 if args and args[0] is opt else 0
+        closure = kwargs.get("closure") if kwargs else None
+        if closure is None and len(args) > first and callable(args[first]):
+            closure = args[first]
+        if closure is not None:
+            wrapped = self._wrap_closure(opt, closure)
+            if kwargs and "closure" in kwargs:
+                return args, {**kwargs, "closure": wrapped}
+            return (*args[:first], wrapped, *args[first + 1 :]), dict(kwargs or {})
+        if not self._known(opt):
+            self._identify(opt)
+        self._account(opt)
+        return None
+
+    def _wrap_closure(self, opt: torch.optim.Optimizer, closure: Callable[[], Any]) -> Callable[[], Any]:
+        recorder = self
+
+        @functools.wraps(closure)
+        def wrapped() -> Any:
+            outer = recorder._closure_opt
+            recorder._closure_opt = opt
+            try:
+                return closure()
+            finally:
+                recorder._closure_opt = outer
+
+        self._closure_calls = 0
+        record = self._record_of(opt)
+        if record is not None:
+            record.closure = True
+        return wrapped
+
+    def _new_stage(self, opt: torch.optim.Optimizer) -> bool:
+        """Whether ``opt``'s first step starts a new training stage; acts on it (returns True when the
+        step is to be ignored)."""
+        if not self.records or sum(r.steps for r in self.records) <= STAGE_GAP:
+            return False
+        self.stages_seen = self.stage + 1
+        if self.stage >= self.target_stage:
+            self._stop(f"stage {self.stage} ended: a new optimizer starts stage {self.stage + 1}")
+            return True
+        self.stage += 1
+        self._reset_capture()
+        return self.stage < self.target_stage
+
+    def _step_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if not self._active() or self.stage < self.target_stage:
+            return
+        record = self._record_of(opt)
+        if record is None:
+            return
+        if record.closure:
+            self._account(opt)
+            self._closure_calls = 0
+            record.closure = True
+        record.steps += 1
+        self.steps += 1
+        self._forget_old_operations()
+        self._pending.clear()
+        self._grad_seen_this_step = False
+        self._stale_this_step = False
+        now = time.perf_counter()
+        if self.steps >= self.max_steps:
+            self._stop(f"step budget of {self.max_steps} steps reached")
+        elif self.first_step_at is not None and now - self.started > self.time_budget:
+            self._stop(f"time budget of {self.time_budget:g} s reached after {self.steps} steps")
+
+    def _forget_old_operations(self) -> None:
+        """Keep the tape to the operations of this step and the one before."""
+        self.tape.prune(self._tape_mark)
+        self._tape_mark = self.tape.mark()
+
+    def _account(self, opt: torch.optim.Optimizer) -> None:
+        """The loop facts of one step of ``opt`` (before its update)."""
+        record = self._record_of(opt)
+        index = record.index if record is not None else 0
+        self._commit_programs(index)
+        if opt is not self.optimizer:
+            self._step_backward_values.clear()
+            self._step_loss_values.clear()
             return
         if len(self._step_backward_values) == 1 and len(self._step_loss_values) == 1 and self._step_loss_values[0]:
             self.loss_scales.append(self._step_backward_values[0] / self._step_loss_values[0])
@@ -552,18 +917,28 @@ class Recorder:
         self._step_backward_values.clear()
         self._step_loss_values.clear()
 
-    def _step_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if not self._active() or opt is not self.optimizer:
-            return
-        self.steps += 1
-        self._pending.clear()
-        self._grad_seen_this_step = False
-        self._stale_this_step = False
-        now = time.perf_counter()
-        if self.steps >= self.max_steps:
-            self._stop(f"step budget of {self.max_steps} steps reached")
-        elif self.first_step_at is not None and now - self.started > self.time_budget:
-            self._stop(f"time budget of {self.time_budget:g} s reached after {self.steps} steps")
+    def _commit_programs(self, optimizer: int) -> None:
+        """The objectives backpropagated since the last step belong to this step of ``optimizer``."""
+        for sliced in self._step_slices:
+            freeze(sliced)  # the user's tensors are not kept past their step
+            size = sum(c.numel() * c.element_size() for c in sliced.consts)
+            if len(self.programs) >= MAX_BATCHES or self.program_bytes + size > MAX_BATCH_BYTES:
+                self.programs_dropped += 1
+                continue
+            sliced.consts = [self._dedupe(c) for c in sliced.consts]
+            self.program_bytes += size
+            self.programs.append(ProgramBatch(sliced, optimizer))
+        self._step_slices = []
+
+    def _dedupe(self, t: torch.Tensor) -> torch.Tensor:
+        """One stored copy of a constant that a full-batch loop feeds every step."""
+        total = float(t.double().sum()) if t.numel() and not t.is_complex() else 0.0
+        key = (tuple(t.shape), t.dtype, total)
+        for seen in self._seen_consts.setdefault(key, []):
+            if torch.equal(seen, t):
+                return seen
+        self._seen_consts[key].append(t)
+        return t
 
     def _stop(self, reason: str) -> None:
         self.stopped = True
@@ -571,15 +946,41 @@ class Recorder:
         if not self.passive:
             raise StopCapture(reason)
 
-    def _first_step(self, opt: torch.optim.Optimizer) -> None:
+    def _identify(self, opt: torch.optim.Optimizer) -> None:
+        """What ``opt`` trains: the root modules (and raw tensors) its parameters belong to, with their
+        state before the first update."""
+        params = {id(p): p for group in opt.param_groups for p in group["params"]}
+        record = OptimizerRecord(opt, len(self.records), self.optimizer_site_of(opt))
+        candidates: list[nn.Module] = []
+        for sliced in self._step_slices:
+            candidates.extend(sliced.modules.values())
+        candidates += [c.module for c in reversed(self._pending)]
+        candidates += [m for ref in self._roots.values() if (m := ref()) is not None]
+        covered: set[int] = set()
+        for candidate in candidates:
+            inner = unwrap_model(candidate)
+            if any(inner is r for r in record.roots):
+                continue
+            owned = {id(p) for p in inner.parameters()}
+            if owned & set(params) and not owned <= covered:
+                record.roots.append(inner)
+                covered |= owned
+        record.leaves = [p for i, p in params.items() if i not in covered and p.requires_grad]
+        record.states = [{k: v.detach().clone() for k, v in r.state_dict().items()} for r in record.roots]
+        record.leaf_values = [p.detach().clone() for p in record.leaves]
+        self._name(record)
+        self.records.append(record)
+        if len(self.records) > 1:
+            name = type(opt).__name__
+            self.other_optimizers.append(name)
+            return
         self.optimizer = opt
         self.first_step_at = time.perf_counter()
-        self.optimizer_site = self.optimizer_sites.get(opt)
-        params = {id(p) for group in opt.param_groups for p in group["params"]}
-        candidates = [c.module for c in reversed(self._pending)] + list(self._roots)
+        self.optimizer_site = record.site
+        # The legacy single-model view: the root that shares most parameters with the optimizer.
         best: nn.Module | None = None
         best_overlap = 0
-        for candidate in candidates:
+        for candidate in [c.module for c in reversed(self._pending)] + candidates:
             overlap = sum(1 for p in candidate.parameters() if id(p) in params)
             if overlap > best_overlap:
                 best, best_overlap = candidate, overlap
@@ -589,7 +990,6 @@ class Recorder:
         inner = unwrap_model(best)
         self.initial_state = {k: v.detach().clone() for k, v in inner.state_dict().items()}
         names = {id(p): n for n, p in inner.named_parameters()}
-        self.initial_param_names = list(names.values())
         for group in opt.param_groups:
             hyper = {k: v for k, v in group.items() if k != "params"}
             hyper["params"] = [names[id(p)] for p in group["params"] if id(p) in names]
@@ -605,6 +1005,29 @@ class Recorder:
         self._install_stale_probe(opt)
         # Model calls of this step by another root (e.g. a target network) are not training batches.
         self.batches = [b for b in self.batches if b.source is best]
+
+    def _name(self, record: OptimizerRecord) -> None:
+        """The script's names for what an optimizer trains (variables or attributes in the user's frames)."""
+        wanted = [*record.roots, *record.leaves]
+        found: dict[int, str] = {}
+        frame: Any = sys._getframe(1)
+        while frame is not None and len(found) < len(wanted):
+            if self.user_files.is_user(frame.f_code.co_filename):
+                for scope in (frame.f_locals, frame.f_globals):
+                    for name, value in list(scope.items()):
+                        owner = vars(value) if name == "self" and hasattr(value, "__dict__") else None
+                        items = [(name, value)]
+                        if owner is not None:
+                            items += list(owner.get("_modules", {}).items()) + list(owner.items())
+                        for key, obj in items:
+                            if not isinstance(key, str) or key.startswith("_"):
+                                continue
+                            for target in wanted:
+                                if obj is target and id(target) not in found:
+                                    found[id(target)] = key
+            frame = frame.f_back
+        record.names = [found.get(id(r), type(r).__name__.lower()) for r in record.roots]
+        record.leaf_names = [found.get(id(t), f"tensor{i}") for i, t in enumerate(record.leaves)]
 
     def _optimized_params(self) -> list[tuple[str, torch.Tensor]]:
         if self.model is None or self.optimizer is None:
@@ -626,7 +1049,7 @@ class Recorder:
             if not recorder._grad_seen_this_step:
                 recorder._grad_seen_this_step = True
                 old = probe.grad
-                recorder._stale_this_step = old is not None and bool(old.detach().abs().sum() > 0)
+                recorder._stale_this_step = old is not None and bool((old.detach() != 0).any())
 
         handle = probe.register_hook(hook)
         self._undo.append(handle.remove)
@@ -662,3 +1085,23 @@ class Recorder:
             "eval_mode_steps": self.eval_mode_steps,
             "mode_dependent_layers": self.mode_layers,
         }
+
+
+class _ForkHook:
+    """One process-wide fork hook (``os.register_at_fork`` can't be undone): it reaches the recorder
+    through a weak reference, so a finished recorder is freed with its batches."""
+
+    def __init__(self) -> None:
+        self.recorder: Callable[[], Recorder | None] = lambda: None
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def clear(self) -> None:
+        self.recorder = lambda: None
+
+    def _after_fork(self) -> None:
+        recorder = self.recorder()
+        if recorder is not None:
+            recorder._after_fork()
+
+
+_fork_hook = _ForkHook()

@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from fitdoctor.capture.recorder import Batch
+
+if TYPE_CHECKING:
+    from fitdoctor.training import LossSpec
 
 
 @dataclass(frozen=True)
@@ -120,12 +124,27 @@ def target_stats(batches: Sequence[Batch], max_values: int = 200_000) -> TargetS
     )
 
 
-def constant_prediction_loss(batches: Sequence[Batch], loss_name: str, targets: TargetStats | None) -> float | None:
-    """The input-independent baseline: the loss of always predicting the mean target.
+def constant_prediction_loss(batches: Sequence[Batch], loss: LossSpec, targets: TargetStats | None) -> float | None:
+    """The input-independent baseline: the loss of always predicting the best constant (the mean target,
+    the class prior), with the user's reduction (``sum`` adds up over each batch's elements).
 
     Karpathy's yardstick (A Recipe for Training Neural Networks, 2019): a model that learns anything
     beats the best constant.
     """
+    per_element = _constant_loss(loss.name, targets)
+    if per_element is None or loss.reduction != "sum":
+        return per_element
+    distinct = list({id(b): b for b in batches if b.target is not None}.values())
+    if not distinct:
+        return per_element
+    classes = loss.name in ("cross_entropy", "nll_loss")
+    sizes = [
+        (b.target.shape[0] if classes and b.target.ndim else b.target.numel()) for b in distinct if b.target is not None
+    ]
+    return per_element * sum(sizes) / len(sizes)
+
+
+def _constant_loss(loss_name: str, targets: TargetStats | None) -> float | None:
     if targets is None:
         return None
     if loss_name == "mse_loss":

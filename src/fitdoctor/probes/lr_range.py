@@ -11,11 +11,11 @@ from fitdoctor.training import (
     Plan,
     PlannedModel,
     TrainingSetup,
-    batch_loss,
     cycle,
     evaluate,
     fresh_model,
-    make_optimizer,
+    make_optimizers,
+    train_step,
 )
 
 START_LR = 1e-7
@@ -59,7 +59,7 @@ def lr_range_test(setup: TrainingSetup, divergence_factor: float, steps: int = S
         return None
     torch.manual_seed(setup.seed)
     model = PlannedModel(fresh_model(setup), Plan())
-    optimizer = make_optimizer(setup, model.inner, lr=START_LR)
+    optimizers = make_optimizers(setup, model.inner, lr=START_LR)
     factor = (END_LR / START_LR) ** (1 / max(steps - 1, 1))
     lrs: list[float] = []
     losses: list[float] = []
@@ -71,15 +71,13 @@ def lr_range_test(setup: TrainingSetup, divergence_factor: float, steps: int = S
     skip = max(1, steps // 10)  # the first steps' average is mostly noise (fastai skips the first 10 %)
     probe = list({id(b): b for b in setup.batches}.values())[:PROBE_BATCHES]
     for i, batch in enumerate(cycle(setup.batches, steps)):
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        optimizer.zero_grad(set_to_none=True)
-        loss = batch_loss(model, setup, batch)
-        if not math.isfinite(float(loss.detach())):
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        _, finite = train_step(model, setup, optimizers, [batch])
+        if not finite:
             diverged_at = lr
             break
-        (loss * setup.loss_scale).backward()
-        optimizer.step()
         value = evaluate(model, setup, probe)
         if not math.isfinite(value):
             diverged_at = lr

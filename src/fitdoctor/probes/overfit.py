@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -17,7 +18,7 @@ from fitdoctor.training import (
     batch_tensors,
     fresh_model,
     make_optimizer,
-    take_rows,
+    select_rows,
 )
 
 
@@ -33,6 +34,7 @@ class OverfitResult:
         best: The lowest loss reached on the batch.
         baseline: The input-independent baseline loss on the same batch.
         optimizer: The optimizer of the best run.
+        tail_decrease: How much the best run's loss still fell over its last half (1 − last/middle).
     """
 
     samples: int
@@ -42,6 +44,7 @@ class OverfitResult:
     best: float
     baseline: float
     optimizer: str = ""
+    tail_decrease: float = 0.0
 
 
 def small_batch(batch: Batch, size: int) -> Batch | None:
@@ -50,21 +53,14 @@ def small_batch(batch: Batch, size: int) -> Batch | None:
     Evenly spaced rather than the first ones: data sorted by class or by x would otherwise give a batch of
     one class, or one end of the curve, whose constant baseline is already near zero."""
     tensors = batch_tensors(batch)
-    if not tensors or any(t.ndim == 0 for t in tensors) or batch.target is None:
+    if not tensors or batch.target is None or not batch.pred_shape:
         return None
-    n = tensors[0].shape[0]
-    if any(t.shape[0] != n for t in tensors) or not batch.pred_shape or batch.pred_shape[0] != n:
+    n = batch.pred_shape[0]
+    if batch.program is None and any(t.ndim == 0 or t.shape[0] != n for t in tensors):
         return None
     k = min(size, n)
     index = torch.linspace(0, n - 1, k).round().long()
-    return Batch(
-        take_rows(batch.args, index, n),
-        take_rows(batch.kwargs, index, n),
-        take_rows(batch.target, index, n),
-        (k, *batch.pred_shape[1:]),
-        batch.output_path,
-        batch.source,
-    )
+    return select_rows(batch, index, n)
 
 
 def overfit_one_batch(
@@ -77,8 +73,8 @@ def overfit_one_batch(
     batch = small_batch(setup.batches[0], size)
     if batch is None:
         return None
-    baseline = constant_prediction_loss([batch], setup.loss.name, target_stats([batch]))
-    overall = constant_prediction_loss(setup.batches, setup.loss.name, target_stats(setup.batches))
+    baseline = constant_prediction_loss([batch], setup.loss, target_stats([batch]))
+    overall = constant_prediction_loss(setup.batches, setup.loss, target_stats(setup.batches))
     if baseline is None or (overall and baseline < 1e-3 * overall):
         return None  # the targets are (nearly) constant on this batch: nothing to memorise
     best: OverfitResult | None = None
@@ -90,17 +86,25 @@ def overfit_one_batch(
             torch.optim.Adam(model.inner.parameters(), lr=lr) if adam else make_optimizer(setup, model.inner, lr=lr)
         )
         start = lowest = math.inf
-        for step in range(steps):
+        values: list[float] = []
+
+        def loss_and_gradients(optimizer: torch.optim.Optimizer = optimizer, model: PlannedModel = model) -> Any:
             optimizer.zero_grad(set_to_none=True)
             loss = batch_loss(model, setup, batch)
-            value = float(loss.detach())
+            if math.isfinite(float(loss.detach())):
+                loss.backward()
+            return loss
+
+        closure = setup.closure[0] and not adam
+        for step in range(steps):
+            value = float(loss_and_gradients().detach())
             if not math.isfinite(value):
                 break
             if step == 0:
                 start = value
             lowest = min(lowest, value)
-            loss.backward()
-            optimizer.step()
+            values.append(value)
+            optimizer.step(loss_and_gradients) if closure else optimizer.step()
         if best is None or lowest < best.best:
             best = OverfitResult(
                 int(batch.pred_shape[0]),
@@ -110,5 +114,14 @@ def overfit_one_batch(
                 lowest,
                 baseline,
                 "Adam" if adam else setup.optimizer_cls.__name__,
+                _tail_decrease(values),
             )
     return best
+
+
+def _tail_decrease(values: list[float]) -> float:
+    """1 − (loss at the end) / (loss half-way): how much a run was still falling."""
+    if len(values) < 4:
+        return 0.0
+    middle, end = values[len(values) // 2], min(values[-max(1, len(values) // 10) :])
+    return 1.0 - end / middle if middle > 0 and math.isfinite(middle) and math.isfinite(end) else 0.0

@@ -10,9 +10,13 @@ from fitdoctor.rules import Suspect, g, rule
 @rule("FD602")
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """The best overfit run stays above ``overfit_share`` of the input-independent baseline on that batch."""
+    if ev.setup.adversarial:
+        return []  # a generator's and a discriminator's losses are meant to stay up (see the capture note)
     o = ev.overfit
     if o is None or o.baseline <= 0 or o.best <= doc.threshold("overfit_share") * o.baseline:
         return []
+    if o.tail_decrease >= doc.threshold("still_falling"):
+        return []  # still converging when the run ended: slow, not unable
     message = (
         f"Trained on one batch of {o.samples} samples for {o.steps} steps (best run: {o.optimizer} at lr {g(o.lr)}), "
         "the loss only went "

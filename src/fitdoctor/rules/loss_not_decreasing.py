@@ -4,28 +4,44 @@ from __future__ import annotations
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
-from fitdoctor.probes.trend import Trend
+from fitdoctor.probes.trend import Trend, block_size, loss_trend
 from fitdoctor.rules import Suspect, g, rule
 
 
-def _stalled(t: Trend | None, doc: RuleDoc, constant: float | None) -> bool:
+def _stalled(t: Trend | None, doc: RuleDoc, constant: float | None, tail: Trend | None) -> bool:
     if t is None:
         return False
     flat = t.relative_decrease < doc.threshold("min_relative_decrease") and t.p_value > doc.threshold("trend_p_value")
     stuck = constant is not None and constant > 0 and t.end >= doc.threshold("baseline_share") * constant
-    return flat or stuck
+    return flat or (stuck and not _falling(tail, doc))
+
+
+def _falling(tail: Trend | None, doc: RuleDoc) -> bool:
+    """Whether the last half of a run still falls by ``still_falling``, significantly."""
+    return (
+        tail is not None
+        and tail.relative_decrease >= doc.threshold("still_falling")
+        and tail.p_value < doc.threshold("trend_p_value")
+    )
 
 
 @rule("FD601")
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """The loss neither falls (by ``min_relative_decrease``, significantly) nor beats ``baseline_share`` of
     the input-independent baseline — in the user's loop and in the replay."""
+    if ev.setup.adversarial:
+        return []  # a generator's and a discriminator's losses are meant to stay up (see the capture note)
     user, rep = ev.user_trend, ev.replay_trend
     constant = ev.constant_loss
     if constant and rep is not None and rep.start < 1e-3 * constant:
         return []  # already fitted from the start
-    user_stalled = _stalled(user, doc, constant)
-    replay_stalled = _stalled(rep, doc, constant)
+    losses = ev.setup.user_losses
+    block = block_size([id(b) for b in ev.setup.batches])
+    user_tail = loss_trend(losses[len(losses) // 2 :], block) if user is not None else None
+    curve = [v for _, v in ev.baseline.curve]
+    replay_tail = loss_trend(curve[len(curve) // 2 :])
+    user_stalled = _stalled(user, doc, constant, user_tail)
+    replay_stalled = _stalled(rep, doc, constant, replay_tail)
     if not (replay_stalled and (user is None or user_stalled)):
         return []
     parts = []

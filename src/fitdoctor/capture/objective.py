@@ -1,0 +1,250 @@
+"""Reading a recorded objective: its loss terms, their predictions and targets.
+
+A term is a loss the objective adds up: a ``torch.nn.functional`` loss called on a model output and a
+constant target, a loss computed inside the model's ``forward`` (read from the loss call made there),
+or a hand-written squared or absolute error (``((pred - y) ** 2).mean()``). Where no such pattern
+holds, the term's target is unknown and the rules that need it say so: fitdoctor never guesses it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from fitdoctor.capture.tape import Op, Ref, Sliced, walk
+
+#: Autograd-free view operations: a loss input reached through them is the model output, reshaped.
+VIEW_FUNCS = frozenset(
+    {"view", "reshape", "squeeze", "unsqueeze", "flatten", "view_as", "reshape_as", "contiguous", "clone", "float"}
+)
+_SUB = frozenset({"sub", "__sub__", "__rsub__", "subtract"})
+_SQUARE = frozenset({"pow", "__pow__", "square"})
+_REDUCE = frozenset({"mean", "sum"})
+
+
+@dataclass(frozen=True)
+class Term:
+    """One loss term of an objective.
+
+    Attributes:
+        name: The ``torch.nn.functional`` loss it is (``mse_loss`` for a hand-written squared error).
+        kwargs: Its keyword arguments (reduction, weight, ...).
+        call: The op index of the model call whose output is its prediction.
+        path: Where the prediction sits in that call's output.
+        target: The constant index of its target, or None when it can't be identified.
+        op: The op index of the loss (None for a loss inside the model's forward).
+        transform: How the prediction derives from the output: identity, reshape or other.
+        pred_shape: The shape of the prediction as the loss saw it.
+    """
+
+    name: str
+    kwargs: dict[str, Any]
+    call: int
+    path: tuple[Any, ...]
+    target: int | None
+    op: int | None
+    transform: str = "identity"
+    pred_shape: tuple[int, ...] = field(default=())
+
+
+def _name(op: Op) -> str:
+    return op.name
+
+
+def _trace(sliced: Sliced, ref: Any) -> tuple[int, tuple[Any, ...], str] | None:
+    """The model call a value derives from (following each operation's first traced input), with the
+    path in its output and how the value derives from it: identity, reshape (views only) or other."""
+    ops = sliced.program.ops
+    transform = "identity"
+    for _ in range(32):
+        if not isinstance(ref, Ref) or ref.kind != "value":
+            return None
+        op = ops[ref.index]
+        if op.func is None:
+            return ref.index, ref.path, transform
+        nxt = next((r for r in _flat((op.args, op.kwargs)) if isinstance(r, Ref) and r.kind == "value"), None)
+        if nxt is None:
+            return None
+        view = not ref.path and _name(op) in VIEW_FUNCS and transform != "other"
+        transform = "reshape" if view else "other"
+        ref = nxt
+    return None
+
+
+def _direct(ref: Any) -> tuple[int, tuple[Any, ...], str] | None:
+    """A prediction computed without any module call (raw tensors): the value itself."""
+    if isinstance(ref, Ref) and ref.kind == "value":
+        return ref.index, ref.path, "identity"
+    return None
+
+
+def _const(obj: Any) -> int | None:
+    return obj.index if isinstance(obj, Ref) and obj.kind == "const" else None
+
+
+def _shape_of(sliced: Sliced, ref: Any) -> tuple[int, ...]:
+    if isinstance(ref, Ref) and ref.kind == "value":
+        if not ref.path:
+            return sliced.shapes.get(ref.index, ())
+        out = sliced.outputs.get(ref.index)
+        for path, t in walk(out):
+            if path == ref.path:
+                return tuple(t.shape)
+    return ()
+
+
+def find_terms(sliced: Sliced, loss_names: frozenset[str]) -> list[Term]:
+    """The loss terms of one step's objective (see the module docstring)."""
+    terms: list[Term] = []
+    ops = sliced.program.ops
+    for i, op in enumerate(ops):
+        name = _name(op)
+        if name in loss_names and op.func is not None and len(op.args) >= 2:
+            traced = _trace(sliced, op.args[0]) or _direct(op.args[0])
+            if traced is None:
+                continue
+            kwargs = {
+                k: v for k, v in op.kwargs.items() if not isinstance(v, Ref) and k not in ("size_average", "reduce")
+            }
+            call, path, how = traced
+            terms.append(Term(name, kwargs, call, path, _const(op.args[1]), i, how, _shape_of(sliced, op.args[0])))
+        elif name in _SUB and len(op.args) == 2:
+            term = _hand_written(sliced, i)
+            if term is not None:
+                terms.append(term)
+    terms.extend(sliced.inner_terms)
+    return terms
+
+
+def freeze(sliced: Sliced) -> None:
+    """Once a step ends: tie the losses computed inside ``forward`` to the step's constants (while the
+    user's tensors are still at hand), then drop every reference to the user's tensors (outputs are kept
+    as shapes on the meta device)."""
+    sliced.inner_terms = _inner_terms(sliced)
+    sliced.inner_losses = []
+    sliced.sources = []
+    sliced.outputs = {i: _meta(out) for i, out in sliced.outputs.items()}
+
+
+def _meta(obj: Any, depth: int = 3) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return torch.empty(obj.shape, dtype=obj.dtype, device="meta")
+    if depth <= 0:
+        return None
+    if isinstance(obj, dict):
+        return {k: _meta(v, depth - 1) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return [_meta(v, depth - 1) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        shell = copy.copy(obj)
+        for f in dataclasses.fields(obj):
+            object.__setattr__(shell, f.name, _meta(getattr(obj, f.name, None), depth - 1))
+        return shell
+    return None
+
+
+def _consumers(sliced: Sliced, index: int) -> list[int]:
+    out = []
+    for j, op in enumerate(sliced.program.ops):
+        if any(isinstance(r, Ref) and r.kind == "value" and r.index == index for r in _flat((op.args, op.kwargs))):
+            out.append(j)
+    return out
+
+
+def _flat(obj: Any) -> list[Any]:
+    if isinstance(obj, (tuple, list)):
+        return [x for o in obj for x in _flat(o)]
+    if isinstance(obj, dict):
+        return [x for o in obj.values() for x in _flat(o)]
+    return [obj]
+
+
+def _hand_written(sliced: Sliced, i: int) -> Term | None:
+    """``((pred - y) ** 2).mean()`` / ``.sum()`` / ``(pred - y).abs().mean()`` as an mse/l1 term."""
+    ops = sliced.program.ops
+    a, b = ops[i].args
+    pred, target = (a, b) if _const(b) is not None else (b, a)
+    traced = _trace(sliced, pred) or _direct(pred)
+    if traced is None or _const(target) is None:
+        return None
+    after = _consumers(sliced, i)
+    if len(after) != 1:
+        return None
+    j = after[0]
+    kind = _name(ops[j])
+    if kind in _SQUARE and (kind == "square" or (len(ops[j].args) >= 2 and ops[j].args[1] == 2)):
+        loss = "mse_loss"
+    elif kind in ("abs", "__abs__"):
+        loss = "l1_loss"
+    else:
+        return None
+    reduce = _consumers(sliced, j)
+    if len(reduce) != 1 or _name(ops[reduce[0]]) not in _REDUCE or len(ops[reduce[0]].args) > 1:
+        return None
+    reduction = _name(ops[reduce[0]])
+    call, path, how = traced
+    return Term(loss, {"reduction": reduction}, call, path, _const(target), i, how, _shape_of(sliced, pred))
+
+
+def _inner_terms(sliced: Sliced) -> list[Term]:
+    """Losses computed inside a model's forward, tied to the call's output and keyword inputs by storage."""
+    terms = []
+    for name, kwargs, prediction, target in sliced.inner_losses:
+        found = None
+        for call, output in sliced.outputs.items():
+            for path, t in walk(output):
+                if _same_storage(t, prediction):
+                    found = (call, path)
+                    break
+            if found:
+                break
+        if found is None:
+            continue
+        const = next((k for k, src in enumerate(sliced.sources) if _same_storage(src, target)), None)
+        terms.append(Term(name, dict(kwargs), found[0], found[1], const, None, "reshape", tuple(prediction.shape)))
+    return terms
+
+
+def _same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
+    try:
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr() and a.numel() == b.numel()
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+def is_simple(sliced: Sliced, terms: list[Term]) -> bool:
+    """Whether the objective is one loss on one model output and a target, perhaps scaled by a number:
+    the shape the classic replay reproduces exactly."""
+    ops = sliced.program.ops
+    if len(terms) != 1 or terms[0].op is None or sliced.leaves or len(sliced.modules) != 1:
+        return False
+    term = terms[0]
+    loss_op = term.op
+    if loss_op is None or term.target is None or term.transform == "other":
+        return False
+    result = sliced.program.result
+    if result.path:
+        return False
+    if result.index != loss_op:
+        op = ops[result.index]
+        scalar = [a for a in op.args if not isinstance(a, Ref)]
+        if (
+            op.name not in ("mul", "__mul__", "__rmul__", "div", "__truediv__")
+            or len(scalar) != 1
+            or not isinstance(scalar[0], (int, float))
+            or op.args[0] != Ref("value", loss_op)
+        ):
+            return False
+    used = {term.call, loss_op, result.index}
+    for r in _flat(ops[loss_op].args[0]):
+        while isinstance(r, Ref) and r.kind == "value" and r.index not in used:
+            used.add(r.index)
+            r = ops[r.index].args[0] if ops[r.index].args else None
+    call = ops[term.call]
+    if any(isinstance(r, Ref) and r.kind != "const" for r in _flat((call.args, call.kwargs))):
+        return False
+    return used >= set(range(len(ops)))
