@@ -14,6 +14,7 @@ from fitdoctor.probes.activations import RANGES, derivative_ratio, pretty, probe
 from fitdoctor.probes.data import constant_prediction_loss, target_stats
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.snippets import strip_activation
+from fitdoctor.training import LossSpec
 
 KINDS = {
     "tanh": (torch.tanh, {}),
@@ -119,7 +120,7 @@ def test_constant_prediction_loss_uses_column_means() -> None:
     y = torch.stack([torch.zeros(100), torch.full((100,), 10.0)], dim=1)
     y[:, 0] += torch.linspace(-1, 1, 100)
     stats = target_stats([Batch((y,), {}, y, tuple(y.shape))])
-    assert constant_prediction_loss([], "mse_loss", stats) == pytest.approx(float(y.var(0, unbiased=False).mean()))
+    assert constant_prediction_loss([], LossSpec("mse_loss", {}), stats) == pytest.approx(float(y.var(0, unbiased=False).mean()))
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from fitdoctor.probes.lr_range import lr_range_test
 from fitdoctor.probes.outputs import prediction_spread
 from fitdoctor.probes.overfit import overfit_one_batch
 from fitdoctor.probes.trend import block_size, loss_trend
+from fitdoctor.probes.yardstick import program_constant_loss
 from fitdoctor.rules import load_rules
 from fitdoctor.selection import RuleSelection
 from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, inference, replay, unwrap
@@ -238,7 +239,11 @@ def analyse(
             baseline=baseline,
             user_trend=loss_trend(setup.user_losses, block_size([id(b) for b in setup.batches])),
             replay_trend=loss_trend([v for _, v in baseline.curve]),
-            constant_loss=constant_prediction_loss(setup.batches, setup.loss, targets),
+            constant_loss=(
+                program_constant_loss(setup, setup.batches, targets)
+                if setup.programmed
+                else constant_prediction_loss(setup.batches, setup.loss, targets)
+            ),
             locate=locate,
             notes=notes,
             loop=dict(training or {}),

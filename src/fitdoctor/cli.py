@@ -152,6 +152,14 @@ def check(
         int | None, typer.Option(min=0, help="Steps per replay. [default: twice the captured steps, at least 200]")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the script and of every replay. [default: 0]")] = None,
+    stage: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Which training stage to check when the script trains in stages (pre-training, then fine-tuning "
+            "with a new optimizer); the stages before it run unchecked. [default: 1]",
+        ),
+    ] = 1,
     config: Annotated[
         Path | None, typer.Option(help="A pyproject.toml to read [tool.fitdoctor] from (default: the nearest).")
     ] = None,
@@ -190,6 +198,7 @@ def check(
         args=list(script_args or []),
         rules=selection,
         quiet=quiet,
+        stage=stage,
     )
     err = _console(color, stderr=True)
     if quiet or not err.is_terminal:

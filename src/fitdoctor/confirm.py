@@ -58,6 +58,11 @@ CAUSES = {
     ("FD401", "FD301"),
 }
 
+#: A model whose baseline replay ends below this share of the input-independent baseline loss already fits
+#: (R² ≥ 0.95 for MSE; for cross-entropy, 5 % of the class-prior entropy). A fix that makes it fit still
+#: better is an improvement, not the repair of a network that learns nothing: such findings stay ``info``.
+FITS_SHARE = 0.05
+
 #: Symptom rules: any other confirmed finding explains them.
 SYMPTOMS = frozenset({"FD601", "FD602", "FD204"})
 
@@ -69,6 +74,12 @@ class Confirmation:
     findings: list[Finding]
     replays: dict[str, ReplayResult]
     skipped: int = 0
+
+
+def already_fits(ev: Evidence) -> bool:
+    """Whether the unchanged replay already ends below ``FITS_SHARE`` of the input-independent baseline."""
+    constant, final = ev.constant_loss, ev.baseline.final
+    return bool(constant and constant > 0 and math.isfinite(final) and 0 <= final <= FITS_SHARE * constant)
 
 
 def is_verified(result: ReplayResult, baseline: ReplayResult) -> bool:
@@ -149,8 +160,9 @@ def confirm(
         measured = [_fix(c, replays[c.id], baseline, metric) for c in s.candidates if c.id in replays]
         measured.sort(key=lambda f: (not f.verified, f.after if f.after is not None else math.inf))
         fixes[s.code] = (measured[0], tuple(measured[1:])) if measured else (None, ())
+    fits = already_fits(ev)
     confirmed = {
-        s.code: bool(fixes[s.code][0] and fixes[s.code][0].verified)  # type: ignore[union-attr]
+        s.code: (bool(fixes[s.code][0] and fixes[s.code][0].verified) and not fits)  # type: ignore[union-attr]
         or (s.symptom and (flat or s.code == "FD601"))
         or s.proof
         for s in suspects
@@ -189,7 +201,8 @@ def confirm(
 
 
 def rank(findings: Sequence[Finding], catalog: dict[str, RuleDoc]) -> list[Finding]:
-    """Order: root causes before the findings they explain, then severity, category and code."""
+    """Order: root causes before the findings they explain, then severity, a verified fix first, category
+    and code."""
     present = {f.code for f in findings}
 
     def depth(f: Finding, seen: frozenset[str] = frozenset()) -> int:
@@ -205,6 +218,7 @@ def rank(findings: Sequence[Finding], catalog: dict[str, RuleDoc]) -> list[Findi
             f.severity == "info",
             depth(f),
             SEVERITY_ORDER[f.severity],
+            not (f.fix is not None and f.fix.verified),  # a cause shown by measurement outranks a suspicion
             CATEGORY_ORDER.get(catalog[f.code].category, 9) if f.code in catalog else 9,
             f.code,
         ),

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from fitdoctor.capture.functional import FunctionalObjective
 from fitdoctor.capture.recorder import Batch
 from fitdoctor.capture.tape import Ref, run, select
 
@@ -228,6 +229,18 @@ class PlannedModel(nn.Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.member("", args, kwargs, primary=True)
 
+    def functional(self, objective: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A torch.func objective under the plan (the input transform on the model's input argument)."""
+        i = objective.input_index
+        if self.plan.input_transform is not None and 0 <= i < len(args) and isinstance(args[i], torch.Tensor):
+            args = (*args[:i], self.plan.input_transform(args[i]), *args[i + 1 :])
+        with contextlib.ExitStack() as stack:
+            if self.plan.keep_graph:
+                stack.enter_context(KeepGraph())
+            if self.plan.activation_edit is not None:
+                stack.enter_context(ActivationEdit(self.plan.activation_edit))
+            return objective(*args, **kwargs)
+
     def member(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], primary: bool) -> Any:
         """Call the model (``key`` "") or one of its members under the plan; the input and output
         transforms apply to the primary call (the one whose output the probes read)."""
@@ -262,7 +275,7 @@ def fresh_model(setup: TrainingSetup, plan: Plan | None = None) -> nn.Module:
 
 def predict(model: nn.Module, batch: Batch) -> torch.Tensor:
     """The loss input for one batch: the model output, reshaped as the user's loss call saw it."""
-    if batch.program is not None:
+    if batch.program is not None and batch.primary >= 0:
         out = select_output(run_program(model, batch, upto=batch.primary), batch.output_path)
     else:
         out = select_output(model(*batch.args, **batch.kwargs), batch.output_path)
@@ -299,15 +312,15 @@ def run_program(model: nn.Module, batch: Batch, plan: Plan | None = None, upto: 
             return model.member(key, args, kwargs, primary=index == batch.primary)
         return (inner if not key else inner.get_submodule(key))(*args, **kwargs)
 
-    replace = None
-    if plan is not None and plan.target_transform is not None and batch.target_op is not None:
-        transform = plan.target_transform
+    transform = plan.target_transform if plan is not None else None
 
-        def replace(index: int, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            if index != batch.target_op or len(args) < 2:
-                return NotImplemented
-            prediction, target = args[0], args[1]
-            return op.func(prediction, transform(target, prediction), *args[2:], **kwargs)
+    def replace(index: int, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if isinstance(op.func, FunctionalObjective) and isinstance(model, PlannedModel):
+            return model.functional(op.func, args, kwargs)
+        if transform is None or index != batch.target_op or len(args) < 2:
+            return NotImplemented
+        prediction, target = args[0], args[1]
+        return op.func(prediction, transform(target, prediction), *args[2:], **kwargs)
 
     return run(program, batch.consts, call, params.__getitem__, replace, upto)
 

@@ -91,7 +91,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     script = job["script"]
     display = job["display"]
     user_files = UserFiles(script)
-    recorder = Recorder(user_files, job["steps"], job["time_budget"])
+    recorder = Recorder(user_files, job["steps"], job["time_budget"], stage=int(job.get("stage", 1)))
     os.chdir(os.path.dirname(script))
     sys.path.insert(0, os.path.dirname(script))
     sys.argv = [script, *job["args"]]

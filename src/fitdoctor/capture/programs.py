@@ -225,6 +225,8 @@ def _batch(
         ops.append(replace(op, args=_rename(op.args, sliced, names), kwargs=_rename(op.kwargs, sliced, names)))
     program = Program(tuple(ops), sliced.program.result, program_fixed)
     trained_calls = [i for i, op in enumerate(ops) if op.func is None and op.module not in program_fixed]
+    if sliced.functional:
+        return _functional_batch(pb, program)
     terms = [t for t in find_terms(sliced, LOSS_NAMES) if t.call in trained_calls or not trained_calls]
     term = _primary(terms)
     primary = term.call if term else (trained_calls[0] if trained_calls else -1)
@@ -242,6 +244,30 @@ def _batch(
         target_op=term.op if term and term.target is not None else None,
         optimizer=pb.optimizer,
     )
+    return batch, terms
+
+
+def _functional_batch(pb: ProgramBatch, program: Program) -> tuple[Any, list[Term]]:
+    """A torch.func step: the probes call the model on the whole batch of inputs (what vmap maps over)."""
+    info = pb.sliced.functional
+    consts = pb.sliced.consts
+    if info.get("input") is None:
+        return None, []
+    x = consts[info["input"]]
+    loss = info.get("loss")
+    target = info.get("target")
+    terms = [Term(loss[0], dict(loss[1]), -1, (), target, None, "identity", ())] if loss else []
+    batch = program_batch(
+        program,
+        consts,
+        primary=-1,
+        output_path=(),
+        pred_shape=(x.shape[0],) if x.ndim else (),
+        target_const=target,
+        target_op=None,
+        optimizer=pb.optimizer,
+    )
+    batch.args = (x,)
     return batch, terms
 
 
@@ -392,6 +418,14 @@ def _notes(
             f"loss terms: target-side checks read the {term.name} term's target; "
             f"{unidentified} of {batches} captured steps hold terms whose target can't be identified, and those "
             "terms were replayed but not checked against a target"
+        )
+    functional = next((pb.sliced for pb in recorder.programs if pb.sliced.functional), None)
+    if functional is not None:
+        scale = functional.program.ops[0].func.scale
+        notes.append(
+            "torch.func: the script computes per-sample gradients (vmap(grad(...))) and assigns them to .grad; "
+            f"replays train on the mean per-sample loss with ordinary autograd, scaled by {scale:.3g} (the "
+            "script's gradient measured against the gradient of the mean loss at the first step)"
         )
     if any(r.closure for r in used):
         notes.append(

@@ -27,8 +27,9 @@ from torch.nn.modules import module as module_hooks
 from torch.optim import optimizer as optimizer_hooks
 from torch.overrides import TorchFunctionMode
 
+from fitdoctor.capture.functional import FunctionalObjective, storage_of
 from fitdoctor.capture.objective import freeze
-from fitdoctor.capture.tape import Tape
+from fitdoctor.capture.tape import Op, Program, Ref, Sliced, Tape
 from fitdoctor.capture.userframes import Site, UserFiles, real_path
 
 #: Loss functions of ``torch.nn.functional`` that take ``input`` and ``target``. Loss modules
@@ -332,6 +333,7 @@ class Recorder:
         self.target_stage = stage
         self.stage = 1
         self.stages_seen = 1
+        self._stage_steps: dict[int, int] = {}  # steps of every optimizer of the current stage, by id
         self.stopped = False
         self.stop_reason = ""
         self.compile_calls = 0  # torch.compile calls, each answered with the eager model
@@ -341,6 +343,7 @@ class Recorder:
         self._undo: list[Callable[[], None]] = []
         self._pid = os.getpid()
         self._init_calls: dict[int, tuple[weakref.ref[torch.Tensor], Site]] = {}
+        self._grad_fns: dict[int, tuple[weakref.ref[Any], Callable[..., Any]]] = {}
         self.tape = Tape()
         self._mode: _TapeMode | None = None
         self._reset_capture()
@@ -388,6 +391,9 @@ class Recorder:
         self._step_loss_values: list[float] = []
         self._step_slices: list[Any] = []
         self._inner_losses: list[tuple[str, dict[str, Any], torch.Tensor, torch.Tensor]] = []
+        self._functorch_calls: list[tuple[Any, Any, Any, Any]] = []
+        self._functorch_input: int | None = None
+        self._functorch_scale = 1.0
         self._tape_mark = 0
         self._closure_opt: torch.optim.Optimizer | None = None
         self._closure_calls = 0
@@ -423,6 +429,10 @@ class Recorder:
                 self._patch(nn.init, name, self._wrap_init(original))
         if not self.passive and hasattr(torch, "compile"):
             self._patch(torch, "compile", self._eager_compile)
+        for name in ("grad", "grad_and_value"):
+            self._patch(torch.func, name, self._wrap_func_grad(getattr(torch.func, name)))
+        self._patch(torch.func, "vmap", self._wrap_vmap(torch.func.vmap))
+        self._patch(torch, "vmap", self._wrap_vmap(torch.vmap))
         _fork_hook.recorder = weakref.ref(self)
         self._undo.append(_fork_hook.clear)
         mode = _TapeMode(self)
@@ -552,6 +562,8 @@ class Recorder:
         stack = self._stack()
         if not stack:
             self._roots[id(module)] = weakref.ref(module)
+            if in_functorch_transform() and args:
+                self._functorch_input = storage_of(args[0])
         stack.append(module)
 
     def _forward_post(self, module: nn.Module, *rest: Any) -> None:
@@ -580,7 +592,10 @@ class Recorder:
 
         @functools.wraps(original)
         def loss(*args: Any, **kwargs: Any) -> Any:
-            if not recorder._active() or not torch.is_grad_enabled() or in_functorch_transform():
+            if recorder._active() and in_functorch_transform():
+                recorder._functorch_loss(name, signature, args, kwargs)
+                return original(*args, **kwargs)
+            if not recorder._active() or not torch.is_grad_enabled():
                 return original(*args, **kwargs)
             if recorder._in_model() and recorder.loss_in_model is None:
                 recorder.loss_in_model = recorder.user_files.innermost()
@@ -796,6 +811,137 @@ class Recorder:
         elif time.perf_counter() - self.started > self.time_budget:
             self._stop(f"time budget of {self.time_budget:g} s reached after {self.steps} steps")
 
+    # ----------------------------------------------------------------- torch.func per-sample gradients
+    def _functorch_loss(self, name: str, signature: inspect.Signature, args: Any, kwargs: Any) -> None:
+        """A loss called inside a torch.func transform: its kind and where its target lives (no copies, no
+        host syncs: only storage addresses)."""
+        try:
+            bound = signature.bind(*args, **kwargs).arguments
+        except TypeError:
+            return
+        extra = {k: v for k, v in bound.items() if k not in ("input", "target", "size_average", "reduce")}
+        if any(isinstance(v, torch.Tensor) for v in extra.values()):
+            extra = {k: v for k, v in extra.items() if not isinstance(v, torch.Tensor)}
+        self._functorch_seen = (name, extra, storage_of(bound.get("target")))
+
+    def _wrap_func_grad(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        recorder = self
+
+        @functools.wraps(original)
+        def grad(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            transformed = original(func, *args, **kwargs)
+            recorder._grad_fns[id(transformed)] = (weakref.ref(transformed), func)
+            return transformed
+
+        return grad
+
+    def _wrap_vmap(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        recorder = self
+
+        @functools.wraps(original)
+        def vmap(func: Callable[..., Any], in_dims: Any = 0, *rest: Any, **options: Any) -> Any:
+            mapped = original(func, in_dims, *rest, **options)
+            known = recorder._grad_fns.get(id(func))
+            if known is None or known[0]() is not func:
+                return mapped
+            loss_fn = known[1]
+
+            @functools.wraps(mapped)
+            def per_sample(*args: Any, **kwargs: Any) -> Any:
+                if recorder._active() and not in_functorch_transform() and recorder.stage >= recorder.target_stage:
+                    recorder._functorch_calls = [(loss_fn, in_dims, args, kwargs)]
+                return mapped(*args, **kwargs)
+
+            return per_sample
+
+        return vmap
+
+    def _functional_slice(self, opt: torch.optim.Optimizer) -> Any:
+        """The objective of a step whose gradients came from ``vmap(grad(loss_fn))``, or None."""
+        loss_fn, in_dims, args, kwargs = self._functorch_calls[-1]
+        self._functorch_calls = []
+        params = {p.untyped_storage().data_ptr(): p for g in opt.param_groups for p in g["params"]}
+        consts: list[torch.Tensor] = []
+        leaves: dict[str, torch.Tensor] = {}
+        sources: list[int | None] = []
+
+        def enc(obj: Any) -> Any:
+            if isinstance(obj, torch.Tensor):
+                owner = params.get(storage_of(obj) or -1)
+                if owner is not None and owner.shape == obj.shape:
+                    key = f"leaf{id(owner)}"
+                    leaves[key] = owner
+                    return Ref("param", name=key)
+                consts.append(obj.detach().clone())
+                sources.append(storage_of(obj))
+                return Ref("const", len(consts) - 1)
+            if isinstance(obj, (tuple, list)):
+                return type(obj)(enc(o) for o in obj)
+            if isinstance(obj, dict):
+                return {k: enc(v) for k, v in obj.items()}
+            return obj
+
+        enc_args, enc_kwargs = enc(tuple(args)), enc(dict(kwargs))
+        if not leaves:
+            return None
+        seen = getattr(self, "_functorch_seen", None)
+        input_const = sources.index(self._functorch_input) if self._functorch_input in sources else None
+        target_const = sources.index(seen[2]) if seen and seen[2] in sources else None
+        input_index = next(
+            (i for i, a in enumerate(enc_args) if isinstance(a, Ref) and a.kind == "const" and a.index == input_const),
+            -1,
+        )
+        scale = (
+            self._functional_scale(loss_fn, in_dims, args, kwargs, params) if not self.steps else self._functorch_scale
+        )
+        self._functorch_scale = scale
+        objective = FunctionalObjective(loss_fn, in_dims, scale, input_index)
+        program = Program((Op(objective, None, enc_args, enc_kwargs, self.user_files.innermost()),), Ref("value", 0))
+        sliced = Sliced(program, consts, {}, leaves, {})
+        sliced.functional = {
+            "input": input_const,
+            "target": target_const,
+            "loss": seen[:2] if seen else None,
+        }
+        return sliced
+
+    def _functional_scale(
+        self, loss_fn: Callable[..., Any], in_dims: Any, args: Any, kwargs: Any, params: dict[int, torch.Tensor]
+    ) -> float:
+        """The script's assigned gradient against the gradient of the mean per-sample loss (1 for .mean(0))."""
+        live: dict[int, torch.Tensor] = {}
+
+        def swap(obj: Any) -> Any:
+            if isinstance(obj, torch.Tensor):
+                owner = params.get(storage_of(obj) or -1)
+                if owner is not None and owner.shape == obj.shape:
+                    live[id(owner)] = live.get(id(owner)) or owner.detach().clone().requires_grad_(True)
+                    return live[id(owner)]
+                return obj
+            if isinstance(obj, (tuple, list)):
+                return type(obj)(swap(o) for o in obj)
+            if isinstance(obj, dict):
+                return {k: swap(v) for k, v in obj.items()}
+            return obj
+
+        self._tls.busy = True
+        try:
+            with torch.enable_grad():
+                value = FunctionalObjective(loss_fn, in_dims)(*swap(tuple(args)), **swap(dict(kwargs)))
+                owners = [p for p in params.values() if id(p) in live]
+                grads = torch.autograd.grad(value, [live[id(p)] for p in owners], allow_unused=True)
+        except Exception:
+            return 1.0
+        finally:
+            self._tls.busy = False
+        num = den = 0.0
+        for p, g in zip(owners, grads, strict=True):
+            if g is None or p.grad is None:
+                continue
+            num += float((p.grad.double() * g.double()).sum())
+            den += float((g.double() * g.double()).sum())
+        return num / den if den > 0 and math.isfinite(num / den) and num / den > 0 else 1.0
+
     # ----------------------------------------------------------------- optimizer steps
     def _known(self, opt: torch.optim.Optimizer) -> bool:
         return any(r.opt is opt for r in self.records)
@@ -808,8 +954,9 @@ class Recorder:
             return None
         if self.stopped:
             raise StopCapture(self.stop_reason)
-        if not self._known(opt) and self._new_stage(opt):
+        if id(opt) not in self._stage_steps and self._new_stage(opt):
             return None
+        self._stage_steps[id(opt)] = self._stage_steps.get(id(opt), 0) + 1
         if self.stage < self.target_stage:
             return None
         # The hook sees the step's arguments with the optimizer itself first.
@@ -823,6 +970,10 @@ class Recorder:
             if kwargs and "closure" in kwargs:
                 return args, {**kwargs, "closure": wrapped}
             return (*args[:first], wrapped, *args[first + 1 :]), dict(kwargs or {})
+        if not self._step_backward_values and self._functorch_calls:
+            sliced = self._functional_slice(opt)
+            if sliced is not None:
+                self._step_slices.append(sliced)
         if not self._known(opt):
             self._identify(opt)
         self._account(opt)
@@ -849,15 +1000,16 @@ class Recorder:
     def _new_stage(self, opt: torch.optim.Optimizer) -> bool:
         """Whether ``opt``'s first step starts a new training stage; acts on it (returns True when the
         step is to be ignored)."""
-        if not self.records or sum(r.steps for r in self.records) <= STAGE_GAP:
+        if sum(self._stage_steps.values()) <= STAGE_GAP:
             return False
         self.stages_seen = self.stage + 1
         if self.stage >= self.target_stage:
             self._stop(f"stage {self.stage} ended: a new optimizer starts stage {self.stage + 1}")
             return True
         self.stage += 1
+        self._stage_steps = {}
         self._reset_capture()
-        return self.stage < self.target_stage
+        return False
 
     def _step_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if not self._active() or self.stage < self.target_stage:

@@ -40,6 +40,7 @@ class CheckOptions:
         args: Arguments passed to the script.
         rules: Rule selection and threshold overrides.
         quiet: Drop the script's own output.
+        stage: Which training stage to check (1: the first).
     """
 
     steps: int = 200
@@ -49,6 +50,7 @@ class CheckOptions:
     args: list[str] = field(default_factory=list)
     rules: RuleSelection = field(default_factory=RuleSelection)
     quiet: bool = False
+    stage: int = 1
 
 
 def validate_script(path: str) -> Path:
@@ -120,6 +122,7 @@ def run_check(
             "time_budget": options.time_budget,
             "replay_steps": options.replay_steps,
             "seed": options.seed,
+            "stage": options.stage,
             "result": result_path,
             "progress": os.path.join(tmp, "progress"),
             "rules": options.rules.to_job(),
@@ -147,13 +150,13 @@ def run_check(
             start_new_session=True,
             env=env,
         )
-        deadline = time.monotonic() + options.time_budget + ANALYSIS_BUDGET
+        deadline = time.monotonic() + options.stage * options.time_budget + ANALYSIS_BUDGET
         timed_out = False
         try:
             if fileno is None:
                 assert proc.stdout is not None
                 _pump(proc, out, deadline)
-            capture_deadline = time.monotonic() + options.time_budget + CAPTURE_GRACE
+            capture_deadline = time.monotonic() + options.stage * options.time_budget + CAPTURE_GRACE
             _wait(proc, deadline, str(job["progress"]), progress, capture_deadline)
         except subprocess.TimeoutExpired:
             timed_out = True

@@ -223,6 +223,7 @@ class Sliced:
     sources: list[torch.Tensor] = field(default_factory=list)
     inner_losses: list[tuple[str, dict[str, Any], torch.Tensor, torch.Tensor]] = field(default_factory=list)
     inner_terms: list[Any] = field(default_factory=list)
+    functional: dict[str, Any] = field(default_factory=dict)
 
 
 class Tape:

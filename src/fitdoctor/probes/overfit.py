@@ -10,6 +10,7 @@ import torch
 
 from fitdoctor.capture.recorder import Batch
 from fitdoctor.probes.data import constant_prediction_loss, target_stats
+from fitdoctor.probes.yardstick import program_constant_loss
 from fitdoctor.training import (
     Plan,
     PlannedModel,
@@ -73,8 +74,12 @@ def overfit_one_batch(
     batch = small_batch(setup.batches[0], size)
     if batch is None:
         return None
-    baseline = constant_prediction_loss([batch], setup.loss, target_stats([batch]))
-    overall = constant_prediction_loss(setup.batches, setup.loss, target_stats(setup.batches))
+    if setup.programmed:
+        baseline = program_constant_loss(setup, [batch], target_stats([batch]))
+        overall = program_constant_loss(setup, setup.batches, target_stats(setup.batches))
+    else:
+        baseline = constant_prediction_loss([batch], setup.loss, target_stats([batch]))
+        overall = constant_prediction_loss(setup.batches, setup.loss, target_stats(setup.batches))
     if baseline is None or (overall and baseline < 1e-3 * overall):
         return None  # the targets are (nearly) constant on this batch: nothing to memorise
     best: OverfitResult | None = None
