@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -64,6 +65,20 @@ def expected_codes(script: Path) -> list[str]:
     match = re.search(r"^Expected:\s*(.+)$", script.read_text(encoding="utf-8"), re.M)
     assert match, f"{script} has no Expected: line"
     return re.findall(r"FD\d{3}", match.group(1))
+
+
+def check_args(script: Path) -> list[str]:
+    """Options the example is checked with, from its `Check with:` docstring line (e.g. `--stage 2`)."""
+    match = re.search(r"^Check with:\s*(.+)$", script.read_text(encoding="utf-8"), re.M)
+    return shlex.split(match.group(1)) if match else []
+
+
+def skip_without_frameworks(script: Path) -> None:
+    """Skip an example that needs a framework extra (Lightning, transformers) that is not installed."""
+    text = script.read_text(encoding="utf-8")
+    for module in ("pytorch_lightning", "lightning", "transformers"):
+        if re.search(rf"^(import|from) {module}\b", text, re.M):
+            pytest.importorskip(module, reason=f"{script.parent.name} needs the frameworks extra")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, expected_codes
+from conftest import EXAMPLES, check_args, expected_codes, skip_without_frameworks
 
 BROKEN = sorted(EXAMPLES.glob("*/broken*.py"))
 HEALTHY = sorted(EXAMPLES.glob("*/healthy*.py"))
@@ -28,7 +28,8 @@ def test_every_broken_example_has_a_healthy_twin() -> None:
 def test_broken_example_is_diagnosed(script: Path, check_json) -> None:
     expected = expected_codes(script)
     assert expected, f"{script} expects no finding"
-    run = check_json(script)
+    skip_without_frameworks(script)
+    run = check_json(script, *check_args(script))
     assert run.report is not None, run.stderr[-2000:]
     if expected[0] in META:
         assert run.code == 2
@@ -58,7 +59,8 @@ def test_broken_example_is_diagnosed(script: Path, check_json) -> None:
 @pytest.mark.parametrize("script", HEALTHY, ids=_id)
 def test_healthy_twin_is_clean(script: Path, check_json) -> None:
     assert expected_codes(script) == []
-    run = check_json(script)
+    skip_without_frameworks(script)
+    run = check_json(script, *check_args(script))
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert run.report is not None and run.report["status"] == "ok"
     assert run.codes("warning") == [], [f["message"] for f in run.report["findings"]]

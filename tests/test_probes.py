@@ -120,7 +120,9 @@ def test_constant_prediction_loss_uses_column_means() -> None:
     y = torch.stack([torch.zeros(100), torch.full((100,), 10.0)], dim=1)
     y[:, 0] += torch.linspace(-1, 1, 100)
     stats = target_stats([Batch((y,), {}, y, tuple(y.shape))])
-    assert constant_prediction_loss([], LossSpec("mse_loss", {}), stats) == pytest.approx(float(y.var(0, unbiased=False).mean()))
+    assert constant_prediction_loss([], LossSpec("mse_loss", {}), stats) == pytest.approx(
+        float(y.var(0, unbiased=False).mean())
+    )
 
 
 @pytest.mark.parametrize(

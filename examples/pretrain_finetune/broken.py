@@ -9,6 +9,7 @@ frozen, so nothing trains at all: the task-B loss stays at its initial 1.08
 the random head predicts for every sample.
 
 Expected: FD504 params-not-updated
+Check with: --stage 2
 """
 import io
 

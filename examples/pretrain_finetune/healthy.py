@@ -7,6 +7,7 @@ uses. The pre-trained features carry task B, and the linear probe reaches a
 high accuracy.
 
 Expected: none
+Check with: --stage 2
 """
 import io
 

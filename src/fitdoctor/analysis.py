@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -13,7 +15,7 @@ import torch
 from fitdoctor import __version__
 from fitdoctor.capture.recorder import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
-from fitdoctor.confirm import confirm
+from fitdoctor.confirm import confirm, rank
 from fitdoctor.effort import DEFAULT_SECONDS, Effort, measure_step, plan_effort
 from fitdoctor.evidence import Evidence, Locator, StateEvidence
 from fitdoctor.findings import Finding, Location, Report
@@ -28,7 +30,7 @@ from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.probes.yardstick import program_constant_loss
 from fitdoctor.rules import load_rules
 from fitdoctor.selection import RuleSelection
-from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, inference, replay, unwrap
+from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, inference, replay, term_view, unwrap
 
 MAX_PROBE_SAMPLES = 4096
 MAX_PROBE_BATCHES = 64
@@ -252,6 +254,9 @@ def analyse(
             overfit=overfit,
         )
         suspects = [s for code, fn in active.items() for s in fn(ev, catalog[code])]
+        term_views = (
+            _term_views(ev, active, catalog, probe_batches, ratio, site_of, init_model) if setup.programmed else []
+        )
         confirm_started = time.perf_counter()
         fixes = len({c.id for s in suspects for c in s.candidates})
         if fixes:
@@ -262,6 +267,15 @@ def analyse(
         confirmation = confirm(
             ev, suspects, catalog, replay_steps, eval_batches, deadline=deadline, points=effort.points
         )
+        for view, view_suspects in term_views:
+            extra = confirm(
+                view, view_suspects, catalog, replay_steps, view.eval_batches, deadline=deadline, points=effort.points
+            )
+            for name, r in extra.replays.items():
+                key = name if name not in confirmation.replays else f"{name}@{view.setup.loss.name}"
+                confirmation.replays.setdefault(key, r)
+            confirmation.findings = rank([*confirmation.findings, *extra.findings], catalog)
+            confirmation.skipped += extra.skipped
         if confirmation.skipped:
             notes.append(
                 f"{confirmation.skipped} fix replay(s) skipped: the analysis ran past 1.5x its {budget_s:.0f} s "
@@ -317,6 +331,57 @@ def analyse(
         timings=timings,
         seed=setup.seed,
     )
+
+
+#: Rules that read the loss target: with several loss terms, they run once per term whose target is known.
+TERM_RULES = ("FD102", "FD201", "FD202", "FD203")
+
+
+def _term_views(
+    ev: Evidence,
+    active: dict[str, Any],
+    catalog: dict[str, RuleDoc],
+    probe_batches: Sequence[Batch],
+    ratio: float,
+    site_of: Any,
+    init_model: torch.nn.Module,
+) -> list[tuple[Evidence, list[Any]]]:
+    """The target-side rules on every further loss term (a second head): each sees the same training
+    through that term's prediction and target; its findings name the term."""
+    out = []
+    for k in range(8):
+        found = term_view(ev.setup, k)
+        if found is None:
+            break
+        view, mapping = found
+        probes = [mapping[id(b)] for b in probe_batches if id(b) in mapping]
+        if not probes:
+            continue
+        _, final, _ = probe_activations(init_model, probes, ratio, site_of)
+        targets = target_stats(list(mapping.values()))
+        first = probes[0]
+        op = first.target_op if first.target_op is not None else first.primary
+        locate = copy.copy(ev.locate)
+        if first.program is not None and 0 <= op < len(first.program.ops):
+            locate.loss = ev.locate.site(first.program.ops[op].site) or ev.locate.loss
+        view_ev = dataclasses.replace(
+            ev,
+            setup=view,
+            probe_batches=probes,
+            eval_batches=probes,
+            targets=targets,
+            final=final,
+            locate=locate,
+            constant_loss=constant_prediction_loss(list(mapping.values()), view.loss, targets),
+        )
+        suspects = []
+        for code in TERM_RULES:
+            if code in active:
+                for s in active[code](view_ev, catalog[code]):
+                    suspects.append(dataclasses.replace(s, message=f"In the {view.loss.name} loss term: {s.message}"))
+        if suspects:
+            out.append((view_ev, suspects))
+    return out
 
 
 def _layers(ev: Evidence, catalog: dict[str, RuleDoc]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 from fitdoctor.capture.functional import FunctionalObjective
 from fitdoctor.capture.recorder import Batch
-from fitdoctor.capture.tape import Ref, run, select
+from fitdoctor.capture.tape import Ref, rebuild, run, select, walk
 
 #: Elementwise activation functions as the TorchFunctionMode sees them, by kind.
 ACTIVATION_FUNCS: dict[Any, str] = {
@@ -241,7 +242,9 @@ class PlannedModel(nn.Module):
                 stack.enter_context(ActivationEdit(self.plan.activation_edit))
             return objective(*args, **kwargs)
 
-    def member(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], primary: bool) -> Any:
+    def member(
+        self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], primary: bool, transform_output: bool = True
+    ) -> Any:
         """Call the model (``key`` "") or one of its members under the plan; the input and output
         transforms apply to the primary call (the one whose output the probes read)."""
         if primary and self.plan.input_transform is not None and args and isinstance(args[0], torch.Tensor):
@@ -253,7 +256,7 @@ class PlannedModel(nn.Module):
             if self.plan.activation_edit is not None:
                 stack.enter_context(ActivationEdit(self.plan.activation_edit))
             out = module(*args, **kwargs)
-        if primary and self.plan.output_transform is not None and isinstance(out, torch.Tensor):
+        if transform_output and primary and self.plan.output_transform is not None and isinstance(out, torch.Tensor):
             out = self.plan.output_transform(out)
         return out
 
@@ -308,9 +311,14 @@ def run_program(model: nn.Module, batch: Batch, plan: Plan | None = None, upto: 
     def call(key: str, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if key in program.fixed:
             return program.fixed[key](*args, **kwargs)
-        if isinstance(model, PlannedModel):
-            return model.member(key, args, kwargs, primary=index == batch.primary)
-        return (inner if not key else inner.get_submodule(key))(*args, **kwargs)
+        if not isinstance(model, PlannedModel):
+            return (inner if not key else inner.get_submodule(key))(*args, **kwargs)
+        out = model.member(key, args, kwargs, primary=index == batch.primary, transform_output=False)
+        if index == batch.primary and model.plan.output_transform is not None:
+            # The plan's output transform acts on the prediction, wherever it sits in the output.
+            fn = model.plan.output_transform
+            out = rebuild(out, {tuple(p): fn(t) for p, t in walk(out) if tuple(p) == tuple(batch.output_path)})
+        return out
 
     transform = plan.target_transform if plan is not None else None
 
@@ -751,3 +759,45 @@ def _update_ratio(params: Sequence[torch.Tensor], before: Sequence[torch.Tensor]
         if weight > 0:
             ratios.append(float((p.detach() - b).double().norm()) / weight)
     return float(sorted(ratios)[len(ratios) // 2]) if ratios else 0.0
+
+
+def term_view(setup: TrainingSetup, k: int) -> tuple[TrainingSetup, dict[int, Batch]] | None:
+    """The setup seen through its ``k``-th loss term beyond the primary one (a second head's target): the same
+    training, with that term's prediction and target as the ones the probes and target-side rules read.
+
+    Returns the view and, by id of each original batch holding the term, its re-pointed batch; None when no
+    batch has such a term with an identified target.
+    """
+    mapping: dict[int, Batch] = {}
+    spec = None
+    for batch in setup.batches:
+        if id(batch) in mapping or batch.program is None:
+            continue
+        others = [
+            t
+            for t in batch.terms
+            if not (
+                t.call == batch.primary and tuple(t.path) == tuple(batch.output_path) and t.target == batch.target_const
+            )
+        ]
+        if k >= len(others) or others[k].target is None or others[k].call < 0:
+            continue
+        term = others[k]
+        spec = spec or term
+        view = program_batch(
+            batch.program,
+            batch.consts or [],
+            primary=term.call,
+            output_path=tuple(term.path),
+            pred_shape=tuple(term.pred_shape),
+            target_const=term.target,
+            target_op=term.op,
+            optimizer=batch.optimizer,
+        )
+        view.terms = batch.terms
+        mapping[id(batch)] = view
+    if spec is None:
+        return None
+    batches = [mapping.get(id(b), b) for b in setup.batches]
+    loss = LossSpec(spec.name, dict(spec.kwargs), spec.transform)
+    return dataclasses.replace(setup, loss=loss, batches=batches), mapping

@@ -244,6 +244,7 @@ def _batch(
         target_op=term.op if term and term.target is not None else None,
         optimizer=pb.optimizer,
     )
+    batch.terms = tuple(terms)
     return batch, terms
 
 

@@ -128,6 +128,7 @@ class Batch:
     primary: int = -1
     target_op: int | None = None
     target_const: int | None = None
+    terms: tuple[Any, ...] = field(default=(), repr=False)
 
 
 @dataclass

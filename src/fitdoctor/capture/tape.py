@@ -147,6 +147,29 @@ def select(obj: Any, path: tuple[Any, ...]) -> Any:
     return obj
 
 
+def rebuild(obj: Any, replaced: dict[tuple[Any, ...], torch.Tensor], path: tuple[Any, ...] = ()) -> Any:
+    """A copy of an output structure with the tensors at the given paths (see :func:`walk`) replaced."""
+    if isinstance(obj, torch.Tensor):
+        return replaced.get(path, obj)
+    if isinstance(obj, dict):
+        items = {k: rebuild(v, replaced, (*path, ("k", k))) for k, v in obj.items()}
+        try:
+            return type(obj)(items)
+        except TypeError:
+            return items
+    if isinstance(obj, (tuple, list)):
+        values = [rebuild(v, replaced, (*path, ("i", i))) for i, v in enumerate(obj)]
+        return values if isinstance(obj, list) else tuple(values)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        changes = {
+            f.name: rebuild(getattr(obj, f.name), replaced, (*path, ("a", f.name)))
+            for f in dataclasses.fields(obj)
+            if f.init
+        }
+        return dataclasses.replace(obj, **changes)
+    return obj
+
+
 def _map(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
     """``obj`` with every tensor inside (tuples, lists, dicts, slices) replaced by ``fn(tensor)``."""
     if isinstance(obj, torch.Tensor):

@@ -9,7 +9,6 @@ scaling the script applies, the yardstick gets the same.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from fitdoctor.capture.recorder import Batch
-from fitdoctor.capture.tape import run, select, walk
+from fitdoctor.capture.tape import rebuild, run, select, walk
 from fitdoctor.probes.data import TargetStats, constant_prediction_loss
 from fitdoctor.training import TrainingSetup, inference, unwrap
 
@@ -121,37 +120,8 @@ def _constant_run(model: nn.Module, batch: Batch, constant: Callable[[tuple[int,
             return out
         pred = constant(batch.pred_shape or tuple(target.shape)).to(target.dtype)
         fill = pred.reshape(target.shape) if pred.numel() == target.numel() else pred.expand_as(target)
-        return _replace_tensors(out, batch.output_path, fill)
+        replaced = {p: (fill if tuple(p) == tuple(batch.output_path) else torch.zeros_like(t)) for p, t in walk(out)}
+        return rebuild(out, replaced)
 
     value = run(program, batch.consts, call, params.__getitem__)
     return float(value) if isinstance(value, torch.Tensor) and value.numel() == 1 else None
-
-
-def _replace_tensors(out: Any, path: Sequence[Any], fill: torch.Tensor) -> Any:
-    """``out`` with the tensor at ``path`` replaced by ``fill`` and every other output tensor by zeros."""
-    if isinstance(out, torch.Tensor):
-        return fill if not path else torch.zeros_like(out)
-    replaced = {p: (fill if tuple(p) == tuple(path) else torch.zeros_like(t)) for p, t in walk(out)}
-    return _rebuild(out, (), replaced)
-
-
-def _rebuild(obj: Any, path: tuple[Any, ...], replaced: dict[tuple[Any, ...], torch.Tensor]) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return replaced.get(path, obj)
-    if isinstance(obj, dict):
-        items = {k: _rebuild(v, (*path, ("k", k)), replaced) for k, v in obj.items()}
-        try:
-            return type(obj)(items)
-        except TypeError:
-            return items
-    if isinstance(obj, (tuple, list)):
-        items_list = [_rebuild(v, (*path, ("i", i)), replaced) for i, v in enumerate(obj)]
-        return type(obj)(items_list) if isinstance(obj, list) else tuple(items_list)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        changes = {
-            f.name: _rebuild(getattr(obj, f.name), (*path, ("a", f.name)), replaced)
-            for f in dataclasses.fields(obj)
-            if f.init
-        }
-        return dataclasses.replace(obj, **changes)
-    return obj
