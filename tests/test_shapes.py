@@ -96,7 +96,7 @@ def test_weights_updated_by_hand_are_measured_as_sgd() -> None:
             loss = ((x @ w - y) ** 2).mean()
             loss.backward()
             with torch.no_grad():
-                w -= 0.05 * w.grad
+                w.sub_(0.05 * w.grad)  # w -= lr * w.grad, as the tutorial writes it at module level
                 w.grad = None
 
     recorder = _capture(train)

@@ -10,7 +10,6 @@ Expected: FD501 learning-rate-too-high
 """
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 
 @dataclass
 class ClassifierOutput:
-    loss: Optional[torch.Tensor]
+    loss: torch.Tensor | None
     logits: torch.Tensor
 
 

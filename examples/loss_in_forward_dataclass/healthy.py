@@ -8,7 +8,6 @@ Expected: none
 """
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 
 @dataclass
 class ClassifierOutput:
-    loss: Optional[torch.Tensor]
+    loss: torch.Tensor | None
     logits: torch.Tensor
 
 
