@@ -144,6 +144,20 @@ class TrainingSetup:
         return any(b.program is not None for b in self.batches[:1])
 
     @property
+    def single_loss(self) -> bool:
+        """Whether the value backpropagated is the loss call itself (not a sum of terms, a penalty or a
+        scaled loss): then the loss at init can be compared with the loss call's own expected value."""
+        for batch in self.batches[:8]:
+            if batch.program is None:
+                continue
+            if len(batch.terms) != 1:
+                return False
+            term = batch.terms[0]
+            if term.op is not None and batch.program.result.index != term.op:
+                return False
+        return True
+
+    @property
     def lr(self) -> float | None:
         """The first param group's learning rate."""
         value = self.optimizer_groups[0].get("lr") if self.optimizer_groups else None

@@ -217,8 +217,8 @@ def _same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def is_simple(sliced: Sliced, terms: list[Term]) -> bool:
-    """Whether the objective is one loss on one model output and a target, perhaps scaled by a number:
-    the shape the classic replay reproduces exactly."""
+    """Whether the objective is one loss call on one model output (or a reshape of it) and a target: the
+    shape the classic replay reproduces exactly."""
     ops = sliced.program.ops
     if len(terms) != 1 or terms[0].op is None or sliced.leaves or len(sliced.modules) != 1:
         return False
@@ -227,18 +227,8 @@ def is_simple(sliced: Sliced, terms: list[Term]) -> bool:
     if loss_op is None or term.target is None or term.transform == "other":
         return False
     result = sliced.program.result
-    if result.path:
-        return False
-    if result.index != loss_op:
-        op = ops[result.index]
-        scalar = [a for a in op.args if not isinstance(a, Ref)]
-        if (
-            op.name not in ("mul", "__mul__", "__rmul__", "div", "__truediv__")
-            or len(scalar) != 1
-            or not isinstance(scalar[0], (int, float))
-            or op.args[0] != Ref("value", loss_op)
-        ):
-            return False
+    if result.path or result.index != loss_op:
+        return False  # a scaled loss (``loss / accumulation``) is replayed as written, in the user's units
     used = {term.call, loss_op, result.index}
     for r in _flat(ops[loss_op].args[0]):
         while isinstance(r, Ref) and r.kind == "value" and r.index not in used:

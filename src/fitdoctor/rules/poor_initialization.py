@@ -68,6 +68,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     first = ev.setup.batches[0] if ev.setup.batches else None
     if (
         ev.setup.loss.name == "cross_entropy"
+        and ev.setup.single_loss
         and first is not None
         and len(first.pred_shape) >= 2
         and first.pred_shape[1] > 1
