@@ -71,11 +71,65 @@ LOOPS = {
 }
 
 
+HAND_WRITTEN = {  # by the base's kind: what people write instead of a torch.nn loss
+    "reg": "def criterion(out, y):\n    return ((out - y) ** 2).mean()\n",
+    "cls": "def criterion(out, y):\n    return -torch.log_softmax(out, dim=1).gather(1, y.view(-1, 1)).mean()\n",
+    "bin": (
+        "def criterion(out, y):\n"
+        "    return (out.clamp(min=0) - out * y + torch.log1p(torch.exp(-out.abs()))).mean()\n"
+    ),
+}
+
+SHAPE_LOOPS = {
+    "hand_written": _loop(),
+    "summed": _loop().replace("criterion(model(xb), yb)", "criterion(model(xb), yb) / len(xb)"),
+    "loss_in_forward": _loop().replace("criterion(model(xb), yb)", 'model(xb, labels=yb)["loss"]'),
+    "manual_sgd": (
+        "\nmodel.train()\nlr = optimizer.param_groups[0]['lr']\nparams = [p for g in optimizer.param_groups for p in "
+        "g['params']]\nfor epoch in range(100000):\n    for xb, yb in data:\n"
+        "        loss = criterion(model(xb), yb)\n        loss.backward()\n        with torch.no_grad():\n"
+        "            for p in params:\n                if p.grad is not None:\n"
+        "                    p -= lr * p.grad\n                    p.grad = None\n"
+    ),
+}
+
+LOSS_IN_FORWARD = '''
+
+class WithLoss(torch.nn.Module):
+    """The model computes its own loss, as Hugging Face models do."""
+
+    def __init__(self, net, criterion):
+        super().__init__()
+        self.net = net
+        self.criterion = criterion
+
+    def forward(self, x, labels=None):
+        out = self.net(x)
+        return {"logits": out, "loss": self.criterion(out, labels) if labels is not None else None}
+
+
+model = WithLoss(model, criterion)
+'''
+
+
 def script_text(spec: dict[str, Any]) -> str:
-    """The training script of a CLI setup."""
+    """The training script of a CLI setup (in the spec's shape, if it has one)."""
+    from bench.generate import BASES
+
+    shape = spec.get("shape")
     op = (spec["fault"] or {}).get("op")
-    loop = op if op in LOOPS else ("accumulate" if spec["near"] == "accumulate" else "plain")
-    return SCRIPT.format(ident=spec["id"], repo=str(REPO), spec=json.dumps(spec), loop=LOOPS[loop])
+    if shape is None:
+        loop = op if op in LOOPS else ("accumulate" if spec["near"] == "accumulate" else "plain")
+        return SCRIPT.format(ident=spec["id"], repo=str(REPO), spec=json.dumps(spec), loop=LOOPS[loop])
+    text = SCRIPT.format(ident=spec["id"], repo=str(REPO), spec=json.dumps(spec), loop=SHAPE_LOOPS[shape])
+    if shape == "hand_written":
+        kind = BASES[spec["base"]]["kind"]
+        text = text.replace("criterion = LOSS_MODULES[setup.loss]()\n", HAND_WRITTEN[kind])
+    elif shape == "summed":
+        text = text.replace("criterion = LOSS_MODULES[setup.loss]()", 'criterion = LOSS_MODULES[setup.loss](reduction="sum")')
+    elif shape == "loss_in_forward":
+        text = text.replace("data = batches(setup)\n", "data = batches(setup)" + LOSS_IN_FORWARD)
+    return text
 
 
 def _finding(f: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +238,12 @@ def evaluate(labels: list[dict[str, Any]], specs: list[dict[str, Any]], results:
                      "expected": label["expected"], "secondary": label["secondary"], "raised": raised,
                      "first": raised[0] if raised else None, "status": result["status"], "error": result["error"],
                      "harmful": harm, "skill": result["skill"], "twin_skill": skill_of.get(twin),
-                     "check_s": result["check_s"], "what": label["what"], "findings": result["findings"]})
+                     "check_s": result["check_s"], "what": label["what"], "findings": result["findings"],
+                     "shape": spec.get("shape") or "standard"})
+    shaped = [r for r in rows if r["shape"] != "standard"]
+    per_shape = _per_shape(rows)
+    # The headline numbers stay on the original setups (comparable run to run); shapes get their own table.
+    rows = [r for r in rows if r["shape"] == "standard"]
     faults = [r for r in rows if r["kind"] == "fault"]
     negatives = [r for r in rows if r["kind"] != "fault"]
     from bench.generate import SYMPTOM_RULES
@@ -242,7 +301,28 @@ def evaluate(labels: list[dict[str, Any]], specs: list[dict[str, Any]], results:
     per_op: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in faults:
         per_op[r["op"]].append(r)
-    return {"rows": rows, "per_rule": per_rule, "overall": overall, "confusion": confusion, "per_op": per_op}
+    return {"rows": rows, "per_rule": per_rule, "overall": overall, "confusion": confusion, "per_op": per_op,
+            "per_shape": per_shape, "shaped_rows": shaped}
+
+
+def _per_shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Recall, root-cause accuracy and false alarms per script shape (the CLI-run setups of each shape)."""
+    out = []
+    for shape in sorted({r["shape"] for r in rows}, key=lambda s: (s != "standard", s)):
+        mine = [r for r in rows if r["shape"] == shape and (shape != "standard" or r["via"] == "cli")]
+        faults = [r for r in mine if r["kind"] == "fault"]
+        negatives = [r for r in mine if r["kind"] != "fault"]
+        out.append({
+            "shape": shape, "faults": len(faults), "negatives": len(negatives),
+            "recall": sum(1 for r in faults if r["expected"] in r["raised"]) / len(faults) if faults else None,
+            "root_cause": sum(1 for r in faults if r["first"] == r["expected"]) / len(faults) if faults else None,
+            "false_alarms": sum(1 for r in negatives if r["raised"]),
+            "errors": sum(1 for r in mine if r["status"] != "ok"),
+            "check_s": sorted(r["check_s"] for r in mine)[len(mine) // 2] if mine else None,
+            "missed": [r["id"] for r in faults if r["expected"] not in r["raised"]],
+            "alarms_on_healthy": [f"{r['id']}: {', '.join(r['raised'])}" for r in negatives if r["raised"]],
+        })
+    return out
 
 
 def _rate(rows: list[dict[str, Any]]) -> float | None:

@@ -191,6 +191,24 @@ NEAR_MISSES: tuple[tuple[str, str, dict[str, Any], str], ...] = (
 )
 
 
+# Script shapes (issue: check the training people actually run). Each base's healthy default and a few of its
+# faults are also written as scripts of each shape and run through the CLI; chosen before any run.
+SHAPES = {
+    "hand_written": "the loss written by hand (squared error; log_softmax + gather; BCE with logits by hand)",
+    "manual_sgd": "no optimizer: the weights updated by hand, w -= lr * w.grad (plain SGD)",
+    "summed": "reduction='sum' divided by the batch size by hand",
+    "loss_in_forward": "the model computes the loss in forward(x, labels) and returns a dict",
+}
+#: Plain-SGD rates for weights updated by hand (no momentum): a working rate per base, fixed before any run.
+MANUAL_LR = {"sine1d": 0.1, "multireg": 0.05, "tabcls": 0.1, "binary": 0.1, "cnn": 0.05, "seq": 0.05}
+#: Faults each shape is run with: (operator, parameter variant index, bases).
+SHAPE_FAULTS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
+    ("unscaled_inputs", 0, ALL),
+    ("lr_too_low", 1, ALL),
+    ("final_activation", 1, tuple(REGRESSION)),
+)
+
+
 # ----------------------------------------------------------------------------------------------- cases
 @dataclass
 class Case:
@@ -261,6 +279,38 @@ def generate(seed: int = GENERATOR_SEED) -> list[Case]:
                         {"kind": "fault", "expected": fault.expected, "secondary": list(fault.secondary),
                          "twin": twin, "what": fault.what},
                     ))
+    cases.extend(shape_cases(variations))
+    return cases
+
+
+def shape_cases(variations: dict[str, list[dict[str, Any]]]) -> list[Case]:
+    """Every shape of script on each base's default: the healthy one and a few faults (appended after the
+    original setups, drawing nothing from their RNG, so those stay as they were)."""
+    faults = {f.name: f for f in FAULTS}
+    cases = []
+    for shape, what in SHAPES.items():
+        for base in BASES:
+            v = variations[base][0]
+            cases.append(Case(
+                {"id": f"{base}/shape-{shape}", "base": base, "var": v, "fault": None, "near": None, "via": "cli",
+                 "shape": shape},
+                {"kind": "healthy", "expected": None, "secondary": [], "twin": None, "what": f"healthy: {what}"},
+            ))
+            for name, k, bases in SHAPE_FAULTS:
+                if base not in bases:
+                    continue
+                fault = faults[name]
+                params = dict(fault.variants[k])
+                if name == "unscaled_inputs" and base == "cnn":
+                    params = {"mult": 255.0, "offset": 0.0}
+                if name == "final_activation" and base == "sine1d":
+                    params = {"act": "sigmoid"}
+                cases.append(Case(
+                    {"id": f"{base}/shape-{shape}/{name}", "base": base, "var": v, "fault": {"op": name, **params},
+                     "near": None, "via": "cli", "shape": shape},
+                    {"kind": "fault", "expected": fault.expected, "secondary": list(fault.secondary),
+                     "twin": f"{base}/shape-{shape}", "what": f"{fault.what}; {what}"},
+                ))
     return cases
 
 
@@ -409,6 +459,8 @@ def optimizer_factory(name: str, lr: float) -> Callable[[Any], torch.optim.Optim
             return torch.optim.SGD(params, lr=lr, momentum=0.9)
         if name == "rmsprop":
             return torch.optim.RMSprop(params, lr=lr)
+        if name == "plain_sgd":  # what weights updated by hand (w -= lr * w.grad) do
+            return torch.optim.SGD(params, lr=lr)
         raise ValueError(name)
 
     return build
@@ -517,6 +569,10 @@ def materialize(spec: dict[str, Any]) -> Setup:
     if near == "frozen_first":
         for p in model.body[0].parameters():
             p.requires_grad_(False)
+
+    # --- script shapes: weights updated by hand are plain SGD at the base's manual rate
+    if spec.get("shape") == "manual_sgd":
+        opt_name, lr = "plain_sgd", MANUAL_LR[base]
 
     # --- optimizer faults
     if op == "lr_too_high" or op == "lr_too_low":

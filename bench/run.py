@@ -301,6 +301,28 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
         w(f"Skipped: {info['skipped_cases']}.\n")
 
     # ------------------------------------------------------------------ cost
+    shapes = ev.get("per_shape") or []
+    if shapes:
+        from bench.generate import SHAPES
+
+        w("## Script shapes\n")
+        w("Each base's healthy default and a few of its faults (unscaled inputs, a learning rate 10⁴× too low, "
+          "and for regression a final sigmoid) written as scripts of each shape people write and run through "
+          "`fitdoctor check` (these setups are not in the headline numbers above, which stay comparable run to "
+          "run). `standard` is the original CLI setups (a `torch.nn` loss, a `torch.optim` optimizer).\n")
+        w(table(["shape", "what", "faults", "recall", "root cause first", "negatives", "false alarms",
+                 "errors", "median check"],
+                [[f"`{p['shape']}`", SHAPES.get(p["shape"], "torch.nn loss, torch.optim optimizer"), p["faults"],
+                  pct(p["recall"]), pct(p["root_cause"]), p["negatives"], p["false_alarms"], p["errors"],
+                  f"{p['check_s']:.1f} s" if p["check_s"] is not None else "–"] for p in shapes], "lllrrrrrr"))
+        w("")
+        missed = [(p["shape"], m) for p in shapes for m in p["missed"]]
+        alarms = [(p["shape"], a) for p in shapes for a in p["alarms_on_healthy"]]
+        if missed:
+            w("Missed faults: " + "; ".join(f"`{m}`" for _, m in missed) + ".\n")
+        if alarms:
+            w("Alarms on healthy shape scripts: " + "; ".join(f"`{a}`" for _, a in alarms) + ".\n")
+
     w("## Cost\n")
     w("### Per example script: `fitdoctor check` vs the script on its own\n")
     w(f"Each example folder's `broken.py` (or its first script when it has none) is run {info['reps']} times, "
@@ -436,7 +458,8 @@ def main() -> None:
     results_dir = REPO / "bench" / "results"
     results_dir.mkdir(exist_ok=True)
     (results_dir / "detection.json").write_text(json.dumps(
-        {"info": info, "overall": ev["overall"], "per_rule": ev["per_rule"], "setups": ev["rows"]},
+        {"info": info, "overall": ev["overall"], "per_rule": ev["per_rule"], "per_shape": ev["per_shape"],
+         "setups": ev["rows"] + ev["shaped_rows"]},
         indent=1, default=str))
     (results_dir / "cost.json").write_text(json.dumps({"info": info, **costs}, indent=1, default=str))
     Path(args.output).write_text(report(info, ev, costs, codes))

@@ -144,7 +144,16 @@ def test_a_staged_script_is_checked_stage_by_stage() -> None:
 
 @pytest.mark.slow
 def test_a_hand_written_update_other_than_sgd_is_reported_as_unsupported() -> None:
-    run = run_cli("check", str(ROBUST / "manual_momentum.py"), "--format", "json")
+    run = run_cli("check", str(EXAMPLES / "manual_momentum" / "broken.py"), "--format", "json")
     assert run.code == 2 and run.report is not None
     assert run.codes() == ["FD903"]
     assert "other than plain gradient descent" in run.report["findings"][0]["message"]
+
+
+@pytest.mark.slow
+def test_a_loss_that_cannot_be_traced_is_reported_as_unsupported() -> None:
+    """The loss tape records the main thread: a hand-written loss in a training thread can't be replayed."""
+    run = run_cli("check", str(ROBUST / "thread_hand_written.py"), "--format", "json")
+    assert run.code == 2 and run.report is not None, run.stderr[-2000:]
+    assert run.codes() == ["FD903"]
+    assert "could not be traced to the model's output" in run.report["findings"][0]["message"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import linecache
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -368,11 +369,24 @@ def _locator(
         display_root=display_root,
         module_sites=module_sites,
         model=model_site,
-        optimizer=used[0].site if used else None,
+        optimizer=_optimizer_site(recorder, used[0].site if used else None) or loss_site,
         loss=loss_site,
         model_call=call_site,
         init_sites=recorder.init_sites,
     )
+
+
+def _optimizer_site(recorder: Recorder, site: Site | None) -> Site | None:
+    """Where the user sets the learning rate: the optimizer's creation line, or, when a framework creates the
+    optimizer (Hugging Face ``Trainer``), the user's line that sets ``learning_rate=`` / ``lr=``."""
+    if site is not None and re.search(r"optim|\blr\b|learning_rate", linecache.getline(site.path, site.line)):
+        return site
+    script = recorder.user_files.script
+    if script:
+        for number, text in enumerate(linecache.getlines(script), start=1):
+            if re.search(r"\b(learning_rate|lr)\s*=", text) and not text.lstrip().startswith("#"):
+                return Site(script, number, "<module>")
+    return site
 
 
 def _notes(

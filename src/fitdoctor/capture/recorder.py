@@ -760,8 +760,11 @@ class Recorder:
             )
 
     def _manual_step(self) -> None:
-        """Between two backward calls without any optimizer: measure the update the script applied."""
-        num = den = change = resid = 0.0
+        """Between two backward calls without any optimizer: measure the update the script applied.
+
+        The update is plain gradient descent when Δp + lr·g vanishes up to float round-off of the weights
+        (about eps·|p| per element, which dominates when the update is tiny)."""
+        num = den = change = scale = 0.0
         stale = False
         for p, before, grad in self._manual_before:
             delta = (p.detach() - before).double()
@@ -769,34 +772,41 @@ class Recorder:
             num -= float((delta * g).sum())
             den += float((g * g).sum())
             change += float((delta * delta).sum())
-            stale = stale or (p.grad is not None and bool(p.grad.detach().abs().sum() > 0))
-        if change > 0 and den > 0:
-            lr = num / den
+            scale += (torch.finfo(before.dtype).eps if before.is_floating_point() else 0.0) ** 2 * float(
+                before.double().pow(2).sum()
+            )
+            stale = stale or (p.grad is not None and bool((p.grad.detach() != 0).any()))
+        if change == 0 or den == 0:
+            self._manual_before = []
+            return  # nothing changed since the last backward (gradient accumulation, or no update yet)
+        lr = num / den if math.isfinite(num / den) else math.nan
+        resid = 0.0
+        if math.isfinite(lr):
             for p, before, grad in self._manual_before:
                 resid += float(((p.detach() - before).double() + lr * grad.double()).pow(2).sum())
-            if not self.records and self._manual_start:
-                roots, leaves, states = self._manual_start
-                owned = {id(p) for p, _, _ in self._manual_before}
-                record = OptimizerRecord(None, 0, None, roots, leaves, states)
-                self._name(record)
-                record.leaf_values = [
-                    next((b for p2, b, _ in self._manual_before if p2 is p), p.detach().clone()) for p in leaves
-                ]
-                if owned:
-                    self.records.append(record)
-            if self.records:
-                self.manual_lrs.append(lr)
-                self.manual_residuals.append(math.sqrt(resid / change))
-                self.manual_stale += int(stale)
-                self.steps += 1
-                self.records[0].steps += 1
-                if self.first_step_at is None:
-                    self.first_step_at = time.perf_counter()
-                self._manual_before = []
-                self._forget_old_operations()
-                self._account_manual()
-                return
+        excess = max(0.0, math.sqrt(resid) - 2 * math.sqrt(scale)) / math.sqrt(change) if math.isfinite(change) else 0.0
+        if not self.records and self._manual_start:
+            roots, leaves, states = self._manual_start
+            record = OptimizerRecord(None, 0, None, roots, leaves, states)
+            self._name(record)
+            record.leaf_values = [
+                next((b for p2, b, _ in self._manual_before if p2 is p), p.detach().clone()) for p in leaves
+            ]
+            self.records.append(record)
+        if not self.records:
+            self._manual_before = []
+            return
+        if math.isfinite(lr):
+            self.manual_lrs.append(lr)
+            self.manual_residuals.append(excess)
+        self.manual_stale += int(stale)
+        self.steps += 1
+        self.records[0].steps += 1
+        if self.first_step_at is None:
+            self.first_step_at = time.perf_counter()
         self._manual_before = []
+        self._forget_old_operations()
+        self._account_manual()
 
     def _account_manual(self) -> None:
         values = self._step_backward_values
