@@ -5,7 +5,6 @@ Shared by the script runner (child process) and the in-process Python API.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,31 +149,19 @@ def _only(sliced: Any, model: Any) -> bool:
 
 
 def _unsupported(recorder: Recorder) -> str | None:
-    if recorder.loss is None and recorder.loss_in_model is not None:
-        site = recorder.loss_in_model
-        return (
-            f"the loss is computed inside the model's forward ({os.path.basename(site.path)}:{site.line}) and no "
-            "backpropagated value could be traced to the model's output"
-        )
-    if recorder.model is None:
-        return (
-            "the optimizer's parameters belong to no module that was called during training, so the "
-            "model could not be identified"
-        )
-    if recorder.loss is None:
-        return (
-            "the backpropagated loss could not be traced to the model's output (is it computed in another "
-            "thread, or from tensors copied out of the graph?)"
-        )
-    if recorder.loss.transform == "other":
-        ops = ", ".join(recorder.loss.transform_ops[:4])
-        return (
-            f"the loss is computed on a transformation of the model output ({ops}) that fitdoctor can't "
-            "replay yet; pass the model output (or a reshape of it) to the loss directly"
-        )
-    if not recorder.batches:
-        return "no (input, target) batch could be captured"
-    return None
+    """Why a capture without a recorded objective can't be replayed by the classic path, or None."""
+    if recorder.model is not None and recorder.loss is not None and recorder.loss.transform != "other":
+        return None if recorder.batches else "no (input, target) batch could be captured"
+    if recorder.loss is not None and recorder.loss.transform == "other":
+        detail = f"the loss is computed on a transformation of the model output ({', '.join(recorder.loss.transform_ops[:4])})"
+    elif recorder.model is None:
+        detail = "the optimizer's parameters belong to no module called in the training step"
+    else:
+        detail = "no loss call was made on the model's output"
+    return (
+        "the backpropagated loss could not be traced to the model's output (is it computed in another thread, "
+        f"or from tensors copied out of the graph?): {detail}"
+    )
 
 
 def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
