@@ -347,6 +347,7 @@ class Recorder:
         self._grad_fns: dict[int, tuple[weakref.ref[Any], Callable[..., Any]]] = {}
         self.tape = Tape()
         self._mode: _TapeMode | None = None
+        self._installed = False
         self._reset_capture()
 
     def _reset_capture(self) -> None:
@@ -440,6 +441,7 @@ class Recorder:
         mode.__enter__()
         self._mode = mode
         self._undo.append(self._exit_mode)
+        self._installed = True
 
     def _exit_mode(self) -> None:
         mode, self._mode = self._mode, None
@@ -450,7 +452,9 @@ class Recorder:
             mode.__exit__(None, None, None)
 
     def uninstall(self) -> None:
-        """Remove every hook and patch, in reverse order of installation."""
+        """Remove every hook and patch, in reverse order of installation. A tape mode the script left buried
+        under a mode of its own can't be popped; it is made inert instead."""
+        self._installed = False
         while self._undo:
             undo = self._undo.pop()
             try:
@@ -481,7 +485,7 @@ class Recorder:
         self._pid = -1
 
     def _active(self) -> bool:
-        if self.passive and self.stopped:
+        if not self._installed or (self.passive and self.stopped):
             return False
         return os.getpid() == self._pid and not getattr(self._tls, "busy", False)
 
