@@ -60,7 +60,8 @@ CAUSES = {
 
 #: A model whose baseline replay ends below this share of the input-independent baseline loss already fits
 #: (R² ≥ 0.95 for MSE; for cross-entropy, 5 % of the class-prior entropy). A fix that makes it fit still
-#: better is an improvement, not the repair of a network that learns nothing: such findings stay ``info``.
+#: better is an improvement, not the repair of a network that learns nothing: such findings stay ``info``,
+#: except facts of the training loop (category ``loop``), which are bugs whatever the fit.
 FITS_SHARE = 0.05
 
 #: Symptom rules: any other confirmed finding explains them.
@@ -162,7 +163,11 @@ def confirm(
         fixes[s.code] = (measured[0], tuple(measured[1:])) if measured else (None, ())
     fits = already_fits(ev)
     confirmed = {
-        s.code: (bool(fixes[s.code][0] and fixes[s.code][0].verified) and not fits)  # type: ignore[union-attr]
+        s.code: (
+            bool(fixes[s.code][0] and fixes[s.code][0].verified)  # type: ignore[union-attr]
+            # a loop fact (parameters never updated, gradients never reset) stays a bug in a model that fits
+            and (not fits or catalog[s.code].category == "loop")
+        )
         or (s.symptom and (flat or s.code == "FD601"))
         or s.proof
         for s in suspects
