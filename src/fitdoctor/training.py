@@ -24,7 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 from fitdoctor.capture.functional import FunctionalObjective
 from fitdoctor.capture.recorder import Batch
-from fitdoctor.capture.tape import Ref, rebuild, run, select, walk
+from fitdoctor.capture.tape import is_ref, is_tensor, map_nested, rebuild, run, select, walk
 
 #: Elementwise activation functions as the TorchFunctionMode sees them, by kind.
 ACTIVATION_FUNCS: dict[Any, str] = {
@@ -380,15 +380,7 @@ def program_batch(
     the probes) are the primary model call's constant inputs and the identified target."""
 
     def const(obj: Any) -> Any:
-        if isinstance(obj, Ref):
-            return consts[obj.index] if obj.kind == "const" else None
-        if isinstance(obj, tuple):
-            return tuple(const(o) for o in obj)
-        if isinstance(obj, list):
-            return [const(o) for o in obj]
-        if isinstance(obj, dict):
-            return {k: const(v) for k, v in obj.items()}
-        return obj
+        return map_nested(obj, is_ref, lambda ref: consts[ref.index] if ref.kind == "const" else None)
 
     op = program.ops[primary] if 0 <= primary < len(program.ops) else None
     return Batch(
@@ -452,15 +444,7 @@ def tensors_in(value: Any) -> list[torch.Tensor]:
 def take_rows(value: Any, index: torch.Tensor, n: int) -> Any:
     """``value`` with every tensor of first dimension ``n`` (also nested in tuples, lists, dicts) indexed by
     ``index`` along that dimension; everything else unchanged."""
-    if isinstance(value, torch.Tensor):
-        return value[index] if value.ndim and value.shape[0] == n else value
-    if isinstance(value, tuple):
-        return tuple(take_rows(v, index, n) for v in value)
-    if isinstance(value, list):
-        return [take_rows(v, index, n) for v in value]
-    if isinstance(value, dict):
-        return {k: take_rows(v, index, n) for k, v in value.items()}
-    return value
+    return map_nested(value, is_tensor, lambda t: t[index] if t.ndim and t.shape[0] == n else t)
 
 
 def batch_tensors(batch: Batch) -> list[torch.Tensor]:

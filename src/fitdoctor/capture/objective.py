@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from fitdoctor.capture.tape import Op, Ref, Sliced, walk
+from fitdoctor.capture.tape import Op, Ref, Sliced, find_nested, walk
 
 #: Autograd-free view operations: a loss input reached through them is the model output, reshaped.
 VIEW_FUNCS = frozenset(
@@ -156,11 +156,7 @@ def _consumers(sliced: Sliced, index: int) -> list[int]:
 
 
 def _flat(obj: Any) -> list[Any]:
-    if isinstance(obj, (tuple, list)):
-        return [x for o in obj for x in _flat(o)]
-    if isinstance(obj, dict):
-        return [x for o in obj.values() for x in _flat(o)]
-    return [obj]
+    return list(find_nested(obj, lambda o: not isinstance(o, (tuple, list, dict))))
 
 
 def _hand_written(sliced: Sliced, i: int) -> Term | None:

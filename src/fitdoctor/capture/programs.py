@@ -21,7 +21,7 @@ from torch import nn
 from fitdoctor.capture.notes import capture_notes
 from fitdoctor.capture.objective import Term, find_terms
 from fitdoctor.capture.recorder import LOSS_FUNCTIONS, OptimizerRecord, ProgramBatch, Recorder, unwrap_model
-from fitdoctor.capture.tape import Op, Program, Ref, walk
+from fitdoctor.capture.tape import Op, Program, Ref, is_ref, map_nested, walk
 from fitdoctor.capture.userframes import Site
 from fitdoctor.evidence import Locator
 from fitdoctor.training import LossSpec, TrainingSetup, program_batch
@@ -274,16 +274,14 @@ def _functional_batch(pb: ProgramBatch, program: Program) -> tuple[Any, list[Ter
 
 
 def _rename(obj: Any, sliced: Any, names: dict[int, str]) -> Any:
-    if isinstance(obj, Ref) and obj.kind == "param":
-        tensor = sliced.leaves.get(obj.name)
-        return Ref("param", name=names.get(id(tensor), obj.name))
-    if isinstance(obj, tuple):
-        return tuple(_rename(o, sliced, names) for o in obj)
-    if isinstance(obj, list):
-        return [_rename(o, sliced, names) for o in obj]
-    if isinstance(obj, dict):
-        return {k: _rename(v, sliced, names) for k, v in obj.items()}
-    return obj
+    """Parameter references by the replayed model's parameter names."""
+
+    def rename(ref: Ref) -> Ref:
+        if ref.kind != "param":
+            return ref
+        return Ref("param", name=names.get(id(sliced.leaves.get(ref.name)), ref.name))
+
+    return map_nested(obj, is_ref, rename)
 
 
 def _first_path(output: Any) -> tuple[Any, ...]:

@@ -170,40 +170,39 @@ def rebuild(obj: Any, replaced: dict[tuple[Any, ...], torch.Tensor], path: tuple
     return obj
 
 
-def _map(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
-    """``obj`` with every tensor inside (tuples, lists, dicts, slices) replaced by ``fn(tensor)``."""
-    if isinstance(obj, torch.Tensor):
+def map_nested(obj: Any, leaf: Callable[[Any], bool], fn: Callable[[Any], Any]) -> Any:
+    """``obj`` with every leaf (as ``leaf`` tells) inside tuples, lists and dicts replaced by ``fn(leaf)``."""
+    if leaf(obj):
         return fn(obj)
     if isinstance(obj, tuple):
-        return tuple(_map(o, fn) for o in obj)
+        return tuple(map_nested(o, leaf, fn) for o in obj)
     if isinstance(obj, list):
-        return [_map(o, fn) for o in obj]
+        return [map_nested(o, leaf, fn) for o in obj]
     if isinstance(obj, dict):
-        return {k: _map(v, fn) for k, v in obj.items()}
+        return {k: map_nested(v, leaf, fn) for k, v in obj.items()}
     return obj
 
 
-def _refs(obj: Any) -> Iterator[Ref]:
-    if isinstance(obj, Ref):
+def find_nested(obj: Any, leaf: Callable[[Any], bool]) -> Iterator[Any]:
+    """The leaves (as ``leaf`` tells) inside tuples, lists and dicts, in order."""
+    if leaf(obj):
         yield obj
     elif isinstance(obj, (tuple, list)):
         for o in obj:
-            yield from _refs(o)
+            yield from find_nested(o, leaf)
     elif isinstance(obj, dict):
         for o in obj.values():
-            yield from _refs(o)
+            yield from find_nested(o, leaf)
 
 
-def _resolve(obj: Any, fn: Callable[[Ref], Any]) -> Any:
-    if isinstance(obj, Ref):
-        return fn(obj)
-    if isinstance(obj, tuple):
-        return tuple(_resolve(o, fn) for o in obj)
-    if isinstance(obj, list):
-        return [_resolve(o, fn) for o in obj]
-    if isinstance(obj, dict):
-        return {k: _resolve(v, fn) for k, v in obj.items()}
-    return obj
+def is_tensor(obj: Any) -> bool:
+    """Whether ``obj`` is a tensor (a leaf for :func:`map_nested`)."""
+    return isinstance(obj, torch.Tensor)
+
+
+def is_ref(obj: Any) -> bool:
+    """Whether ``obj`` is a :class:`Ref` (a leaf for :func:`map_nested`)."""
+    return isinstance(obj, Ref)
 
 
 @dataclass
@@ -286,7 +285,7 @@ class Tape:
                 return known[1]
             return t  # a constant or a trainable leaf, told apart at slice time
 
-        return _map(obj, enc)
+        return map_nested(obj, is_tensor, enc)
 
     def depends(self, args: Any, kwargs: Any) -> bool:
         """Whether a call with these arguments reads a recorded value or a trainable leaf."""
@@ -300,9 +299,9 @@ class Tape:
             if (known is not None and known[0] is t) or (t.requires_grad and t.is_leaf):
                 found = True
 
-        _map(args, check)
+        map_nested(args, is_tensor, check)
         if not found:
-            _map(kwargs, check)
+            map_nested(kwargs, is_tensor, check)
         return found
 
     def record(
@@ -342,7 +341,7 @@ class Tape:
             entry = self.entries.get(i)
             if entry is None:
                 return None  # computed from an operation forgotten since (more than a step ago)
-            for ref in _refs_live((entry.args, entry.kwargs)):
+            for ref in find_nested((entry.args, entry.kwargs), lambda o: isinstance(o, _Live)):
                 todo.append(ref.entry)
         order = sorted(needed)
         renumber = {old: new for new, old in enumerate(order)}
@@ -397,17 +396,6 @@ class Tape:
         return Sliced(Program(tuple(ops), result), consts, modules, leaves, outputs, shapes, sources)
 
 
-def _refs_live(obj: Any) -> Iterator[_Live]:
-    if isinstance(obj, _Live):
-        yield obj
-    elif isinstance(obj, (tuple, list)):
-        for o in obj:
-            yield from _refs_live(o)
-    elif isinstance(obj, dict):
-        for o in obj.values():
-            yield from _refs_live(o)
-
-
 def run(
     program: Program,
     consts: list[torch.Tensor],
@@ -436,8 +424,8 @@ def run(
         return param(ref.name)
 
     for i, op in enumerate(program.ops):
-        args = _resolve(op.args, resolve)
-        kwargs = _resolve(op.kwargs, resolve)
+        args = map_nested(op.args, is_ref, resolve)
+        kwargs = map_nested(op.kwargs, is_ref, resolve)
         out: Any = NotImplemented
         if replace is not None:
             out = replace(i, op, args, kwargs)
