@@ -46,7 +46,7 @@ def test_a_hand_written_objective_replays_to_the_value_the_script_backpropagated
         for _ in range(6):
             opt.zero_grad()
             loss = ((model(x) - y) ** 2).mean() + 1e-2 * sum(p.pow(2).sum() for p in model.parameters())
-            first.append(float(loss))
+            first.append(float(loss.detach()))
             loss.backward()
             opt.step()
 
