@@ -156,3 +156,18 @@ def test_a_script_that_exits_with_an_error_code_after_training_says_so() -> None
     assert any(
         n.startswith("exit: the script exited with sys.exit(3) after 40") for n in run.report["training"]["notes"]
     )
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "message"),
+    [
+        ({"dead-relu": {"layer_dead_share": math.nan}}, "finite"),
+        ({"dead-relu": {"layer_dead_share": 1.5}}, "share"),
+        ({"FD101": {"feature_scale": -3.0}}, "negative"),
+    ],
+)
+def test_bad_threshold_overrides_are_rejected(thresholds: dict[str, dict[str, float]], message: str) -> None:
+    from fitdoctor.selection import RuleSelection
+
+    with pytest.raises(UsageError, match=message):
+        RuleSelection(thresholds=thresholds).validate()
