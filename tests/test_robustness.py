@@ -29,12 +29,11 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("script", ["hang_before_training", "hang_in_training"])
 def test_a_pure_python_hang_is_stopped_within_the_budget(script: str) -> None:
-    """Before training, or inside the loop after 5 steps: no hook ever runs again, the parent stops it."""
-    started = time.monotonic()
+    """Before training, or inside the loop after 5 steps: no hook ever runs again, the parent stops it (the
+    subprocess timeout of run_cli bounds the wait; no wall-clock assertion)."""
     run = run_cli("check", str(ROBUST / f"{script}.py"), "--time-budget", "2")
     assert run.code == 2
     assert "did not reach a stop within the time budget" in run.stderr and "Traceback" not in run.stderr
-    assert time.monotonic() - started < 60  # budget 2 s + grace 15 s, well under a minute
 
 
 @pytest.mark.slow
@@ -117,9 +116,8 @@ def test_os_exit_before_training_is_a_clear_no_step_report() -> None:
 
 @pytest.mark.slow
 def test_dataloader_workers_of_a_hung_sigterm_ignoring_script_are_killed() -> None:
-    started = time.monotonic()
     run = run_cli("check", str(ROBUST / "hang_with_workers.py"), "--time-budget", "3")
-    assert run.code == 2 and time.monotonic() - started < 60
+    assert run.code == 2 and "did not reach a stop within the time budget" in run.stderr
     workers = [int(line.split()[1]) for line in run.stderr.splitlines() if line.startswith("worker ")]
     assert len(workers) == 2, run.stderr[-2000:]
     deadline = time.monotonic() + 10

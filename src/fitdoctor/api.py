@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from fitdoctor import options
 from fitdoctor.analysis import analyse
 from fitdoctor.capture.build import build, problem
 from fitdoctor.capture.recorder import Recorder, StopCapture
@@ -165,9 +166,10 @@ def check(
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, not {type(model).__name__}")
-    if not isinstance(steps, int) or steps < 1:
-        raise UsageError(f"steps must be a positive integer, not {steps!r}")
-    selection = RuleSelection(tuple(select), tuple(ignore)).validate()
+    steps = options.steps(steps)
+    seed = options.seed(seed)
+    replay_steps = options.replay_steps(replay_steps, "replay_steps")
+    selection = RuleSelection(options.patterns(select, "select"), options.patterns(ignore, "ignore")).validate()
     started = time.perf_counter()
     with preserved_state():
         torch.manual_seed(seed)
@@ -259,7 +261,10 @@ def watch(
     Raises:
         UsageError: The block trained nothing fitdoctor could capture (the message says why).
     """
-    watched = Watch(steps, seed, replay_steps, RuleSelection(tuple(select), tuple(ignore)).validate())
+    selection = RuleSelection(options.patterns(select, "select"), options.patterns(ignore, "ignore")).validate()
+    watched = Watch(
+        options.steps(steps), options.seed(seed), options.replay_steps(replay_steps, "replay_steps"), selection
+    )
     started = time.perf_counter()
     watched.recorder.install()
     try:

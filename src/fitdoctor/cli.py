@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fitdoctor import __version__
 from fitdoctor.errors import FitdoctorError
@@ -65,7 +66,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FitdoctorError as exc:
-            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]fitdoctor:[/] {exc}")
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]fitdoctor:[/] {escape(str(exc))}")
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -177,6 +178,7 @@ def check(
 
     Exit status: 0 no finding at or above --fail-on, 1 findings, 2 the check could not run.
     """
+    from fitdoctor import options as check_option
     from fitdoctor.capture.runner import CheckOptions, run_check, validate_script
     from fitdoctor.config import load_config
     from fitdoctor.selection import RuleSelection
@@ -191,10 +193,12 @@ def check(
         thresholds=settings.thresholds,
     ).validate()
     options = CheckOptions(
-        steps=steps or settings.steps or 200,
-        time_budget=time_budget or settings.time_budget or 30.0,
-        replay_steps=replay_steps if replay_steps is not None else (settings.replay_steps or 0),
-        seed=seed if seed is not None else (settings.seed or 0),
+        steps=check_option.steps(steps or settings.steps or 200, "--steps"),
+        time_budget=check_option.time_budget(time_budget or settings.time_budget or 30.0, "--time-budget"),
+        replay_steps=check_option.replay_steps(
+            replay_steps if replay_steps is not None else (settings.replay_steps or 0), "--replay-steps"
+        ),
+        seed=check_option.seed(seed if seed is not None else (settings.seed or 0), "--seed"),
         args=list(script_args or []),
         rules=selection,
         quiet=quiet,

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
+from fitdoctor import options
 from fitdoctor.errors import UsageError
 
 #: Keys of ``[tool.fitdoctor]`` and the type each takes.
 KEYS: dict[str, type | tuple[type, ...]] = {
-    "select": list,
-    "ignore": list,
+    "select": (list, str),
+    "ignore": (list, str),
     "fail-on": str,
     "steps": int,
     "time-budget": (int, float),
@@ -91,23 +93,27 @@ def load_config(start: Path, explicit: Path | None = None) -> Config:
         if isinstance(value, bool) or not isinstance(value, expected):
             names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
             raise UsageError(f"{path}: [tool.fitdoctor] {key} must be a {names}, not {value!r}")
-    for key in ("select", "ignore"):
-        if key in table and not all(isinstance(v, str) for v in table[key]):
-            raise UsageError(f"{path}: [tool.fitdoctor] {key} must be a list of strings")
     if "fail-on" in table and table["fail-on"] not in FAIL_ON:
         raise UsageError(f"{path}: [tool.fitdoctor] fail-on must be one of {', '.join(FAIL_ON)}")
-    for key in ("steps", "replay-steps"):
-        if key in table and table[key] < (1 if key == "steps" else 0):
-            raise UsageError(f"{path}: [tool.fitdoctor] {key} must be positive")
+    where = f"{path}: [tool.fitdoctor]"
+    checks: dict[str, Callable[[Any, str], Any]] = {
+        "select": options.patterns,
+        "ignore": options.patterns,
+        "steps": options.steps,
+        "replay-steps": options.replay_steps,
+        "time-budget": options.time_budget,
+        "seed": options.seed,
+    }
+    values = {key: check(table[key], f"{where} {key}") for key, check in checks.items() if key in table}
     thresholds: dict[str, Any] = table.get("thresholds", {})
     return Config(
         path=path,
-        select=tuple(table["select"]) if "select" in table else None,
-        ignore=tuple(table["ignore"]) if "ignore" in table else None,
+        select=values.get("select"),
+        ignore=values.get("ignore"),
         fail_on=table.get("fail-on"),
-        steps=table.get("steps"),
-        time_budget=float(table["time-budget"]) if "time-budget" in table else None,
-        replay_steps=table.get("replay-steps"),
-        seed=table.get("seed"),
+        steps=values.get("steps"),
+        time_budget=values.get("time-budget"),
+        replay_steps=values.get("replay-steps"),
+        seed=values.get("seed"),
         thresholds={str(k): v for k, v in thresholds.items()},
     )

@@ -19,3 +19,7 @@ class UsageError(FitdoctorError):
 
 class CaptureError(FitdoctorError):
     """The user's script could not be captured (it crashed, hung or never trained)."""
+
+
+class Interrupted(FitdoctorError):
+    """``fitdoctor check`` received SIGTERM or SIGHUP: the script was stopped with its whole process group."""

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fitdoctor import options
 from fitdoctor.catalog import RuleDoc, load_catalog, rule_doc
 from fitdoctor.errors import UsageError
 
@@ -53,8 +54,11 @@ class RuleSelection:
                 if name not in doc.thresholds:
                     known = ", ".join(doc.thresholds) or "none"
                     raise UsageError(f"{doc.code} {doc.slug} has no threshold {name!r} (it has: {known})")
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise UsageError(f"threshold {doc.code}.{name} must be a number, not {value!r}")
+                options.threshold(value, f"{doc.code}.{name}")
+                if doc.thresholds[name].get("value", 0) >= 0 and value < 0:
+                    raise UsageError(f"threshold {doc.code}.{name} must not be negative, not {value!r}")
+                if "share" in name and not 0 <= value <= 1:
+                    raise UsageError(f"threshold {doc.code}.{name} is a share: it must lie in [0, 1], not {value!r}")
         return self
 
     def is_selected(self, doc: RuleDoc) -> bool:

@@ -103,7 +103,8 @@ def _program_problem(recorder: Recorder, what: str) -> Problem | None:
         return Problem(
             "FD903",
             "unsupported",
-            f"{what}: no backpropagated loss could be tied to the first optimizer's steps",
+            f"{what}: the backpropagated loss could not be traced to the model's output (is it computed in another "
+            "thread, or from tensors copied out of the graph?): no traced loss feeds the first optimizer's steps",
             {"steps": recorder.steps},
         )
     manual = recorder.records[0].opt is None

@@ -11,7 +11,9 @@ import gc
 import json
 import os
 import runpy
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -158,6 +160,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             display, found.status, found.code, found.message, found.extra, timings=timings, seed=job["seed"]
         ).to_dict()
     captured = build(recorder, job["seed"], job["cwd"])
+    if exit_code not in (None, 0):
+        captured.notes.append(
+            f"exit: the script exited with sys.exit({exit_code!r}) after {recorder.steps} training steps; the check "
+            "used what it captured until then"
+        )
     replay_steps = job["replay_steps"] or max(2 * recorder.steps, 200)
     report = analyse(
         captured.setup,
@@ -176,11 +183,45 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     return report.to_dict()
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the ``fitdoctor check`` that started it dies, even by SIGKILL."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(2)
+    except (OSError, AttributeError):
+        pass
+
+
+def _hard_limit(seconds: float) -> None:
+    """The time budget, kept here too: past it, the whole process group (the script's helpers too) is killed,
+    whatever happened to the parent that also enforces it."""
+    if seconds <= 0:
+        return
+
+    def kill() -> None:
+        try:
+            os.killpg(os.getpgid(0), signal.SIGKILL)
+        except OSError:
+            os._exit(2)
+
+    timer = threading.Timer(seconds, kill)
+    timer.daemon = True
+    timer.start()
+
+
 def main() -> None:
-    """Entry point of the child process."""
-    job_path = sys.argv[1]
+    """Entry point of the child process (``sys.argv``: the fitdoctor source folder, then the job file)."""
+    job_path = sys.argv[-1]
     with open(job_path, encoding="utf-8") as fh:
         job = json.load(fh)
+    _die_with_parent()
+    _hard_limit(float(job.get("hard_limit") or 0))
     try:
         result = run_job(job)
     except BaseException as exc:  # our own failure: reported by the parent as an internal error

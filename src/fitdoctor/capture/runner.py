@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from fitdoctor.errors import CaptureError, FitdoctorError, UsageError
+from fitdoctor.errors import CaptureError, FitdoctorError, Interrupted, UsageError
 from fitdoctor.findings import Report
 from fitdoctor.selection import RuleSelection
 
@@ -26,6 +27,15 @@ CAPTURE_GRACE = 15.0
 CAPTURE_PHASE = "running "
 #: Seconds between SIGTERM and SIGKILL of the child's process group.
 KILL_GRACE = 2.0
+
+#: How the child starts: the caller's working directory, which ``python -c`` puts first on ``sys.path``,
+#: is replaced by the folder this fitdoctor is imported from (a ``selectors.py`` where the user runs
+#: fitdoctor must not be imported, and no ``PYTHONPATH`` is set that the script's own subprocesses would
+#: inherit).
+CHILD_BOOTSTRAP = (
+    "import sys; sys.path[0] = sys.argv[1]; sys.argv = sys.argv[1:]; "
+    "import fitdoctor.capture.child as child; child.main()"
+)
 
 
 @dataclass
@@ -69,10 +79,38 @@ def validate_script(path: str) -> Path:
     try:
         compile(text, str(p), "exec")
     except SyntaxError as exc:
-        raise UsageError(f"{path} is not valid Python: {exc.msg} at line {exc.lineno}.") from exc
+        line = (exc.text or "").strip()
+        raise UsageError(
+            f"{path} has a syntax error at line {exc.lineno}: {exc.msg}" + (f" (`{line}`)" if line else "") + "."
+        ) from exc
     if not text.strip():
         raise UsageError(f"{path} is empty: there is no training to check.")
     return p.resolve()
+
+
+class _Signalled(BaseException):
+    """Raised in the parent by SIGTERM/SIGHUP; the ``finally`` blocks stop the child and remove the temp folder."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _forward_signals() -> dict[int, Any]:
+    """Turn SIGTERM and SIGHUP into an exception in the parent (main thread only), so that the child's
+    process group is stopped and the temporary folder removed before fitdoctor exits."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Signalled(signum)
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, old in previous.items():
+        signal.signal(sig, old)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -109,6 +147,22 @@ def run_check(
         UsageError: The script does not exist or is not Python.
         CaptureError: The child process died or ran past its budget without a result.
     """
+    try:
+        return _run_check(script, options, user_output, progress)
+    except _Signalled as exc:
+        name = signal.Signals(exc.signum).name
+        raise Interrupted(
+            f"fitdoctor check was stopped by {name}: the script and every process it started were stopped, and "
+            "fitdoctor's temporary files removed."
+        ) from None
+
+
+def _run_check(
+    script: str,
+    options: CheckOptions,
+    user_output: IO[str] | None,
+    progress: Callable[[str], None] | None,
+) -> Report:
     path = validate_script(script)
     out = user_output if user_output is not None else sys.stderr
     with tempfile.TemporaryDirectory(prefix="fitdoctor-") as tmp:
@@ -123,6 +177,8 @@ def run_check(
             "replay_steps": options.replay_steps,
             "seed": options.seed,
             "stage": options.stage,
+            # The child's own guard, past the parent's (which stops it first when all is well).
+            "hard_limit": options.stage * options.time_budget + ANALYSIS_BUDGET + 2 * CAPTURE_GRACE,
             "result": result_path,
             "progress": os.path.join(tmp, "progress"),
             "rules": options.rules.to_job(),
@@ -135,7 +191,6 @@ def run_check(
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ beside the user's modules
         env.setdefault("PYTHONHASHSEED", str(options.seed))
         src = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             fileno = out.fileno()
         except (AttributeError, OSError, ValueError):
@@ -143,7 +198,7 @@ def run_check(
         if options.quiet:
             fileno = subprocess.DEVNULL
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fitdoctor.capture.child", job_path],
+            [sys.executable, "-c", CHILD_BOOTSTRAP, src, job_path],
             stdin=subprocess.DEVNULL,
             stdout=fileno if fileno is not None else subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -152,6 +207,7 @@ def run_check(
         )
         deadline = time.monotonic() + options.stage * options.time_budget + ANALYSIS_BUDGET
         timed_out = False
+        previous = _forward_signals()
         try:
             if fileno is None:
                 assert proc.stdout is not None
@@ -162,6 +218,7 @@ def run_check(
             timed_out = True
         finally:
             _kill_group(proc)
+            _restore_signals(previous)
         if os.path.exists(result_path):
             data = json.loads(Path(result_path).read_text(encoding="utf-8"))
             if "internal_error" in data:

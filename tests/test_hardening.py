@@ -1,0 +1,173 @@
+"""Bad input is a clear error (exit 2, no traceback), signals stop everything, the script sees the user's
+environment, not fitdoctor's."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import fitdoctor
+from conftest import ROOT, SCRIPTS, run_cli
+from fitdoctor import options
+from fitdoctor.config import load_config
+from fitdoctor.errors import UsageError
+
+HARD = SCRIPTS / "hardening"
+HEALTHY = ROOT / "examples" / "gelu_final_activation" / "healthy.py"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1"])
+def test_a_time_budget_that_would_disable_the_hang_guard_is_rejected_in_the_config(tmp_path: Path, value: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.fitdoctor]\ntime-budget = {value}\n")
+    with pytest.raises(UsageError, match="time-budget must be a finite number of seconds"):
+        load_config(tmp_path)
+
+
+def test_config_select_may_be_one_string(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.fitdoctor]\nselect = "FD3,dead-relu"\n')
+    assert load_config(tmp_path).select == ("FD3", "dead-relu")
+
+
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [
+        (options.seed, -1),
+        (options.seed, 2**64),
+        (options.seed, 1.5),
+        (options.replay_steps, -5),
+        (options.steps, 0),
+        (options.time_budget, math.nan),
+        (options.stage, 0),
+    ],
+)
+def test_every_option_is_validated_in_one_place(check: object, value: object) -> None:
+    with pytest.raises(UsageError, match="must be"):
+        check(value)  # type: ignore[operator]
+
+
+def test_the_api_reads_a_string_select_as_one_pattern_and_rejects_bad_numbers() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(64, 2)
+    model = nn.Linear(2, 1)
+    with pytest.raises(UsageError, match="replay_steps"):
+        fitdoctor.check(model, (x, x[:, :1]), loss="mse", steps=5, replay_steps=-5)
+    with pytest.raises(UsageError, match="seed"):
+        fitdoctor.check(model, (x, x[:, :1]), loss="mse", steps=5, seed=1.5)  # type: ignore[arg-type]
+    report = fitdoctor.check(model, (x, x[:, :1]), loss="mse", steps=20, replay_steps=20, select="FD1")
+    assert report.status == "ok"
+
+
+@pytest.mark.parametrize("option", [["--seed", "-1"], ["--time-budget", "inf"], ["--seed", str(2**64)]])
+def test_bad_cli_numbers_are_a_clear_error(option: list[str]) -> None:
+    run = run_cli("check", str(HEALTHY), *option)
+    assert run.code == 2 and "Traceback" not in run.stderr
+    assert "must be" in run.stderr
+
+
+@pytest.mark.parametrize("name", ["a[/]b.py", "x[bold red]y.py"])
+def test_rich_markup_in_a_path_is_printed_as_written(tmp_path: Path, name: str) -> None:
+    run = run_cli("check", str(tmp_path / name))
+    assert run.code == 2 and "Traceback" not in run.stderr
+    assert name in run.stderr.replace("\n", "")
+
+
+def test_a_syntax_error_says_so_with_the_line(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text("import torch\nfor i in range(3)\n    pass\n")
+    run = run_cli("check", str(script))
+    assert run.code == 2 and "Traceback" not in run.stderr
+    assert "syntax error at line 2" in run.stderr and "for i in range(3)" in run.stderr
+
+
+@pytest.mark.slow
+def test_the_script_sees_neither_our_pythonpath_nor_the_callers_folder(tmp_path: Path) -> None:
+    """A module in the folder fitdoctor is run from must not be imported by the child (it would shadow the
+    standard library), and fitdoctor adds no PYTHONPATH that the script's own subprocesses would inherit."""
+    (tmp_path / "selectors.py").write_text("raise SystemExit('the caller folder was imported')\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    fitdoctor_command = str(Path(sys.executable).with_name("fitdoctor"))  # as users run it, not python -m
+    proc = subprocess.run(
+        [fitdoctor_command, "check", str(HARD / "shows_environment.py"), "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "PYTHONPATH=None" in proc.stderr and "cwd-on-path=False" in proc.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_to_fitdoctor_stops_the_script_and_removes_the_temp_folder(tmp_path: Path, sig: int) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fitdoctor", "check", str(HARD / "prints_pid_then_hangs.py"), "--time-budget", "60"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    line = ""
+    while not line.startswith("pid "):
+        line = proc.stderr.readline()
+        assert line, "the script never printed its pid"
+    child = int(line.split()[1])
+    proc.send_signal(sig)
+    rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 2 and "stopped by" in rest and "Traceback" not in rest
+    deadline = time.monotonic() + 30  # a bound on waiting, not a performance assertion
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(child), "the script kept running after fitdoctor was stopped"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("fitdoctor-")], "a temp folder was left"
+
+
+@pytest.mark.slow
+def test_a_script_that_exits_with_an_error_code_after_training_says_so() -> None:
+    run = run_cli("check", str(HARD / "exits_after_steps.py"), "--format", "json")
+    assert run.report is not None and run.report["status"] == "ok", run.stderr[-2000:]
+    assert any(
+        n.startswith("exit: the script exited with sys.exit(3) after 40") for n in run.report["training"]["notes"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "message"),
+    [
+        ({"dead-relu": {"layer_dead_share": math.nan}}, "finite"),
+        ({"dead-relu": {"layer_dead_share": 1.5}}, "share"),
+        ({"FD101": {"feature_scale": -3.0}}, "negative"),
+    ],
+)
+def test_bad_threshold_overrides_are_rejected(thresholds: dict[str, dict[str, float]], message: str) -> None:
+    from fitdoctor.selection import RuleSelection
+
+    with pytest.raises(UsageError, match=message):
+        RuleSelection(thresholds=thresholds).validate()
