@@ -445,7 +445,8 @@ class Recorder:
 
     def _exit_mode(self) -> None:
         mode, self._mode = self._mode, None
-        if mode is None:
+        if mode is None or getattr(self._tls, "suspended", False):
+            self._tls.suspended = False
             return
         stack = torch.overrides._get_current_function_mode_stack()
         if stack and stack[-1] is mode:
@@ -488,6 +489,23 @@ class Recorder:
         if not self._installed or (self.passive and self.stopped):
             return False
         return os.getpid() == self._pid and not getattr(self._tls, "busy", False)
+
+    def _suspend_tape(self) -> None:
+        """Take the tape mode off this thread's mode stack while a model forward or an optimizer step runs:
+        nothing there belongs on the tape, and every torch call through a Python mode costs microseconds
+        (an optimizer's per-parameter arithmetic, a tiny model's layers)."""
+        mode = self._mode
+        if mode is None or getattr(self._tls, "suspended", False):
+            return
+        stack = torch.overrides._get_current_function_mode_stack()
+        if stack and stack[-1] is mode:
+            torch._C._pop_torch_function_stack()
+            self._tls.suspended = True
+
+    def _resume_tape(self) -> None:
+        if getattr(self._tls, "suspended", False) and self._mode is not None and self._installed:
+            torch._C._push_on_torch_function_stack(self._mode)
+        self._tls.suspended = False
 
     def _in_model(self) -> bool:
         return bool(getattr(self._tls, "stack", None))
@@ -569,6 +587,7 @@ class Recorder:
             self._roots[id(module)] = weakref.ref(module)
             if in_functorch_transform() and args:
                 self._functorch_input = storage_of(args[0])
+            self._suspend_tape()
         stack.append(module)
 
     def _forward_post(self, module: nn.Module, *rest: Any) -> None:
@@ -579,6 +598,8 @@ class Recorder:
             stack.pop()
         elif module in stack:
             del stack[stack.index(module) :]
+        if not stack:
+            self._resume_tape()
         if stack or not torch.is_grad_enabled() or in_functorch_transform():
             return
         args = rest[0] if rest else ()
@@ -992,6 +1013,7 @@ class Recorder:
         if not self._known(opt):
             self._identify(opt)
         self._account(opt)
+        self._suspend_tape()
         return None
 
     def _wrap_closure(self, opt: torch.optim.Optimizer, closure: Callable[[], Any]) -> Callable[[], Any]:
@@ -1027,6 +1049,7 @@ class Recorder:
         return False
 
     def _step_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self._resume_tape()
         if not self._active() or self.stage < self.target_stage:
             return
         record = self._record_of(opt)
