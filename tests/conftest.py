@@ -60,6 +60,19 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300, stdin_text: str 
     return CheckRun(proc.returncode, report, proc.stdout, proc.stderr)
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process runs (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
 def expected_codes(script: Path) -> list[str]:
     """The codes in the script's `Expected:` docstring line (empty for `Expected: none`)."""
     match = re.search(r"^Expected:\s*(.+)$", script.read_text(encoding="utf-8"), re.M)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import fitdoctor
-from conftest import ROOT, SCRIPTS, run_cli
+from conftest import ROOT, SCRIPTS, process_alive, run_cli
 from fitdoctor import options
 from fitdoctor.config import load_config
 from fitdoctor.errors import UsageError
@@ -108,18 +108,6 @@ def test_the_script_sees_neither_our_pythonpath_nor_the_callers_folder(tmp_path:
     assert "PYTHONPATH=None" in proc.stderr and "cwd-on-path=False" in proc.stderr
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_to_fitdoctor_stops_the_script_and_removes_the_temp_folder(tmp_path: Path, sig: int) -> None:
@@ -143,9 +131,9 @@ def test_a_signal_to_fitdoctor_stops_the_script_and_removes_the_temp_folder(tmp_
     rest = proc.communicate(timeout=120)[1]
     assert proc.returncode == 2 and "stopped by" in rest and "Traceback" not in rest
     deadline = time.monotonic() + 30  # a bound on waiting, not a performance assertion
-    while _alive(child) and time.monotonic() < deadline:
+    while process_alive(child) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(child), "the script kept running after fitdoctor was stopped"
+    assert not process_alive(child), "the script kept running after fitdoctor was stopped"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("fitdoctor-")], "a temp folder was left"
 
 

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import SCRIPTS, run_cli
+from conftest import SCRIPTS, process_alive, run_cli
 
 ROBUST = SCRIPTS / "robust"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purpose.
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.slow
@@ -42,9 +28,9 @@ def test_sigterm_ignoring_script_and_its_helper_are_killed() -> None:
     assert run.code == 2
     helper = int(next(line.split()[1] for line in run.stderr.splitlines() if line.startswith("helper ")))
     deadline = time.monotonic() + 10
-    while _alive(helper) and time.monotonic() < deadline:
+    while process_alive(helper) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(helper), "the script's helper process was left running"
+    assert not process_alive(helper), "the script's helper process was left running"
 
 
 @pytest.mark.slow
@@ -121,9 +107,9 @@ def test_dataloader_workers_of_a_hung_sigterm_ignoring_script_are_killed() -> No
     workers = [int(line.split()[1]) for line in run.stderr.splitlines() if line.startswith("worker ")]
     assert len(workers) == 2, run.stderr[-2000:]
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(process_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not [pid for pid in workers if _alive(pid)], "DataLoader workers were left running"
+    assert not [pid for pid in workers if process_alive(pid)], "DataLoader workers were left running"
 
 
 @pytest.mark.slow
