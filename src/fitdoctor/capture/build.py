@@ -10,7 +10,7 @@ from typing import Any
 
 from fitdoctor.capture.notes import capture_notes
 from fitdoctor.capture.objective import find_terms, is_simple
-from fitdoctor.capture.programs import LOSS_NAMES, build_programs
+from fitdoctor.capture.programs import LOSS_NAMES, accumulation, build_programs, median
 from fitdoctor.capture.recorder import STAGE_GAP, Recorder, unwrap_model
 from fitdoctor.evidence import Locator
 from fitdoctor.training import LossSpec, TrainingSetup
@@ -109,7 +109,7 @@ def _program_problem(recorder: Recorder, what: str) -> Problem | None:
         )
     manual = recorder.records[0].opt is None
     if manual and recorder.manual_residuals:
-        residual = _median(recorder.manual_residuals, 0.0)
+        residual = median(recorder.manual_residuals, 0.0)
         if residual > MANUAL_TOLERANCE:
             return Problem(
                 "FD903",
@@ -196,8 +196,8 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
         user_losses=recorder.user_losses,
         seed=seed,
         zero_grad=recorder.stale_steps <= 0.5 * recorder.single_backward_steps,
-        accumulation=_accumulation(recorder.backward_calls),
-        loss_scale=_median(recorder.loss_scales, 1.0),
+        accumulation=accumulation(recorder.backward_calls),
+        loss_scale=median(recorder.loss_scales, 1.0),
         train_mode=recorder.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
     )
     notes = capture_notes(recorder)
@@ -210,14 +210,3 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
             f"({', '.join(recorder.other_optimizers)}) were not checked"
         )
     return Captured(setup, locate, recorder.training_summary(), notes)
-
-
-def _median(values: list[float], default: float) -> float:
-    finite = sorted(v for v in values if v == v and abs(v) != float("inf"))
-    return finite[len(finite) // 2] if finite else default
-
-
-def _accumulation(backward_calls: list[int]) -> int:
-    """Backward calls per optimizer step in the user's loop (1 without gradient accumulation)."""
-    counts = sorted(c for c in backward_calls if c > 0)
-    return max(1, counts[len(counts) // 2]) if counts else 1

@@ -156,7 +156,7 @@ def build_programs(recorder: Recorder, seed: int, display_root: str | None) -> P
         user_losses=recorder.user_losses,
         seed=seed,
         zero_grad=stale <= 0.5 * single_steps,
-        accumulation=_accumulation(recorder.backward_calls) if not any(r.closure for r in used) else 1,
+        accumulation=accumulation(recorder.backward_calls) if not any(r.closure for r in used) else 1,
         loss_scale=1.0,  # the program computes the value the script backpropagated, scaling included
         train_mode=recorder.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
         optimizers=optimizers,
@@ -321,7 +321,7 @@ def _spec(record: OptimizerRecord, names: dict[int, str], recorder: Recorder) ->
     """The optimizer's class and param groups by parameter name (plain SGD at the measured rate for weights
     updated by hand)."""
     if record.opt is None:
-        lr = _median(recorder.manual_lrs, 0.0)
+        lr = median(recorder.manual_lrs, 0.0)
         params = [names[id(p)] for r in record.roots for p in r.parameters() if id(p) in names]
         params += [names[id(t)] for t in record.leaves if id(t) in names]
         defaults = dict(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=max(lr, 1e-12)).defaults)
@@ -399,7 +399,7 @@ def _notes(
 ) -> list[str]:
     notes = capture_notes(recorder, programs=True)
     if used[0].opt is None:
-        lr = _median(recorder.manual_lrs, 0.0)
+        lr = median(recorder.manual_lrs, 0.0)
         notes.append(
             f"weights updated by hand: the script changes the weights by −lr·gradient with lr ≈ {lr:.3g} (measured "
             f"over {len(recorder.manual_lrs)} steps); the check replays that as torch.optim.SGD(lr={lr:.3g})"
@@ -448,11 +448,13 @@ def _notes(
     return notes
 
 
-def _median(values: list[float], default: float) -> float:
+def median(values: list[float], default: float) -> float:
+    """The median of the finite values, or ``default`` when there is none."""
     finite = sorted(v for v in values if math.isfinite(v))
     return finite[len(finite) // 2] if finite else default
 
 
-def _accumulation(backward_calls: list[int]) -> int:
+def accumulation(backward_calls: list[int]) -> int:
+    """Backward calls per optimizer step in the user's loop (1 without gradient accumulation)."""
     counts = sorted(c for c in backward_calls if c > 0)
     return max(1, counts[len(counts) // 2]) if counts else 1

@@ -29,7 +29,7 @@ from torch.overrides import TorchFunctionMode
 
 from fitdoctor.capture.functional import FunctionalObjective, storage_of
 from fitdoctor.capture.objective import freeze
-from fitdoctor.capture.tape import Op, Program, Ref, Sliced, Tape
+from fitdoctor.capture.tape import Op, Program, Ref, Sliced, Tape, is_tensor, map_nested
 from fitdoctor.capture.userframes import Site, UserFiles, real_path
 
 #: Loss functions of ``torch.nn.functional`` that take ``input`` and ``target``. Loss modules
@@ -156,15 +156,13 @@ class _RootCall:
 
 def _detach(obj: Any) -> Any:
     """A detached copy of a batch structure (tensors in tuples, lists and dicts)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, tuple):
-        return tuple(_detach(o) for o in obj)
-    if isinstance(obj, list):
-        return [_detach(o) for o in obj]
-    if isinstance(obj, dict):
-        return {k: _detach(v) for k, v in obj.items()}
-    return obj
+    return map_nested(obj, is_tensor, lambda t: t.detach().clone())
+
+
+def _param_of(params: dict[int, torch.Tensor], t: torch.Tensor) -> torch.Tensor | None:
+    """The optimizer parameter a tensor is a view of (a ``torch.func`` params dict holds detached views)."""
+    owner = params.get(storage_of(t) or -1)
+    return owner if owner is not None and owner.shape == t.shape else None
 
 
 def _nbytes(obj: Any) -> int:
@@ -901,23 +899,18 @@ class Recorder:
         leaves: dict[str, torch.Tensor] = {}
         sources: list[int | None] = []
 
-        def enc(obj: Any) -> Any:
-            if isinstance(obj, torch.Tensor):
-                owner = params.get(storage_of(obj) or -1)
-                if owner is not None and owner.shape == obj.shape:
-                    key = f"leaf{id(owner)}"
-                    leaves[key] = owner
-                    return Ref("param", name=key)
-                consts.append(obj.detach().clone())
-                sources.append(storage_of(obj))
-                return Ref("const", len(consts) - 1)
-            if isinstance(obj, (tuple, list)):
-                return type(obj)(enc(o) for o in obj)
-            if isinstance(obj, dict):
-                return {k: enc(v) for k, v in obj.items()}
-            return obj
+        def enc(t: torch.Tensor) -> Ref:
+            owner = _param_of(params, t)
+            if owner is not None:
+                key = f"leaf{id(owner)}"
+                leaves[key] = owner
+                return Ref("param", name=key)
+            consts.append(t.detach().clone())
+            sources.append(storage_of(t))
+            return Ref("const", len(consts) - 1)
 
-        enc_args, enc_kwargs = enc(tuple(args)), enc(dict(kwargs))
+        enc_args = map_nested(tuple(args), is_tensor, enc)
+        enc_kwargs = map_nested(dict(kwargs), is_tensor, enc)
         if not leaves:
             return None
         seen = getattr(self, "_functorch_seen", None)
@@ -947,23 +940,20 @@ class Recorder:
         """The script's assigned gradient against the gradient of the mean per-sample loss (1 for .mean(0))."""
         live: dict[int, torch.Tensor] = {}
 
-        def swap(obj: Any) -> Any:
-            if isinstance(obj, torch.Tensor):
-                owner = params.get(storage_of(obj) or -1)
-                if owner is not None and owner.shape == obj.shape:
-                    live[id(owner)] = live.get(id(owner)) or owner.detach().clone().requires_grad_(True)
-                    return live[id(owner)]
-                return obj
-            if isinstance(obj, (tuple, list)):
-                return type(obj)(swap(o) for o in obj)
-            if isinstance(obj, dict):
-                return {k: swap(v) for k, v in obj.items()}
-            return obj
+        def swap(t: torch.Tensor) -> torch.Tensor:
+            owner = _param_of(params, t)
+            if owner is None:
+                return t
+            if id(owner) not in live:
+                live[id(owner)] = owner.detach().clone().requires_grad_(True)
+            return live[id(owner)]
 
         self._tls.busy = True
         try:
             with torch.enable_grad():
-                value = FunctionalObjective(loss_fn, in_dims)(*swap(tuple(args)), **swap(dict(kwargs)))
+                value = FunctionalObjective(loss_fn, in_dims)(
+                    *map_nested(tuple(args), is_tensor, swap), **map_nested(dict(kwargs), is_tensor, swap)
+                )
                 owners = [p for p in params.values() if id(p) in live]
                 grads = torch.autograd.grad(value, [live[id(p)] for p in owners], allow_unused=True)
         except Exception:
@@ -1058,7 +1048,6 @@ class Recorder:
         if record.closure:
             self._account(opt)
             self._closure_calls = 0
-            record.closure = True
         record.steps += 1
         self.steps += 1
         self._forget_old_operations()

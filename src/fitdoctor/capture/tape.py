@@ -353,7 +353,7 @@ class Tape:
         shapes: dict[int, tuple[int, ...]] = {}
         sources: list[torch.Tensor] = []
 
-        def convert(obj: Any) -> Any:
+        def leaf(obj: Any) -> Any:
             if isinstance(obj, _Live):
                 return Ref("value", renumber[obj.entry], obj.path)
             if isinstance(obj, torch.Tensor):
@@ -367,13 +367,10 @@ class Tape:
                     consts.append(obj.detach().clone())
                     sources.append(obj)
                 return Ref("const", k)
-            if isinstance(obj, tuple):
-                return tuple(convert(o) for o in obj)
-            if isinstance(obj, list):
-                return [convert(o) for o in obj]
-            if isinstance(obj, dict):
-                return {k: convert(v) for k, v in obj.items()}
             return obj
+
+        def convert(obj: Any) -> Any:
+            return map_nested(obj, lambda o: isinstance(o, (_Live, torch.Tensor)), leaf)
 
         ops = []
         for new, old in enumerate(order):
