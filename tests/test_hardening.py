@@ -3,6 +3,7 @@ environment, not fitdoctor's."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -159,3 +160,123 @@ def test_bad_threshold_overrides_are_rejected(thresholds: dict[str, dict[str, fl
 
     with pytest.raises(UsageError, match=message):
         RuleSelection(thresholds=thresholds).validate()
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _writer_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "train.py").write_text((HARD / "writes_files.py").read_text())
+    (folder / "train.log").write_text("yesterday's log\n")
+    (folder / "stale.txt").write_text("keep me\n")
+    return folder
+
+
+@pytest.mark.slow
+def test_the_scripts_writes_stay_in_a_scratch_copy_and_are_listed(tmp_path: Path) -> None:
+    folder = _writer_folder(tmp_path)
+    before = _tree(folder)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "fitdoctor", "check", "project/train.py", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _tree(folder) == before, "the script's writes reached the user's folder"
+    report = json.loads(proc.stdout)
+    assert {(w["path"], w["change"], w["reached"]) for w in report["files_written"]} == {
+        ("project/checkpoint.pt", "created", False),
+        ("project/train.log", "modified", False),
+        ("project/stale.txt", "deleted", False),
+    }
+    left = proc.stderr.split("mkdtemp ", 1)[1].split()[0]
+    assert not Path(left).exists(), "the folder the script made with mkdtemp() outlived the check"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"], "fitdoctor left a temp folder"
+    full = run_cli("check", str(folder / "train.py"), "--color", "never")
+    assert "went to a scratch copy of its folder and were discarded" in " ".join(full.stdout.split())
+
+
+@pytest.mark.slow
+def test_in_place_runs_in_the_users_folder_and_lists_what_reached_it(tmp_path: Path) -> None:
+    folder = _writer_folder(tmp_path)
+    run = run_cli("check", "train.py", "--in-place", "--format", "json", cwd=folder)
+    assert run.code == 0 and run.report is not None, run.stderr[-2000:]
+    assert (folder / "train.log").read_text() == "started\n" and not (folder / "stale.txt").exists()
+    assert (folder / "checkpoint.pt").exists()
+    # torch.save opens its file in C++, out of sight of Python's audit hooks: in place, only Python's own
+    # file operations are listed.
+    assert {(w["path"], w["change"], w["reached"]) for w in run.report["files_written"]} == {
+        ("train.log", "modified", True),
+        ("stale.txt", "deleted", True),
+    }
+
+
+@pytest.mark.slow
+def test_a_script_that_reads_relative_to_another_folder_runs_with_cwd() -> None:
+    project = HARD / "project"
+    run = run_cli("check", "scripts/train.py", "--format", "json", cwd=project)
+    assert run.code == 2 and run.report is not None
+    message = run.report["findings"][0]["message"]
+    assert run.report["findings"][0]["code"] == "FD901" and "FileNotFoundError" in message
+    assert f"ran in a scratch copy of {project / 'scripts'}" in message and "--cwd" in message
+    run = run_cli("check", "scripts/train.py", "--cwd", ".", "--format", "json", cwd=project)
+    assert run.code == 0 and run.report is not None, run.stderr[-2000:]
+    assert run.report["status"] == "ok" and run.codes("warning") == []
+
+
+@pytest.mark.slow
+def test_a_package_module_runs_with_dash_m_like_python() -> None:
+    project = HARD / "project"
+    run = run_cli("check", "pkg/train.py", "--format", "json", cwd=project)
+    assert run.code == 2 and run.report is not None
+    assert "`fitdoctor check -m pkg.train`" in run.report["findings"][0]["message"]
+    run = run_cli("check", "-m", "pkg.train", "--format", "json", cwd=project)
+    assert run.code == 0 and run.report is not None, run.stderr[-2000:]
+    assert run.report["script"] == "pkg/train.py" and run.codes("warning") == []
+    missing = run_cli("check", "-m", "pkg.absent", cwd=project)
+    assert missing.code == 2 and "no pkg/absent.py or pkg/absent/__main__.py" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_a_large_file_is_read_through_a_link_and_copied_before_the_script_writes_it(tmp_path: Path) -> None:
+    """The mirror links files over its copy limit; the child's write guard replaces such a link by a copy before
+    a write (truncating or not), so the original never changes."""
+    original = tmp_path / "user"
+    original.mkdir()
+    (original / "big.bin").write_bytes(b"original data")
+    (original / "append.bin").write_bytes(b"original data")
+    code = f"""
+import os, sys
+from fitdoctor.capture import scratch
+scratch.COPY_FILE_LIMIT = 4
+mirror = scratch.build_mirror([{str(original)!r}], {str(tmp_path / "work")!r})
+copy = mirror.folders[{str(os.path.realpath(original))!r}]
+assert os.path.islink(os.path.join(copy, "big.bin"))
+guard = scratch.WriteGuard({str(tmp_path / "work")!r}, [copy], {str(tmp_path)!r})
+sys.addaudithook(guard)
+guard.active = True
+os.chdir(copy)
+assert open("big.bin", "rb").read() == b"original data"
+open("big.bin", "w").write("new")
+open("append.bin", "a").write(" and more")
+guard.active = False
+assert open("big.bin").read() == "new" and open("append.bin").read() == "original data and more"
+print(sorted((w.path, w.change) for w in mirror.changes({str(tmp_path)!r})))
+print(guard.recorded())
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (original / "big.bin").read_bytes() == b"original data"
+    assert (original / "append.bin").read_bytes() == b"original data"
+    assert proc.stdout.splitlines() == [
+        "[('user/append.bin', 'modified'), ('user/big.bin', 'modified')]",
+        "[]",
+    ]

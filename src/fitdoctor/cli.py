@@ -122,7 +122,9 @@ def render(report: Any, output_format: Format, console: Console, explain: bool =
 @app.command()
 @friendly
 def check(
-    script: Annotated[str, typer.Argument(help="The training script to check, run unmodified.")],
+    script: Annotated[
+        str | None, typer.Argument(help="The training script to check, run unmodified.", show_default=False)
+    ] = None,
     script_args: Annotated[
         list[str] | None, typer.Argument(help="Arguments for the script, after `--`.", show_default=False)
     ] = None,
@@ -171,21 +173,50 @@ def check(
         Path | None, typer.Option("--html", help="Also write a self-contained HTML report with plots to this file.")
     ] = None,
     svg: Annotated[Path | None, typer.Option("--svg", help="Also write the terminal report as an SVG picture.")] = None,
+    module: Annotated[
+        str | None,
+        typer.Option(
+            "--module",
+            "-m",
+            help="Run this module as `python -m` does (for scripts that use relative imports), instead of SCRIPT.",
+            show_default=False,
+        ),
+    ] = None,
+    cwd: Annotated[
+        Path | None,
+        typer.Option(
+            help="The folder the script runs in. [default: the script's folder; with -m, the current folder]",
+            show_default=False,
+        ),
+    ] = None,
+    in_place: Annotated[
+        bool,
+        typer.Option(
+            "--in-place",
+            help="Run the script in its own folders: what it writes (checkpoints, logs) reaches your files. By "
+            "default it runs in a scratch copy that is removed afterwards.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no output of the script.")] = False,
     color: Annotated[Color, typer.Option(help="Colour the output.")] = Color.auto,
 ) -> None:
     """Run SCRIPT, capture what it trains, diagnose it and verify each fix.
 
-    Exit status: 0 no finding at or above --fail-on, 1 findings, 2 the check could not run.
+    The script runs in a scratch copy of its folder: files it writes never reach yours (--in-place to let
+    them). Exit status: 0 no finding at or above --fail-on, 1 findings, 2 the check could not run.
     """
     from fitdoctor import options as check_option
-    from fitdoctor.capture.runner import CheckOptions, run_check, validate_script
+    from fitdoctor.capture.runner import CheckOptions, resolve_target, run_check
     from fitdoctor.config import load_config
     from fitdoctor.selection import RuleSelection
     from fitdoctor.suppression import apply_suppressions
 
     started = time.perf_counter()
-    path = validate_script(script)
+    args = list(script_args or [])
+    if module is not None and script is not None:
+        args, script = [script, *args], None  # like `python -m module args...`
+    where = CheckOptions(cwd=str(cwd) if cwd is not None else None, module=module, in_place=in_place)
+    path = resolve_target(script, where).path
     settings = load_config(path, config)
     selection = RuleSelection(
         select=_split(select) or settings.select or (),
@@ -199,17 +230,20 @@ def check(
             replay_steps if replay_steps is not None else (settings.replay_steps or 0), "--replay-steps"
         ),
         seed=check_option.seed(seed if seed is not None else (settings.seed or 0), "--seed"),
-        args=list(script_args or []),
+        args=args,
         rules=selection,
         quiet=quiet,
         stage=stage,
+        cwd=where.cwd,
+        module=module,
+        in_place=in_place,
     )
     err = _console(color, stderr=True)
     if quiet or not err.is_terminal:
         report = run_check(script, options)
     else:
-        with err.status(f"fitdoctor: running {script}", spinner="dots") as status:
-            report = run_check(script, options, progress=lambda text: status.update(f"fitdoctor: {text}"))
+        with err.status(f"fitdoctor: running {escape(script or module or '')}", spinner="dots") as status:
+            report = run_check(script, options, progress=lambda text: status.update(f"fitdoctor: {escape(text)}"))
     report = apply_suppressions(report)
     report.timings["total_s"] = time.perf_counter() - started
     _write_pictures(report, html, svg, explain)

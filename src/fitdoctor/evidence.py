@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import linecache
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ class Locator:
         loss: Where the loss is computed.
         model_call: Where the training loop calls the model.
         init_sites: Parameter name -> where the user's code initialises it explicitly (``nn.init``).
+        original: Maps the path the script ran from (a scratch copy) to the user's original path.
     """
 
     def __init__(
@@ -44,8 +45,10 @@ class Locator:
         loss: Site | None = None,
         model_call: Site | None = None,
         init_sites: dict[str, Site] | None = None,
+        original: Callable[[str], str] | None = None,
     ) -> None:
         self.display_root = display_root
+        self.original: Callable[[str], str] = original or (lambda path: path)
         self.module_sites = module_sites or {}
         self.model = self.site(model)
         self.optimizer = self.site(optimizer)
@@ -57,10 +60,10 @@ class Locator:
         """The location of a site (None stays None)."""
         if site is None:
             return None
-        path = site.path
+        path = self.original(site.path)
         if self.display_root and not path.startswith("<"):
-            rel = os.path.relpath(site.path, self.display_root)
-            path = rel if not rel.startswith("..") else site.path
+            rel = os.path.relpath(path, self.display_root)
+            path = rel if not rel.startswith("..") else path
         return Location(path, site.line, linecache.getline(site.path, site.line).strip())
 
     def init(self, parameter: str) -> Location | None:

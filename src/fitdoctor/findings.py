@@ -95,6 +95,22 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class FileWrite:
+    """A file or folder the checked script created, changed or deleted.
+
+    Attributes:
+        path: The original path (relative to the folder fitdoctor was run from when inside it).
+        change: ``created``, ``modified`` or ``deleted``.
+        reached: Whether the change reached the user's files (``--in-place``, a path outside the scratch
+            copy of the script's folder); otherwise it stayed in the scratch copy and was discarded.
+    """
+
+    path: str
+    change: str
+    reached: bool
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything one check produced, JSON-able through :meth:`to_dict`.
 
@@ -109,6 +125,7 @@ class Report:
         seed: The seed the replays used.
         error: For a status other than ok: message and (for a crash) the user's traceback.
         suppressed: Findings silenced by a ``# fitdoctor: ignore[...]`` comment on their line.
+        files_written: What the script created, changed or deleted while it was checked.
     """
 
     version: str
@@ -121,6 +138,7 @@ class Report:
     seed: int = 0
     error: dict[str, Any] | None = None
     suppressed: tuple[Finding, ...] = ()
+    files_written: tuple[FileWrite, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The fixed JSON shape of a report."""
@@ -135,6 +153,7 @@ class Report:
             "seed": self.seed,
             "error": self.error,
             "suppressed": [f.to_dict() for f in self.suppressed],
+            "files_written": [asdict(w) for w in self.files_written],
         }
 
     @classmethod
@@ -172,6 +191,7 @@ class Report:
             seed=data.get("seed", 0),
             error=data.get("error"),
             suppressed=tuple(finding(f) for f in data.get("suppressed", [])),
+            files_written=tuple(FileWrite(**w) for w in data.get("files_written", [])),
         )
 
     def __rich_console__(self, console: Any, options: Any) -> Any:

@@ -185,6 +185,7 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
         loss=recorder.loss.site,
         model_call=recorder.model_call_site,
         init_sites=recorder.init_sites,
+        original=recorder.user_files.original,
     )
     setup = TrainingSetup(
         model=model,

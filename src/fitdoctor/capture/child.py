@@ -13,13 +13,18 @@ import os
 import runpy
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fitdoctor.capture.userframes import UserFiles
+
+if TYPE_CHECKING:
+    from fitdoctor.capture.scratch import WriteGuard
 
 
 def _write(path: str, payload: dict[str, Any]) -> None:
@@ -60,9 +65,24 @@ def _progress_writer(path: str | None) -> Any:
     return write
 
 
-def _crash_hint(exc: BaseException) -> str:
-    """A sentence for crashes caused by how fitdoctor runs the script rather than by the script."""
+def _crash_hint(exc: BaseException, run_dir: str, scratch: bool, script: str) -> str:
+    """A sentence for crashes caused by how fitdoctor runs the script rather than by the script.
+
+    Args:
+        exc: The script's exception.
+        run_dir: The folder the script ran in (the user's original path).
+        scratch: Whether it ran in a scratch copy of that folder.
+        script: The script's original path.
+    """
     text = str(exc)
+    if isinstance(exc, ImportError) and "relative import" in text:
+        module = _module_name(script)
+        return "The script uses relative imports, so it runs as a module: " + (
+            f"`fitdoctor check -m {module}` from the folder above its package" if module else "use -m"
+        )
+    if isinstance(exc, (OSError, ImportError)):
+        where = f"a scratch copy of {run_dir}" if scratch else run_dir
+        return f"The script ran in {where}; if it expects another working folder, pass it with --cwd DIR"
     if isinstance(exc, EOFError):
         return (
             "The script reads from stdin (input()); fitdoctor runs it without a terminal, so pass the value "
@@ -79,8 +99,39 @@ def _crash_hint(exc: BaseException) -> str:
     return ""
 
 
+def _module_name(script: str) -> str | None:
+    """The dotted module name of ``script`` inside its package (folders with ``__init__.py``), if any."""
+    folder, name = os.path.split(os.path.abspath(script))
+    parts = [os.path.splitext(name)[0]]
+    while os.path.exists(os.path.join(folder, "__init__.py")):
+        folder, package = os.path.split(folder)
+        parts.insert(0, package)
+    return ".".join(parts) if len(parts) > 1 else None
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Capture and analyse one script; returns the report as a dict."""
+    from dataclasses import asdict
+
+    from fitdoctor.capture.scratch import WriteGuard
+
+    back = {copy: original for original, copy in job["folders"].items()}
+    guard = WriteGuard(job["private"], list(back), job["display_root"])
+    sys.addaudithook(guard)
+    tempfile.tempdir = job["tempdir"]  # folders the script's mkdtemp() leaves go with fitdoctor's own
+    result = _run_job(job, guard, lambda text: _to_original(text, back))
+    result["files_written"] = [asdict(w) for w in guard.recorded()]
+    return result
+
+
+def _to_original(text: str, back: dict[str, str]) -> str:
+    """``text`` with every path in the scratch copy replaced by the user's original path."""
+    for copy, original in back.items():
+        text = text.replace(copy, original)
+    return text
+
+
+def _run_job(job: dict[str, Any], guard: WriteGuard, original: Callable[[str], str]) -> dict[str, Any]:
     # Imported here so that a broken torch install is reported as our error, not a crash at start.
     import torch
 
@@ -92,10 +143,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
     script = job["script"]
     display = job["display"]
-    user_files = UserFiles(script)
+    module = job.get("module")
+    user_files = UserFiles(script, root=job["code_root"], original=original)
     recorder = Recorder(user_files, job["steps"], job["time_budget"], stage=int(job.get("stage", 1)))
-    os.chdir(os.path.dirname(script))
-    sys.path.insert(0, os.path.dirname(script))
+    os.chdir(job["run_dir"])
+    sys.path.insert(0, job["code_root"])
     sys.argv = [script, *job["args"]]
     torch.manual_seed(job["seed"])
     if not os.environ.get("OMP_NUM_THREADS"):
@@ -119,9 +171,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         real_exit(code)
 
     os._exit = script_exit  # type: ignore[assignment]
+    guard.active = True
     try:
         with warnings.catch_warnings():
-            runpy.run_path(script, run_name="__main__")
+            if module:
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(script, run_name="__main__")
     except StopCapture:
         pass
     except SystemExit as exc:
@@ -130,6 +186,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         if not recorder.stopped:
             crash = exc
     finally:
+        guard.active = False
         os._exit = real_exit
         recorder.uninstall()
         sys.stdout, sys.stderr = stdout, stderr
@@ -139,10 +196,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     timings = {"capture_s": capture_s}
     if crash is not None:
         tb = user_files.format_traceback(crash)
-        message = f"{display} raised {type(crash).__name__}: {crash}"
+        message = original(f"{display} raised {type(crash).__name__}: {crash}")
         if recorder.steps:
             message += f" after {recorder.steps} training steps"
-        hint = _crash_hint(crash)
+        hint = _crash_hint(crash, original(job["run_dir"]), bool(job["folders"]), original(script))
         if hint:
             message += f". {hint}"
         return meta_report(
@@ -159,7 +216,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         return meta_report(
             display, found.status, found.code, found.message, found.extra, timings=timings, seed=job["seed"]
         ).to_dict()
-    captured = build(recorder, job["seed"], job["cwd"])
+    captured = build(recorder, job["seed"], job["display_root"])
     if exit_code not in (None, 0):
         captured.notes.append(
             f"exit: the script exited with sys.exit({exit_code!r}) after {recorder.steps} training steps; the check "

@@ -371,6 +371,7 @@ def _locator(
         loss=loss_site,
         model_call=call_site,
         init_sites=recorder.init_sites,
+        original=recorder.user_files.original,
     )
 
 

@@ -11,12 +11,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
+from fitdoctor.capture.scratch import build_mirror
 from fitdoctor.errors import CaptureError, FitdoctorError, Interrupted, UsageError
-from fitdoctor.findings import Report
+from fitdoctor.findings import FileWrite, Report
 from fitdoctor.selection import RuleSelection
 
 #: Seconds the analysis (probes and replays) may take after the capture's time budget.
@@ -51,6 +52,10 @@ class CheckOptions:
         rules: Rule selection and threshold overrides.
         quiet: Drop the script's own output.
         stage: Which training stage to check (1: the first).
+        cwd: The folder the script runs in (default: the script's folder; for ``module``, the folder
+            fitdoctor runs in, as ``python -m`` does).
+        module: Run this module as ``python -m`` would, instead of a script path.
+        in_place: Run in the user's folders themselves rather than in a scratch copy.
     """
 
     steps: int = 200
@@ -61,6 +66,65 @@ class CheckOptions:
     rules: RuleSelection = field(default_factory=RuleSelection)
     quiet: bool = False
     stage: int = 1
+    cwd: str | None = None
+    module: str | None = None
+    in_place: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """What runs, and where.
+
+    Attributes:
+        path: The file that runs (the script, or the module's file).
+        display: How the report names it (the path as given; a module's file relative to the working folder).
+        run_dir: The working directory the script runs in.
+        code_root: The folder put first on ``sys.path`` (the script's folder; for a module, ``run_dir``).
+        module: The module name for ``-m``, else None.
+    """
+
+    path: Path
+    display: str
+    run_dir: str
+    code_root: str
+    module: str | None = None
+
+
+def _run_dir(cwd: str | None, default: str) -> str:
+    if cwd is None:
+        return default
+    p = Path(cwd)
+    if not p.is_dir():
+        raise UsageError(f"--cwd {cwd}: no such folder. Give the folder the script should run in.")
+    return str(p.resolve())
+
+
+def resolve_target(script: str | None, options: CheckOptions) -> Target:
+    """Where the script (or ``-m`` module) is and where it runs, or a clear :class:`UsageError`."""
+    if options.module is not None:
+        if script is not None:
+            raise UsageError("give either a script or -m MODULE, not both (like python).")
+        name = options.module
+        parts = name.split(".")
+        if not name or not all(part.isidentifier() for part in parts):
+            raise UsageError(f"-m {name!r} is not a module name (e.g. -m package.train).")
+        run_dir = _run_dir(options.cwd, os.getcwd())
+        base = Path(run_dir, *parts)
+        candidates = [base.with_suffix(".py"), base / "__main__.py"]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise UsageError(
+                f"-m {name}: no {candidates[0].relative_to(run_dir)} or {candidates[1].relative_to(run_dir)} in "
+                f"{run_dir}. fitdoctor looks for the module as `python -m` does, from the folder it runs in "
+                "(pass --cwd to look elsewhere)."
+            )
+        path = validate_script(str(found))
+        rel = os.path.relpath(path, os.getcwd())
+        return Target(path, rel if not rel.startswith("..") else str(path), run_dir, run_dir, name)
+    if script is None:
+        raise UsageError("give the training script to check, or -m MODULE to run a module as `python -m` does.")
+    path = validate_script(script)
+    return Target(path, script, _run_dir(options.cwd, str(path.parent)), str(path.parent))
 
 
 def validate_script(path: str) -> Path:
@@ -130,7 +194,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_check(
-    script: str,
+    script: str | None,
     options: CheckOptions,
     user_output: IO[str] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -138,7 +202,7 @@ def run_check(
     """Run ``script`` in a child process under the recorder and return the report.
 
     Args:
-        script: Path of the user's script.
+        script: Path of the user's script (None with ``options.module``).
         options: Budgets, seed and script arguments.
         user_output: Where the script's own output goes (default: our stderr).
         progress: Told what the check is doing (the child's phases).
@@ -158,19 +222,34 @@ def run_check(
 
 
 def _run_check(
-    script: str,
+    script: str | None,
     options: CheckOptions,
     user_output: IO[str] | None,
     progress: Callable[[str], None] | None,
 ) -> Report:
-    path = validate_script(script)
+    target = resolve_target(script, options)
+    script = target.display
     out = user_output if user_output is not None else sys.stderr
-    with tempfile.TemporaryDirectory(prefix="fitdoctor-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="fitdoctor-", ignore_cleanup_errors=True) as tmp:
         result_path = os.path.join(tmp, "result.json")
+        tempdir = os.path.join(tmp, "tmp")
+        os.mkdir(tempdir)
+        mirror = None
+        if not options.in_place:
+            work = os.path.join(tmp, "work")
+            os.mkdir(work)
+            mirror = build_mirror([target.code_root, target.run_dir], work)
+        place = mirror.to_scratch if mirror is not None else (lambda p: p)
         job = {
-            "script": str(path),
-            "display": script,
-            "cwd": os.getcwd(),
+            "script": place(str(target.path)),
+            "display": target.display,
+            "module": target.module,
+            "run_dir": place(target.run_dir),
+            "code_root": place(target.code_root),
+            "display_root": os.getcwd(),
+            "folders": dict(mirror.folders) if mirror is not None else {},
+            "private": tmp,
+            "tempdir": tempdir,
             "args": list(options.args),
             "steps": options.steps,
             "time_budget": options.time_budget,
@@ -227,7 +306,11 @@ def _run_check(
                     "script). Please report it at https://github.com/fitdoctor/fitdoctor/issues with this "
                     "detail:\n" + data["internal_error"]
                 )
-            return Report.from_dict(data)
+            report = Report.from_dict(data)
+            if mirror is not None:
+                written = {(w.path, w.change): w for w in (*report.files_written, *mirror.changes(os.getcwd()))}
+                report = replace(report, files_written=tuple(sorted(written.values(), key=_write_order)))
+            return report
         if timed_out:
             raise CaptureError(
                 f"{script} did not reach a stop within the time budget ({options.time_budget:g} s for the script, "
@@ -239,6 +322,11 @@ def _run_check(
             f"{script} ended the check before fitdoctor could report (exit status {proc.returncode}); "
             "the script may call os._exit() or be killed by the system (out of memory?)."
         )
+
+
+def _write_order(write: FileWrite) -> tuple[bool, str, str]:
+    """Changes that reached the user's files first, then by path."""
+    return (not write.reached, write.path, write.change)
 
 
 def _wait(

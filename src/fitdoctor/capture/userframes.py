@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType, TracebackType
 
@@ -31,11 +32,19 @@ class UserFiles:
     Args:
         script: Path of the user's script; None for code run through the Python API (a notebook, a test):
             then every file outside the standard library and installed packages is the user's.
+        root: The folder of the user's code (default: the script's folder); a module run with ``-m`` has
+            the folder it is imported from.
+        original: Maps a path the script runs from (a scratch copy) to the user's original path, for what
+            is shown to the user.
     """
 
-    def __init__(self, script: str | None) -> None:
+    def __init__(
+        self, script: str | None, root: str | None = None, original: Callable[[str], str] | None = None
+    ) -> None:
         self.script = os.path.realpath(script) if script else None
-        self.root = os.path.dirname(self.script) + os.sep if self.script else None
+        folder = os.path.realpath(root) if root else (os.path.dirname(self.script) if self.script else None)
+        self.root = folder.rstrip(os.sep) + os.sep if folder else None
+        self.original: Callable[[str], str] = original or (lambda path: path)
         self._stdlib = os.path.dirname(os.__file__) + os.sep
         self._own = os.path.dirname(os.path.realpath(__file__)).rsplit(os.sep, 1)[0] + os.sep
         self._cache: dict[str, bool] = {}
@@ -85,6 +94,8 @@ class UserFiles:
         tb: TracebackType | None = exc.__traceback__
         frames = [(frame, lineno) for frame, lineno in traceback.walk_tb(tb) if self.is_user(frame.f_code.co_filename)]
         summary = traceback.StackSummary.extract(iter(frames))
+        for frame in summary:
+            frame.filename = self.original(frame.filename)
         lines = ["Traceback (most recent call last):\n", *summary.format()]
         lines.extend(traceback.format_exception_only(type(exc), exc))
         return "".join(lines)

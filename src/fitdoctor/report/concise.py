@@ -71,6 +71,33 @@ def data_line(data: dict[str, Any]) -> str:
     return f"x {shape} {data.get('input_dtype') or ''} → y {tshape} · {distinct} distinct batch{plural}"
 
 
+#: At most this many paths are named per sentence of :func:`files_sentences`.
+FILES_NAMED = 8
+
+
+def files_sentences(report: Report) -> list[tuple[bool, str]]:
+    """What the script wrote during the check, in at most two sentences: changes that reached the user's
+    files (``--in-place``, or paths outside the scratch copy), then those discarded with the scratch copy.
+
+    Returns:
+        (whether the changes reached the user's files, the sentence) pairs.
+    """
+    out = []
+    for reached in (True, False):
+        writes = [w for w in report.files_written if w.reached is reached]
+        if not writes:
+            continue
+        named = ", ".join(f"{w.path} ({w.change})" for w in writes[:FILES_NAMED])
+        more = f" and {len(writes) - FILES_NAMED} more" if len(writes) > FILES_NAMED else ""
+        where = (
+            "these changes reached your files"
+            if reached
+            else "they went to a scratch copy of its folder and were discarded"
+        )
+        out.append((reached, f"the script wrote {len(writes)} path{'s' * (len(writes) != 1)}, {where}: {named}{more}"))
+    return out
+
+
 def counts(report: Report) -> dict[str, int]:
     """How many findings the report holds per severity, in the order error, warning, info."""
     return {s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITIES}

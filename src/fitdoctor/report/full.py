@@ -16,7 +16,7 @@ from fitdoctor.catalog import rule_doc
 from fitdoctor.errors import UsageError
 from fitdoctor.findings import Finding, Fix, Report
 from fitdoctor.report.charts import fit_chart, layer_bars, line_chart, sparkline
-from fitdoctor.report.concise import data_line
+from fitdoctor.report.concise import data_line, files_sentences
 from fitdoctor.report.explain import explain as explain_finding
 from fitdoctor.report.explain import to_ascii
 
@@ -163,6 +163,7 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
             yield finding_block(report, f, ascii_only)
         if err.get("traceback"):
             yield Padding(Text(err["traceback"].rstrip(), style="red"), (1, 0, 0, 2))
+        yield from _files(report)
         return
     yield Text()
     yield setup_table(report)
@@ -175,6 +176,7 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
         yield line
     for note in report.training.get("notes") or []:
         yield Text(f"note: {note}", style="dim")
+    yield from _files(report)
     yield Text()
     if not report.findings:
         yield Text("OK: no problems found." if ascii_only else "✔ No problems found.", style="bold green")
@@ -194,6 +196,11 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
         summary.append(f" · checked in {total:.1f} s", style="dim")
     summary.append(f" · seed {report.seed}", style="dim")
     yield summary
+
+
+def _files(report: Report) -> Iterator[Text]:
+    for reached, sentence in files_sentences(report):
+        yield Text(f"files: {sentence}", style="yellow" if reached else "dim")
 
 
 def _explanation(f: Finding) -> str:

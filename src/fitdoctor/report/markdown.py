@@ -13,7 +13,7 @@ from typing import Any
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding, Fix, Report
-from fitdoctor.report.concise import counts, number, one_line, position, summary
+from fitdoctor.report.concise import counts, files_sentences, number, one_line, position, summary
 
 ICON = {"error": "🔴", "warning": "🟡", "info": "🔵"}
 TABLE_HEADER = "| | Code | Rule | Location | Confidence | Message |\n|---|---|---|---|---|---|"
@@ -185,5 +185,8 @@ def render(report: Report, catalog: dict[str, RuleDoc]) -> str:
     notes = report.training.get("notes") or []
     if notes:
         parts += ["", *(f"> Note: {text(one_line(n))}" for n in notes)]
+    files = files_sentences(report)
+    if files:
+        parts += ["", *(f"> Files: {text(one_line(s))}" for _, s in files)]
     parts += ["", f"<sub>fitdoctor {text(report.version)} · seed {report.seed}</sub>"]
     return "\n".join(parts).rstrip("\n")
