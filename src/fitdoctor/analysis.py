@@ -436,11 +436,15 @@ def _fit(
         if not isinstance(x, torch.Tensor) or not x.is_floating_point() or batch.target is None:
             return None
         fx = feature_matrix(x.detach())
+        if fx.shape[0] == 0:
+            continue
         ty = batch.target.detach().reshape(fx.shape[0], -1) if batch.target.numel() % max(fx.shape[0], 1) == 0 else None
         if fx.shape[1] != 1 or ty is None or ty.shape[1] != 1:
             return None
         xs.append(fx[:, 0].double())
         ys.append(ty[:, 0].double())
+    if not xs:
+        return None
     x_all, y_all = torch.cat(xs), torch.cat(ys)
     keep = torch.isfinite(x_all) & torch.isfinite(y_all)
     x_all, y_all = x_all[keep], y_all[keep]

@@ -107,9 +107,18 @@ def _optimizer(optimizer: Any, model: nn.Module, copy_model: nn.Module) -> torch
         if not groups:
             raise UsageError("the optimizer holds none of the model's parameters")
         cls: Any = type(optimizer)
-        return cast(torch.optim.Optimizer, cls(groups))
+        try:
+            return cast(torch.optim.Optimizer, cls(groups))
+        except Exception as exc:
+            raise UsageError(f"recreating the optimizer failed: {type(exc).__name__}: {exc}") from exc
     if callable(optimizer):  # an optimizer class or a factory of the parameters
-        return cast(torch.optim.Optimizer, optimizer(copy_model.parameters()))
+        try:
+            made = optimizer(copy_model.parameters())
+        except Exception as exc:
+            raise UsageError(f"creating the optimizer failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(made, torch.optim.Optimizer):
+            raise UsageError(f"optimizer must create a torch.optim optimizer, not {type(made).__name__}")
+        return made
     raise UsageError("optimizer must be a torch.optim optimizer, its class, or a function of the parameters")
 
 
@@ -166,7 +175,10 @@ def check(
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, not {type(model).__name__}")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise UsageError(f"the model ({type(model).__name__}) has no trainable parameters: there is nothing to train")
     steps = options.steps(steps)
+    batch_size = options.batch_size(batch_size)
     seed = options.seed(seed)
     replay_steps = options.replay_steps(replay_steps, "replay_steps")
     selection = RuleSelection(options.patterns(select, "select"), options.patterns(ignore, "ignore")).validate()

@@ -48,6 +48,15 @@ def seed(value: Any, name: str = "seed") -> int:
     return int(value)
 
 
+def batch_size(value: Any, name: str = "batch_size") -> int | None:
+    """A batch size: a positive integer, or None for the default."""
+    if value is None:
+        return None
+    if not _is_int(value) or value < 1:
+        raise UsageError(f"{name} must be a positive integer or None, not {value!r}")
+    return int(value)
+
+
 def stage(value: Any, name: str = "stage") -> int:
     """A training stage: 1 for the first."""
     if not _is_int(value) or value < 1:

@@ -52,6 +52,20 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
         budget: The time budget, mentioned when no step was reached.
         exit_code: The script's ``sys.exit`` code, if it called it.
     """
+    if recorder.failure is not None:
+        return Problem(
+            "FD903",
+            "unsupported",
+            f"{what}: {recorder.failure}; the check stopped after {recorder.steps} training steps",
+            {"steps": recorder.steps},
+        )
+    if recorder.empty_batches and not recorder.batches and not recorder.programs:
+        return Problem(
+            "FD902",
+            "no-step",
+            f"{what} trained only on batches with zero rows: there is no data to measure",
+            {"steps": recorder.steps},
+        )
     if recorder.target_stage > recorder.stage:
         return Problem(
             "FD902",

@@ -19,12 +19,10 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict
+from typing import Any, NoReturn
 
 from fitdoctor.capture.userframes import UserFiles
-
-if TYPE_CHECKING:
-    from fitdoctor.capture.scratch import WriteGuard
 
 
 def _write(path: str, payload: dict[str, Any]) -> None:
@@ -111,17 +109,9 @@ def _module_name(script: str) -> str | None:
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Capture and analyse one script; returns the report as a dict."""
-    from dataclasses import asdict
-
-    from fitdoctor.capture.scratch import WriteGuard
-
-    back = {copy: original for original, copy in job["folders"].items()}
-    guard = WriteGuard(job["private"], list(back), job["display_root"])
-    sys.addaudithook(guard)
-    tempfile.tempdir = job["tempdir"]  # folders the script's mkdtemp() leaves go with fitdoctor's own
-    result = _run_job(job, guard, lambda text: _to_original(text, back))
-    result["files_written"] = [asdict(w) for w in guard.recorded()]
-    return result
+    session = _Session(job)
+    session.capture()
+    return session.result()
 
 
 def _to_original(text: str, back: dict[str, str]) -> str:
@@ -131,113 +121,184 @@ def _to_original(text: str, back: dict[str, str]) -> str:
     return text
 
 
-def _run_job(job: dict[str, Any], guard: WriteGuard, original: Callable[[str], str]) -> dict[str, Any]:
-    # Imported here so that a broken torch install is reported as our error, not a crash at start.
-    import torch
+class _Session:
+    """One script's capture, then its analysis."""
 
-    from fitdoctor.analysis import analyse, meta_report
-    from fitdoctor.capture.build import build, problem
-    from fitdoctor.capture.recorder import Recorder, StopCapture
-    from fitdoctor.effort import DEFAULT_SECONDS
-    from fitdoctor.selection import RuleSelection
+    def __init__(self, job: dict[str, Any]) -> None:
+        # Imported here so that a broken torch install is reported as our error, not a crash at start.
+        from fitdoctor.capture.recorder import Recorder
+        from fitdoctor.capture.scratch import WriteGuard
 
-    script = job["script"]
-    display = job["display"]
-    module = job.get("module")
-    user_files = UserFiles(script, root=job["code_root"], original=original)
-    recorder = Recorder(user_files, job["steps"], job["time_budget"], stage=int(job.get("stage", 1)))
-    os.chdir(job["run_dir"])
-    sys.path.insert(0, job["code_root"])
-    sys.argv = [script, *job["args"]]
-    torch.manual_seed(job["seed"])
-    if not os.environ.get("OMP_NUM_THREADS"):
-        # Small training scripts run far faster on one intra-op thread on small machines (measured
-        # 18.8 s -> 3.8 s on a 2-core machine); a script that sets its own thread count still wins.
-        torch.set_num_threads(1)
-    crash: BaseException | None = None
-    exit_code: Any = None
-    started = time.perf_counter()
-    progress = _progress_writer(job.get("progress"))
-    progress(f"running {display}")  # the parent treats "running ..." as the capture phase
-    stdout, stderr = sys.stdout, sys.stderr
-    recorder.install()
-    real_exit = os._exit
-    main_pid = os.getpid()
+        self.job = job
+        back = {copy: original for original, copy in job["folders"].items()}
+        self.original: Callable[[str], str] = lambda text: _to_original(text, back)
+        self.guard = WriteGuard(job["private"], list(back), job["display_root"])
+        self.user_files = UserFiles(job["script"], root=job["code_root"], original=self.original)
+        self.recorder = Recorder(self.user_files, job["steps"], job["time_budget"], stage=int(job.get("stage", 1)))
+        self.recorder.on_swallowed = self._finish_inside
+        self.progress = _progress_writer(job.get("progress"))
+        self.crash: BaseException | None = None
+        self.exit_code: Any = None
+        self.swallowed = False
+        self.started = time.perf_counter()
+        self.capture_s = 0.0
+        self._restore: list[Callable[[], None]] = []
 
-    def script_exit(code: int) -> None:
-        # os._exit in the script itself ends the capture like sys.exit; in forked helpers it stays real.
-        if os.getpid() == main_pid:
-            raise SystemExit(code)
-        real_exit(code)
+    def capture(self) -> None:
+        """Run the script under the recorder until it ends or the recorder stops it."""
+        import torch
 
-    os._exit = script_exit  # type: ignore[assignment]
-    guard.active = True
-    try:
-        with warnings.catch_warnings():
-            if module:
-                runpy.run_module(module, run_name="__main__", alter_sys=True)
-            else:
-                runpy.run_path(script, run_name="__main__")
-    except StopCapture:
-        pass
-    except SystemExit as exc:
-        exit_code = exc.code
-    except BaseException as exc:  # the user's error, reported with the user's traceback
-        if not recorder.stopped:
-            crash = exc
-    finally:
-        guard.active = False
-        os._exit = real_exit
-        recorder.uninstall()
-        sys.stdout, sys.stderr = stdout, stderr
+        from fitdoctor.capture.recorder import StopCapture
+
+        job = self.job
+        sys.addaudithook(self.guard)
+        tempfile.tempdir = job["tempdir"]  # folders the script's mkdtemp() leaves go with fitdoctor's own
+        os.chdir(job["run_dir"])
+        sys.path.insert(0, job["code_root"])
+        sys.argv = [job["script"], *job["args"]]
+        torch.manual_seed(job["seed"])
+        if not os.environ.get("OMP_NUM_THREADS"):
+            # Small training scripts run far faster on one intra-op thread on small machines (measured
+            # 18.8 s -> 3.8 s on a 2-core machine); a script that sets its own thread count still wins.
+            torch.set_num_threads(1)
+        self.progress(f"running {job['display']}")  # the parent treats "running ..." as the capture phase
+        self.started = time.perf_counter()
+        self._enter()
+        try:
+            with warnings.catch_warnings():
+                if job.get("module"):
+                    runpy.run_module(job["module"], run_name="__main__", alter_sys=True)
+                else:
+                    runpy.run_path(job["script"], run_name="__main__")
+        except StopCapture:
+            pass
+        except SystemExit as exc:
+            self.exit_code = exc.code
+        except BaseException as exc:  # the user's error, reported with the user's traceback
+            if not self.recorder.stopped:
+                self.crash = exc
+        finally:
+            self._leave()
+
+    def _enter(self) -> None:
+        """Install the recorder, the write guard and the process-wide patches the capture needs."""
+        from fitdoctor.capture.recorder import StopCapture
+
+        stdout, stderr = sys.stdout, sys.stderr
+        real_exit, main_pid = os._exit, os.getpid()
+        real_hook = threading.excepthook
+
+        def script_exit(code: int) -> None:
+            # os._exit in the script itself ends the capture like sys.exit; in forked helpers it stays real.
+            if os.getpid() == main_pid:
+                raise SystemExit(code)
+            real_exit(code)
+
+        def thread_hook(args: Any) -> None:
+            # A training loop in a thread ends with the recorder's stop: that is no error to print.
+            if args.exc_type is not None and issubclass(args.exc_type, StopCapture):
+                return
+            real_hook(args)
+
+        def restore() -> None:
+            self.guard.active = False
+            os._exit = real_exit
+            threading.excepthook = real_hook
+            sys.stdout, sys.stderr = stdout, stderr
+
+        self.recorder.install()
+        os._exit = script_exit  # type: ignore[assignment]
+        threading.excepthook = thread_hook
+        self.guard.active = True
+        self._restore = [restore, self.recorder.uninstall]
+
+    def _leave(self) -> None:
+        """Undo :meth:`_enter` (once, whichever way the capture ended)."""
+        while self._restore:
+            self._restore.pop(0)()
         gc.collect()
-    recorder.finish()
-    capture_s = time.perf_counter() - started
-    timings = {"capture_s": capture_s}
-    if crash is not None:
-        tb = user_files.format_traceback(crash)
-        message = original(f"{display} raised {type(crash).__name__}: {crash}")
-        if recorder.steps:
-            message += f" after {recorder.steps} training steps"
-        hint = _crash_hint(crash, original(job["run_dir"]), bool(job["folders"]), original(script))
-        if hint:
-            message += f". {hint}"
-        return meta_report(
-            display,
-            "crashed",
-            "FD901",
-            message,
-            {"traceback": tb, "steps": recorder.steps},
+        self.capture_s = time.perf_counter() - self.started
+
+    def _finish_inside(self) -> None:
+        """The script keeps training after swallowing the recorder's stops (a bare ``except:`` around its
+        loop): analyse what was captured from inside the hook, deliver the result and end the process."""
+        self.swallowed = True
+        self._leave()
+        _deliver(self.job, self.result)
+
+    def result(self) -> dict[str, Any]:
+        """The report of what was captured, as a dict."""
+        import torch
+
+        with torch.inference_mode(False), torch.enable_grad():
+            result = self._report()
+        result["files_written"] = [asdict(w) for w in self.guard.recorded()]
+        return result
+
+    def _report(self) -> dict[str, Any]:
+        from fitdoctor.analysis import analyse, meta_report
+        from fitdoctor.capture.build import build, problem
+        from fitdoctor.effort import DEFAULT_SECONDS
+        from fitdoctor.selection import RuleSelection
+
+        job, recorder = self.job, self.recorder
+        display = job["display"]
+        recorder.finish()
+        timings = {"capture_s": self.capture_s}
+        if self.crash is not None:
+            crash = self.crash
+            message = self.original(f"{display} raised {type(crash).__name__}: {crash}")
+            if recorder.steps:
+                message += f" after {recorder.steps} training steps"
+            hint = _crash_hint(crash, self.original(job["run_dir"]), bool(job["folders"]), self.original(job["script"]))
+            if hint:
+                message += f". {hint}"
+            extra = {"traceback": self.user_files.format_traceback(crash), "steps": recorder.steps}
+            return meta_report(display, "crashed", "FD901", message, extra, timings=timings, seed=job["seed"]).to_dict()
+        found = problem(recorder, display, budget=job["time_budget"], exit_code=self.exit_code)
+        if found is not None:
+            return meta_report(
+                display, found.status, found.code, found.message, found.extra, timings=timings, seed=job["seed"]
+            ).to_dict()
+        captured = build(recorder, job["seed"], job["display_root"])
+        if self.exit_code not in (None, 0):
+            captured.notes.append(
+                f"exit: the script exited with sys.exit({self.exit_code!r}) after {recorder.steps} training steps; "
+                "the check used what it captured until then"
+            )
+        if self.swallowed:
+            captured.notes.append(
+                "stop: the script caught fitdoctor's stop and kept training (an `except:` or `except BaseException:` "
+                f"around its loop), so the check ended it after {recorder.steps} steps and used what it had captured"
+            )
+        report = analyse(
+            captured.setup,
+            captured.locate,
+            script=display,
+            replay_steps=job["replay_steps"] or max(2 * recorder.steps, 200),
+            training=captured.training,
+            is_user=self.user_files.is_user,
+            notes=captured.notes,
             timings=timings,
-            seed=job["seed"],
-        ).to_dict()
-    found = problem(recorder, display, budget=job["time_budget"], exit_code=exit_code)
-    if found is not None:
-        return meta_report(
-            display, found.status, found.code, found.message, found.extra, timings=timings, seed=job["seed"]
-        ).to_dict()
-    captured = build(recorder, job["seed"], job["display_root"])
-    if exit_code not in (None, 0):
-        captured.notes.append(
-            f"exit: the script exited with sys.exit({exit_code!r}) after {recorder.steps} training steps; the check "
-            "used what it captured until then"
+            rules=RuleSelection.from_job(job),
+            progress=self.progress,
+            # A large model's analysis is scaled to about 4x the script's budget (120 s at the default 30 s).
+            budget_s=min(DEFAULT_SECONDS, 4 * float(job["time_budget"])),
         )
-    replay_steps = job["replay_steps"] or max(2 * recorder.steps, 200)
-    report = analyse(
-        captured.setup,
-        captured.locate,
-        script=display,
-        replay_steps=replay_steps,
-        training=captured.training,
-        is_user=user_files.is_user,
-        notes=captured.notes,
-        timings=timings,
-        rules=RuleSelection.from_job(job),
-        progress=progress,
-        # A large model's analysis is scaled to about 4x the script's budget (120 s at the default 30 s).
-        budget_s=min(DEFAULT_SECONDS, 4 * float(job["time_budget"])),
-    )
-    return report.to_dict()
+        return report.to_dict()
+
+
+def _deliver(job: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> NoReturn:
+    """Compute the result, write it where the parent reads it, and end the process without teardown (user
+    threads or atexit handlers must not hold the check hostage)."""
+    try:
+        result = compute()
+    except BaseException as exc:  # our own failure: reported by the parent as an internal error
+        result = {"internal_error": "".join(traceback.format_exception(exc))}
+    _write(job["result"], _clean(result))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _die_with_parent() -> None:
@@ -279,15 +340,7 @@ def main() -> None:
         job = json.load(fh)
     _die_with_parent()
     _hard_limit(float(job.get("hard_limit") or 0))
-    try:
-        result = run_job(job)
-    except BaseException as exc:  # our own failure: reported by the parent as an internal error
-        result = {"internal_error": "".join(traceback.format_exception(exc))}
-    _write(job["result"], _clean(result))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter teardown: user threads or atexit handlers must not hold the check hostage.
-    os._exit(0)
+    _deliver(job, lambda: run_job(job))
 
 
 if __name__ == "__main__":

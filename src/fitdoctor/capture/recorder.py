@@ -16,9 +16,9 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -92,9 +92,49 @@ MAX_BATCHES = 256
 MAX_BATCH_BYTES = 256 * 2**20
 
 
+#: After the script swallowed this many stops (a bare ``except:`` around its training), the check ends it
+#: from inside the hook (see :attr:`Recorder.on_swallowed`).
+SWALLOWED_STOPS = 20
+
+
 class StopCapture(BaseException):
     """Raised from a hook to stop the user's script; a ``BaseException`` so ``except Exception`` can't
     swallow it."""
+
+
+def exotic(t: torch.Tensor) -> str | None:
+    """What kind of tensor fitdoctor can't measure ``t`` is (meta, sparse, complex, quantized), or None."""
+    if t.is_meta:
+        return "meta-device tensors (shapes without values)"
+    if t.layout != torch.strided:
+        return str(t.layout).replace("torch.", "").replace("_", " ") + " tensors"
+    if t.is_complex():
+        return "complex-valued tensors"
+    if t.is_quantized:
+        return "quantized tensors"
+    return None
+
+
+_Hook = TypeVar("_Hook", bound=Callable[..., Any])
+
+
+def _ours(method: _Hook) -> _Hook:
+    """A hook whose body is fitdoctor's own bookkeeping: an error in it is ours, never the script's. It ends
+    the capture with :attr:`Recorder.failure` set (reported as unsupported), instead of surfacing in the
+    script as an exception the script did not raise."""
+
+    @functools.wraps(method)
+    def guarded(self: Recorder, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except StopCapture:
+            raise
+        except Exception as exc:
+            detail = (str(exc).strip().splitlines() or [""])[0][:200]
+            self._fail(f"fitdoctor's capture could not follow this training ({type(exc).__name__}: {detail})")
+            return None
+
+    return guarded  # type: ignore[return-value]
 
 
 @dataclass
@@ -335,6 +375,12 @@ class Recorder:
         self._stage_steps: dict[int, int] = {}  # steps of every optimizer of the current stage, by id
         self.stopped = False
         self.stop_reason = ""
+        #: Why the capture can't be analysed (an unsupported kind of tensor, a failure of our own hooks).
+        self.failure: str | None = None
+        #: Called (once) when the script keeps training after swallowing :data:`SWALLOWED_STOPS` stops.
+        self.on_swallowed: Callable[[], None] | None = None
+        self._stop_raises = 0
+        self.empty_batches = 0
         self.compile_calls = 0  # torch.compile calls, each answered with the eager model
         self.module_sites: dict[int, tuple[weakref.ref[nn.Module], list[Site]]] = {}
         self.optimizer_sites: dict[int, tuple[weakref.ref[Any], Site]] = {}
@@ -575,11 +621,12 @@ class Recorder:
             stack = self._tls.stack = []
         return stack
 
+    @_ours
     def _forward_pre(self, module: nn.Module, args: Any) -> None:
         if not self._active() or isinstance(module, nn.modules.loss._Loss):
             return  # a loss module is part of the objective, not of the model
         if self.stopped:
-            raise StopCapture(self.stop_reason)
+            self._raise_stop()
         stack = self._stack()
         if not stack:
             self._roots[id(module)] = weakref.ref(module)
@@ -588,6 +635,7 @@ class Recorder:
             self._suspend_tape()
         stack.append(module)
 
+    @_ours
     def _forward_post(self, module: nn.Module, *rest: Any) -> None:
         if not self._active() or isinstance(module, nn.modules.loss._Loss):
             return
@@ -641,6 +689,7 @@ class Recorder:
 
         return loss
 
+    @_ours
     def _record_loss(self, name: str, arguments: dict[str, Any], result: Any) -> None:
         prediction = arguments.pop("input", None)
         target = arguments.pop("target", None)
@@ -650,6 +699,9 @@ class Recorder:
             kwargs = {k: v for k, v in arguments.items() if k not in ("size_average", "reduce")}
             self._inner_losses.append((name, kwargs, prediction, target))
             del self._inner_losses[:-4]
+            return
+        self._refuse_exotic((prediction, target, result), "outputs and losses")
+        if self.stopped:
             return
         if isinstance(result, torch.Tensor) and result.numel() == 1:
             self._step_loss_values.append(float(result.detach()))
@@ -682,6 +734,10 @@ class Recorder:
         self, call: _RootCall, path: tuple[Any, ...], prediction: torch.Tensor, target: torch.Tensor
     ) -> None:
         if self.model is not None and call.module is not self.model:
+            return
+        self._refuse_exotic((*call.args, *call.kwargs.values()), "inputs")
+        if target.numel() == 0:
+            self.empty_batches += 1  # nothing to measure in a batch without rows
             return
         key = _identity(call.args, call.kwargs, target)
         same = self._seen_batches.get(key) if key is not None else None
@@ -721,13 +777,14 @@ class Recorder:
 
         return backward
 
+    @_ours
     def _before_backward(self, tensors: Any, kwargs: dict[str, Any]) -> Any:
         """Account for one backward call; returns the objective it backpropagates (a tape slice) or None."""
         first = tensors[0] if isinstance(tensors, (tuple, list)) and tensors else tensors
         if self.stage < self.target_stage:
             return None
         if self.stopped:
-            raise StopCapture(self.stop_reason)
+            self._raise_stop()
         if self._manual() and self._manual_before:
             self._manual_step()
         self.backward_total += 1
@@ -738,7 +795,9 @@ class Recorder:
                 return None  # LBFGS evaluates the closure several times per step: the first one stands for it
             if not self._known(self._closure_opt):
                 self._identify(self._closure_opt)
-        if isinstance(first, torch.Tensor) and first.numel() == 1:
+        if isinstance(first, torch.Tensor):
+            self._refuse_exotic((first,), "losses")
+        if isinstance(first, torch.Tensor) and first.numel() == 1 and not self.stopped:
             self._step_backward_values.append(float(first.detach()))
             sliced = self.tape.slice(first)
             if sliced is not None:
@@ -752,6 +811,7 @@ class Recorder:
         """Whether the weights may be updated by hand: no torch.optim optimizer has stepped."""
         return self.optimizer is None and (not self.records or self.records[0].opt is None)
 
+    @_ours
     def _after_backward(self, sliced: Any) -> None:
         """No optimizer has stepped yet: remember the trained tensors and their new gradients, so the next
         backward call can measure an update the script applies by hand."""
@@ -846,6 +906,7 @@ class Recorder:
             self._stop(f"time budget of {self.time_budget:g} s reached after {self.steps} steps")
 
     # ----------------------------------------------------------------- torch.func per-sample gradients
+    @_ours
     def _functorch_loss(self, name: str, signature: inspect.Signature, args: Any, kwargs: Any) -> None:
         """A loss called inside a torch.func transform: its kind and where its target lives (no copies, no
         host syncs: only storage addresses)."""
@@ -975,11 +1036,12 @@ class Recorder:
     def _record_of(self, opt: torch.optim.Optimizer) -> OptimizerRecord | None:
         return next((r for r in self.records if r.opt is opt), None)
 
+    @_ours
     def _step_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
         if not self._active():
             return None
         if self.stopped:
-            raise StopCapture(self.stop_reason)
+            self._raise_stop()
         if id(opt) not in self._stage_steps and self._new_stage(opt):
             return None
         self._stage_steps[id(opt)] = self._stage_steps.get(id(opt), 0) + 1
@@ -1038,6 +1100,7 @@ class Recorder:
         self._reset_capture()
         return False
 
+    @_ours
     def _step_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         self._resume_tape()
         if not self._active() or self.stage < self.target_stage:
@@ -1099,6 +1162,10 @@ class Recorder:
     def _commit_programs(self, optimizer: int) -> None:
         """The objectives backpropagated since the last step belong to this step of ``optimizer``."""
         for sliced in self._step_slices:
+            self._refuse_exotic(sliced.consts, "inputs")
+            if any(c.ndim and c.shape[0] == 0 for c in sliced.consts):
+                self.empty_batches += 1  # nothing to measure in a batch without rows
+                continue
             freeze(sliced)  # the user's tensors are not kept past their step
             size = sum(c.numel() * c.element_size() for c in sliced.consts)
             if len(self.programs) >= MAX_BATCHES or self.program_bytes + size > MAX_BATCH_BYTES:
@@ -1123,12 +1190,36 @@ class Recorder:
         self.stopped = True
         self.stop_reason = reason
         if not self.passive:
-            raise StopCapture(reason)
+            self._raise_stop()
+
+    def _raise_stop(self) -> NoReturn:
+        """Stop the script; once it has swallowed too many stops, hand over to :attr:`on_swallowed`."""
+        self._stop_raises += 1
+        if self._stop_raises > SWALLOWED_STOPS and self.on_swallowed is not None:
+            callback, self.on_swallowed = self.on_swallowed, None
+            callback()
+        raise StopCapture(self.stop_reason)
+
+    def _fail(self, reason: str) -> None:
+        """End the capture: what the script trains can't be analysed (``reason`` says why)."""
+        if self.failure is None:
+            self.failure = reason
+        self._stop(reason)
+
+    def _refuse_exotic(self, tensors: Iterable[Any], what: str) -> None:
+        """End the capture when one of ``tensors`` is of a kind fitdoctor can't measure."""
+        for t in tensors:
+            kind = exotic(t) if isinstance(t, torch.Tensor) else None
+            if kind is not None:
+                self._fail(f"the training's {what} are {kind}, which fitdoctor's probes and replays can't measure yet")
 
     def _identify(self, opt: torch.optim.Optimizer) -> None:
         """What ``opt`` trains: the root modules (and raw tensors) its parameters belong to, with their
         state before the first update."""
         params = {id(p): p for group in opt.param_groups for p in group["params"]}
+        self._refuse_exotic(params.values(), "parameters")
+        if self.stopped:
+            return
         record = OptimizerRecord(opt, len(self.records), self.optimizer_site_of(opt))
         candidates: list[nn.Module] = []
         for sliced in self._step_slices:
