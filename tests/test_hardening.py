@@ -280,3 +280,46 @@ print(guard.recorded())
         "[('user/append.bin', 'modified'), ('user/big.bin', 'modified')]",
         "[]",
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "code", "words"),
+    [
+        ("meta_device.py", "FD903", "outputs and losses are meta-device tensors"),
+        ("sparse_inputs.py", "FD903", "inputs are sparse coo tensors"),
+        ("complex_model.py", "FD903", "parameters are complex-valued tensors"),
+        ("zero_row_batches.py", "FD902", "only on batches with zero rows"),
+    ],
+)
+def test_tensors_fitdoctor_cant_measure_are_a_clear_finding(script: str, code: str, words: str) -> None:
+    run = run_cli("check", str(HARD / script), "--format", "json", "--time-budget", "20")
+    assert run.code == 2 and run.report is not None, run.stderr[-2000:]
+    assert [(f["code"], words in f["message"]) for f in run.report["findings"]] == [(code, True)]
+    assert "fitdoctor/" not in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_a_training_loop_in_a_thread_is_checked_without_our_traceback() -> None:
+    run = run_cli("check", str(HARD / "trains_in_a_thread.py"), "--format", "json")
+    assert run.code == 0 and run.report is not None, run.stderr[-2000:]
+    assert run.report["status"] == "ok" and run.report["training"]["steps_captured"] == 200
+    assert run.codes("warning") == [] and "StopCapture" not in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_a_loop_that_swallows_the_stop_is_still_reported() -> None:
+    run = run_cli("check", str(HARD / "swallows_the_stop.py"), "--format", "json")
+    assert run.code == 0 and run.report is not None, run.stderr[-2000:]
+    assert run.report["status"] == "ok" and run.codes("warning") == []
+    assert any(n.startswith("stop: the script caught fitdoctor's stop") for n in run.report["training"]["notes"])
+
+
+@pytest.mark.slow
+def test_a_pytorch_warning_is_shown_once_at_the_scripts_line() -> None:
+    script = HARD / "broadcast_warning.py"
+    run = run_cli("check", str(script), "--format", "json")
+    assert run.code == 1 and run.report is not None, run.stderr[-2000:]
+    assert run.codes() == ["FD202", "FD602", "FD204", "FD601"]
+    warned = [line for line in run.stderr.splitlines() if "UserWarning" in line]
+    assert len(warned) == 1 and warned[0].startswith(f"{script}:14: UserWarning: Using a target size")

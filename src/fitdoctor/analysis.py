@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -172,6 +173,28 @@ def analyse(
         budget_s: Seconds the analysis aims to fit in: a model whose measured step cost would need more
             gets shorter replays and fewer probe batches (see ``fitdoctor.effort``), and the report says so.
     """
+    # The probes and replays re-run the user's objective many times: a warning it raises (a broadcast
+    # target, a deprecated argument) was shown once when the script ran, from the script's own line.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _analyse(
+            setup, locate, script, replay_steps, training, is_user, notes, timings, rules, progress, budget_s
+        )
+
+
+def _analyse(
+    setup: TrainingSetup,
+    locate: Locator,
+    script: str,
+    replay_steps: int,
+    training: dict[str, Any] | None,
+    is_user: Callable[[str], bool] | None,
+    notes: Sequence[str],
+    timings: dict[str, float] | None,
+    rules: RuleSelection | None,
+    progress: Callable[[str], None] | None,
+    budget_s: float,
+) -> Report:
     say = progress or (lambda _: None)
     timings = dict(timings or {})
     started = time.perf_counter()

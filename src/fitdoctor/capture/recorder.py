@@ -102,6 +102,39 @@ class StopCapture(BaseException):
     swallow it."""
 
 
+def _may_warn(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a loss call is one PyTorch warns about: a target whose shape differs from the prediction's
+    (broadcasting), or the deprecated ``size_average``/``reduce`` arguments."""
+    if "size_average" in kwargs or "reduce" in kwargs:
+        return True
+    pair = [*args[:2], kwargs.get("input"), kwargs.get("target")]
+    tensors = [t for t in pair if isinstance(t, torch.Tensor)]
+    return len(tensors) == 2 and tensors[0].shape != tensors[1].shape
+
+
+def _warnings_at_caller(
+    function: Callable[..., Any], args: Any, kwargs: Any, shown: set[tuple[Any, ...]], original: Callable[[str], str]
+) -> Any:
+    """Call a wrapped torch function so that a warning it raises is shown once, at the line of the script that
+    called the wrapper (as without fitdoctor), rather than at the wrapper's own line on every call."""
+    caller = sys._getframe(2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = function(*args, **kwargs)
+    for w in caught:
+        key = (w.category, str(w.message), caller.f_code.co_filename, caller.f_lineno)
+        if key not in shown:
+            shown.add(key)
+            warnings.warn_explicit(
+                w.message,
+                w.category,
+                original(caller.f_code.co_filename),
+                caller.f_lineno,
+                module_globals=caller.f_globals,
+            )
+    return result
+
+
 def exotic(t: torch.Tensor) -> str | None:
     """What kind of tensor fitdoctor can't measure ``t`` is (meta, sparse, complex, quantized), or None."""
     if t.is_meta:
@@ -380,6 +413,7 @@ class Recorder:
         #: Called (once) when the script keeps training after swallowing :data:`SWALLOWED_STOPS` stops.
         self.on_swallowed: Callable[[], None] | None = None
         self._stop_raises = 0
+        self._warnings_shown: set[tuple[Any, ...]] = set()
         self.empty_batches = 0
         self.compile_calls = 0  # torch.compile calls, each answered with the eager model
         self.module_sites: dict[int, tuple[weakref.ref[nn.Module], list[Site]]] = {}
@@ -674,7 +708,11 @@ class Recorder:
             taping = recorder._taping() and recorder.tape.depends(args, kwargs)
             recorder._tls.busy = True
             try:
-                result = original(*args, **kwargs)
+                if _may_warn(args, kwargs):
+                    shown, where = recorder._warnings_shown, recorder.user_files.original
+                    result = _warnings_at_caller(original, args, kwargs, shown, where)
+                else:
+                    result = original(*args, **kwargs)
                 try:
                     bound = signature.bind(*args, **kwargs)
                 except TypeError:
