@@ -1,6 +1,7 @@
 """A healthy regression trained in a threading.Thread that the main thread joins."""
 
 import threading
+
 import torch
 from torch import nn
 
