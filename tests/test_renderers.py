@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from fitdoctor.catalog import load_catalog
-from fitdoctor.findings import Finding, Fix, Location, Report
+from fitdoctor.findings import FileWrite, Finding, Fix, Location, Report
 from fitdoctor.report import concise, github, markdown, sarif
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -408,3 +408,54 @@ def test_concise_keeps_multiline_messages_on_one_line(catalog: dict[str, Any]) -
     assert lines[0].endswith("(fix: Lower the learning rate: 0.1, then 0.01; verified: diverged → 0.25)")
     assert lines[2].startswith("train.py:1: FD301 ")
     assert lines[3] == "1 error, 1 warning, 1 info"
+
+
+#: Rich markup, and a closing tag with nothing open (a MarkupError if it ever reached rich's markup parser).
+MARKUP = "[bold red]x[/] [/] [link=http://e]y[/link]"
+
+
+def markup_report(status: str) -> Report:
+    """A report in which every user-supplied string holds rich markup."""
+    place = Location(f"dir{MARKUP}/train.py", 4, f"labels = {{'{MARKUP}': 1}}")
+    fix = Fix("lower-lr", f"Use {MARKUP}", f"x = '{MARKUP}'", True, "loss", 2.0, 1.0, 10, place, MARKUP)
+    finding = Finding(
+        code="FD501" if status == "ok" else "FD901",
+        rule="learning-rate-too-high" if status == "ok" else "script-crashed",
+        severity="warning" if status == "ok" else "error",
+        confidence="confirmed",
+        message=f"message {MARKUP}",
+        location=place,
+        module=f"model{MARKUP}",
+        fix=fix if status == "ok" else None,
+    )
+    return Report(
+        version="0.1.0",
+        script=f"dir{MARKUP}/train.py",
+        status=status,
+        findings=(finding,),
+        training={"notes": [f"note {MARKUP}"]},
+        error=None if status == "ok" else {"message": finding.message, "traceback": f"ValueError: {MARKUP}"},
+        files_written=(FileWrite(f"out{MARKUP}.pt", "created", False),),
+    )
+
+
+@pytest.mark.parametrize("status", ["ok", "crashed"])
+def test_rich_markup_from_the_user_is_printed_as_written_in_every_renderer(
+    catalog: dict[str, Any], status: str
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from fitdoctor.report import svg
+    from fitdoctor.report.full import render_full
+
+    report = markup_report(status)
+    console = Console(file=io.StringIO(), width=400, no_color=True, record=True)
+    render_full(report, console, explain=True)
+    text = console.export_text()
+    # The script, the message, the note (or the traceback) and the written file, each as written.
+    assert text.count(MARKUP) >= 4, text
+    for module in (concise, markdown, github):
+        assert "[bold red]x[/]" in module.render(report, catalog), module
+    assert "[bold red]x[/]" in svg.render(report, catalog).replace("&#160;", " ")

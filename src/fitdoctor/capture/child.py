@@ -239,6 +239,7 @@ class _Session:
         from fitdoctor.analysis import analyse, meta_report
         from fitdoctor.capture.build import build, problem
         from fitdoctor.effort import DEFAULT_SECONDS
+        from fitdoctor.evidence import Locator
         from fitdoctor.selection import RuleSelection
 
         job, recorder = self.job, self.recorder
@@ -254,7 +255,11 @@ class _Session:
             if hint:
                 message += f". {hint}"
             extra = {"traceback": self.user_files.format_traceback(crash), "steps": recorder.steps}
-            return meta_report(display, "crashed", "FD901", message, extra, timings=timings, seed=job["seed"]).to_dict()
+            locate = Locator(display_root=job["display_root"], original=self.original)
+            where = locate.site(self.user_files.raising_site(crash))
+            return meta_report(
+                display, "crashed", "FD901", message, extra, location=where, timings=timings, seed=job["seed"]
+            ).to_dict()
         found = problem(recorder, display, budget=job["time_budget"], exit_code=self.exit_code)
         if found is not None:
             return meta_report(

@@ -89,6 +89,14 @@ class UserFiles:
         found = self.sites(frame if frame is not None else sys._getframe(2), limit=1)
         return found[0] if found else None
 
+    def raising_site(self, exc: BaseException) -> Site | None:
+        """The innermost of the user's frames in the exception's traceback (where the user's code failed)."""
+        found = None
+        for frame, lineno in traceback.walk_tb(exc.__traceback__):
+            if self.is_user(frame.f_code.co_filename):
+                found = Site(real_path(frame.f_code.co_filename), lineno, frame.f_code.co_name)
+        return found
+
     def format_traceback(self, exc: BaseException) -> str:
         """The exception's traceback with only the user's frames, as Python prints it."""
         tb: TracebackType | None = exc.__traceback__
