@@ -55,7 +55,7 @@ def test_a_hand_written_objective_replays_to_the_value_the_script_backpropagated
     setup = build(recorder, 0, None).setup
     assert setup.programmed and setup.loss.name == "mse_loss" and setup.loss.reduction == "mean"
     value = batch_loss(fresh_model(setup), setup, setup.batches[0])
-    assert float(value) == pytest.approx(first[0], rel=1e-6)
+    assert float(value.detach()) == pytest.approx(first[0], rel=1e-6)
     assert setup.batches[0].target is not None and torch.equal(setup.batches[0].target, y)
 
 

@@ -273,7 +273,8 @@ class WriteGuard:
                 self._write(os.fsdecode(dst), "created", 0)
         elif event == "os.mkdir":
             path = args[0]
-            if isinstance(path, (str, bytes, os.PathLike)):
+            # makedirs(exist_ok=True) of a folder that exists changes nothing.
+            if isinstance(path, (str, bytes, os.PathLike)) and not os.path.isdir(path):
                 self._record(os.fsdecode(path), "created")
 
     def _write(self, path: str, change: str, flags: int) -> None:
