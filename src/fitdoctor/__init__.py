@@ -10,7 +10,8 @@ Use it from the command line (``fitdoctor check train.py``) or from Python::
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from fitdoctor._version import __version__
+
 __all__ = ["FitdoctorError", "Report", "UsageError", "__version__", "check", "watch"]
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fitdoctor import __version__
+from fitdoctor._version import __version__
 from fitdoctor.capture.recorder import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
 from fitdoctor.confirm import confirm, rank
@@ -29,7 +29,7 @@ from fitdoctor.probes.outputs import prediction_spread
 from fitdoctor.probes.overfit import overfit_one_batch
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.probes.yardstick import program_constant_loss
-from fitdoctor.rules import load_rules
+from fitdoctor.rules import load_rules, probe_settings
 from fitdoctor.selection import RuleSelection
 from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, inference, replay, term_view, unwrap
 
@@ -200,13 +200,15 @@ def _analyse(
     started = time.perf_counter()
     selection = rules or RuleSelection()
     catalog = selection.catalog()
-    active = {code: fn for code, fn in load_rules().items() if code in catalog and selection.is_selected(catalog[code])}
+    active = {code: r for code, r in load_rules().items() if code in catalog and selection.is_selected(catalog[code])}
+    needed = {probe for r in active.values() for probe in r.needs}
+    settings = probe_settings(catalog)
     site_of = current_site_factory(is_user) if is_user else None
-    ratio = catalog["FD302"].threshold("derivative_ratio")
+    ratio = settings["activations.derivative_ratio"]
     notes = list(notes)
-    overfit_doc = catalog.get("FD602")
-    overfit_steps = int(overfit_doc.threshold("overfit_steps")) if overfit_doc else 0
-    defaults = Effort(replay_steps, MAX_PROBE_BATCHES, MAX_GRAD_BATCHES, RANGE_STEPS, overfit_doc is not None)
+    overfit_steps = int(settings["overfit.steps"]) if "overfit" in needed else 0
+    range_steps = RANGE_STEPS if "lr_range" in needed else 0
+    defaults = Effort(replay_steps, MAX_PROBE_BATCHES, MAX_GRAD_BATCHES, range_steps, "overfit" in needed)
     with single_thread(setup.model):
         step_s, forward_s, start_s = measure_step(setup)
         effort = plan_effort(defaults, step_s, forward_s, budget_s, overfit_steps, overfit_runs=4, start_s=start_s)
@@ -232,20 +234,19 @@ def _analyse(
         spread_after = prediction_spread(trained, setup, probe_batches)
         say("learning-rate range test and overfit-one-batch check")
         range_test = (
-            lr_range_test(setup, catalog["FD501"].threshold("divergence_factor"), effort.range_steps)
-            if "FD501" in catalog and effort.range_steps and not setup.adversarial
+            lr_range_test(setup, settings["lr_range.divergence_factor"], effort.range_steps)
+            if effort.range_steps and not setup.adversarial
             else None
         )
         overfit = None
-        if "FD602" in catalog and effort.overfit:
-            doc = catalog["FD602"]
+        if effort.overfit:
             # Karpathy's check is about the model and the data, not the optimizer: the user's optimizer at
             # its own and the range test's rate, and Adam at two standard rates.
             lrs = [lr for lr in (setup.lr, range_test.suggested_lr if range_test else None) if lr]
             overfit = overfit_one_batch(
                 setup,
-                int(doc.threshold("batch_size")),
-                int(doc.threshold("overfit_steps")),
+                int(settings["overfit.batch_size"]),
+                int(settings["overfit.steps"]),
                 sorted(set(lrs)),
                 adam_lrs=(1e-3, 1e-2),
             )
@@ -276,7 +277,7 @@ def _analyse(
             lr_range=range_test,
             overfit=overfit,
         )
-        suspects = [s for code, fn in active.items() for s in fn(ev, catalog[code])]
+        suspects = [s for code, r in active.items() for s in r.check(ev, catalog[code])]
         term_views = (
             _term_views(ev, active, catalog, probe_batches, ratio, site_of, init_model) if setup.programmed else []
         )
@@ -319,7 +320,7 @@ def _analyse(
     }
     training_out["constant_prediction_loss"] = ev.constant_loss
     training_out["notes"] = ev.notes
-    training_out["layers"] = _layers(ev, catalog)
+    training_out["layers"] = _layers(ev, settings)
     training_out["gradients"] = [
         {"name": g.name, "init": g.grad_norm, "after": after.grad_norm if after else None}
         for g in ev.init.gradients
@@ -354,10 +355,6 @@ def _analyse(
         timings=timings,
         seed=setup.seed,
     )
-
-
-#: Rules that read the loss target: with several loss terms, they run once per term whose target is known.
-TERM_RULES = ("FD102", "FD201", "FD202", "FD203")
 
 
 def _term_views(
@@ -398,20 +395,20 @@ def _term_views(
             constant_loss=constant_prediction_loss(list(mapping.values()), view.loss, targets),
         )
         suspects = []
-        for code in TERM_RULES:
-            if code in active:
-                for s in active[code](view_ev, catalog[code]):
+        for code, r in active.items():
+            if r.per_term:
+                for s in r.check(view_ev, catalog[code]):
                     suspects.append(dataclasses.replace(s, message=f"In the {view.loss.name} loss term: {s.message}"))
         if suspects:
             out.append((view_ev, suspects))
     return out
 
 
-def _layers(ev: Evidence, catalog: dict[str, RuleDoc]) -> list[dict[str, Any]]:
+def _layers(ev: Evidence, settings: dict[str, float]) -> list[dict[str, Any]]:
     """Per activation layer, at init and after the short training: dead and saturated shares (by the
-    catalog's unit thresholds), pre-activation scale, and the weight-gradient norm of the layer feeding it."""
-    active = catalog["FD301"].threshold("unit_active_share") if "FD301" in catalog else 0.01
-    saturated = catalog["FD302"].threshold("unit_saturated_share") if "FD302" in catalog else 0.99
+    rules' unit thresholds), pre-activation scale, and the weight-gradient norm of the layer feeding it."""
+    active = settings["layers.unit_active_share"]
+    saturated = settings["layers.unit_saturated_share"]
     after = {a.index: a for a in ev.trained.activations}
     grads_init = {g.name: g.grad_norm for g in ev.init.gradients}
     grads_after = {g.name: g.grad_norm for g in ev.trained.gradients}

@@ -46,6 +46,12 @@ class RuleDoc:
         fix: How to fix it.
         references: Citations.
         thresholds: name -> {value, meaning, source}.
+        explains: Codes of the findings this rule's problem causes (optional key): when both are confirmed,
+            the effect says "explained by" this code and the report puts this one first.
+        symptom: Whether the rule reports an outcome (a flat loss, a collapsed output) that any other
+            confirmed finding explains (optional key).
+        signals_failure: Whether this rule's suspicion means the network is not learning (optional key): while
+            it is raised, any suspect whose symptom the short training showed counts as confirmed.
     """
 
     code: str
@@ -61,6 +67,9 @@ class RuleDoc:
     fix: str
     references: tuple[str, ...]
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    explains: tuple[str, ...] = ()
+    symptom: bool = False
+    signals_failure: bool = False
 
     def threshold(self, name: str) -> float:
         """The numeric value of one of this rule's thresholds."""
@@ -90,11 +99,18 @@ def load_catalog() -> dict[str, RuleDoc]:
             **{k: data[k] for k in REQUIRED_KEYS if k not in ("references", "thresholds")},
             references=tuple(data["references"]),
             thresholds=dict(data["thresholds"]),
+            explains=tuple(data.get("explains", ())),
+            symptom=bool(data.get("symptom", False)),
+            signals_failure=bool(data.get("signals_failure", False)),
         )
         rules[doc.code] = doc
     rules = dict(sorted(rules.items()))
     if not rules:
         raise UsageError(f"the rule catalog is missing: no rules/*.toml under {directory}")
+    for doc in rules.values():
+        unknown = [code for code in doc.explains if code not in rules]
+        if unknown:
+            raise UsageError(f"catalog entry {doc.slug}.toml explains unknown codes: {', '.join(unknown)}")
     return rules
 
 

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fitdoctor import __version__
+from fitdoctor._version import __version__
 from fitdoctor.errors import FitdoctorError
 
 app = typer.Typer(

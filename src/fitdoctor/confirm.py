@@ -19,7 +19,7 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix
 from fitdoctor.fixes import FixCandidate
-from fitdoctor.rules import Suspect
+from fitdoctor.rules.base import Suspect
 from fitdoctor.training import ReplayResult, replay
 
 #: A fix must cut the baseline's final loss by at least this share to count as verified. Replays are
@@ -40,32 +40,11 @@ CATEGORY_ORDER = {
 }
 
 #: Findings that explain another finding, by code: (effect, cause).
-CAUSES = {
-    ("FD302", "FD101"),
-    ("FD301", "FD101"),
-    ("FD401", "FD302"),
-    ("FD302", "FD501"),
-    ("FD301", "FD501"),
-    ("FD402", "FD501"),
-    ("FD402", "FD103"),
-    ("FD301", "FD303"),
-    ("FD302", "FD303"),
-    ("FD401", "FD303"),
-    ("FD402", "FD303"),
-    ("FD501", "FD503"),
-    ("FD402", "FD503"),
-    ("FD102", "FD202"),
-    ("FD401", "FD301"),
-}
-
 #: A model whose baseline replay ends below this share of the input-independent baseline loss already fits
 #: (R² ≥ 0.95 for MSE; for cross-entropy, 5 % of the class-prior entropy). A fix that makes it fit still
 #: better is an improvement, not the repair of a network that learns nothing: such findings stay ``info``,
 #: except facts of the training loop (category ``loop``), which are bugs whatever the fit.
 FITS_SHARE = 0.05
-
-#: Symptom rules: any other confirmed finding explains them.
-SYMPTOMS = frozenset({"FD601", "FD602", "FD204"})
 
 
 @dataclass
@@ -155,7 +134,8 @@ def confirm(
             replays[c.id] = replay(ev.setup, c.plan, steps, eval_batches, points=points)
     metric = f"{ev.setup.loss.name} on the captured batches after {steps} replay steps"
     codes = {s.code for s in suspects}
-    flat = "FD601" in codes
+    # While a rule that means "not learning" is raised, a suspect whose symptom the short training showed is confirmed.
+    failing = any(catalog[c].signals_failure for c in codes)
     fixes: dict[str, tuple[Fix | None, tuple[Fix, ...]]] = {}
     for s in suspects:
         measured = [_fix(c, replays[c.id], baseline, metric) for c in s.candidates if c.id in replays]
@@ -168,7 +148,7 @@ def confirm(
             # a loop fact (parameters never updated, gradients never reset) stays a bug in a model that fits
             and (not fits or catalog[s.code].category == "loop")
         )
-        or (s.symptom and (flat or s.code == "FD601"))
+        or (s.symptom and failing)
         or s.proof
         for s in suspects
     }
@@ -177,15 +157,17 @@ def confirm(
         doc = catalog[s.code]
         best, alternatives = fixes[s.code]
         caused_by = list(s.caused_by)
-        for effect, cause in CAUSES:
-            if s.code == effect and cause in codes and confirmed.get(cause) and cause not in caused_by:
+        for cause in sorted(codes):
+            if s.code in catalog[cause].explains and confirmed.get(cause) and cause not in caused_by:
                 caused_by.append(cause)
-        if s.code in SYMPTOMS:
-            caused_by += [c for c in codes if c not in SYMPTOMS and confirmed.get(c) and c not in caused_by]
+        if doc.symptom:
+            caused_by += [
+                c for c in sorted(codes) if not catalog[c].symptom and confirmed.get(c) and c not in caused_by
+            ]
         is_confirmed = confirmed[s.code]
         severity = doc.severity if (is_confirmed or s.proof) else "info"
         message = s.message
-        if s.code in SYMPTOMS and caused_by:
+        if doc.symptom and caused_by:
             message += f"; explained by {', '.join(sorted(caused_by))} above"
         findings.append(
             Finding(

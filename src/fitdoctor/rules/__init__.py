@@ -1,93 +1,43 @@
 """Rules: pure functions of :class:`~fitdoctor.evidence.Evidence` that return suspicions.
 
-Each rule lives in its own module and registers itself with :func:`rule`. The confirm phase turns
-suspicions into findings by replaying their fixes.
+A rule is one unit: its catalog entry ``rules/<slug>.toml`` (docs, thresholds with sources, the findings it
+explains) and one module here, ``<slug>.py`` with dashes as underscores, that registers its check with
+:func:`~fitdoctor.rules.base.rule`. Modules are discovered: nothing else names a rule. Modules whose name
+starts with an underscore, and ``base``, are helpers. The confirm phase turns suspicions into findings by
+replaying their fixes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+import importlib
+import pkgutil
 
 from fitdoctor.catalog import RuleDoc
-from fitdoctor.evidence import Evidence
-from fitdoctor.findings import Location
-from fitdoctor.fixes import FixCandidate
+from fitdoctor.rules.base import RULES, RuleSpec
 
 
-@dataclass
-class Suspect:
-    """A rule's verdict before confirmation.
-
-    Attributes:
-        code: The rule code.
-        message: What was found, with numbers.
-        location: The user's line.
-        module: The model part concerned.
-        evidence: Measured values and thresholds.
-        candidates: Fixes to replay, most specific first.
-        symptom: Whether the short training showed the problem's symptom.
-        proof: Whether the evidence settles the matter without a replay (e.g. targets out of range).
-        caused_by: Codes of root causes.
-    """
-
-    code: str
-    message: str
-    location: Location | None = None
-    module: str | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
-    candidates: list[FixCandidate] = field(default_factory=list)
-    symptom: bool = False
-    proof: bool = False
-    caused_by: tuple[str, ...] = ()
-
-
-RuleFn = Callable[[Evidence, RuleDoc], list[Suspect]]
-RULES: dict[str, RuleFn] = {}
-
-
-def rule(code: str) -> Callable[[RuleFn], RuleFn]:
-    """Register a rule implementation under its catalog code."""
-
-    def register(fn: RuleFn) -> RuleFn:
-        RULES[code] = fn
-        return fn
-
-    return register
-
-
-def load_rules() -> dict[str, RuleFn]:
-    """Import every rule module (they register themselves) and return the registry."""
-    from fitdoctor.rules import (  # noqa: F401
-        cannot_overfit_batch,
-        collapsed_output,
-        dead_relu,
-        eval_mode_training,
-        exploding_gradients,
-        learning_rate,
-        loss_activation_mismatch,
-        loss_not_decreasing,
-        loss_shape_mismatch,
-        missing_zero_grad,
-        nonfinite_data,
-        output_range_mismatch,
-        params_not_updated,
-        poor_initialization,
-        saturated_activations,
-        unscaled_inputs,
-        unscaled_targets,
-        vanishing_gradients,
+def rule_modules() -> list[str]:
+    """The names of the rule modules in this package (helpers excluded)."""
+    return sorted(
+        info.name
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_") and info.name != "base" and not info.ispkg
     )
 
+
+def load_rules() -> dict[str, RuleSpec]:
+    """Import every rule module (each registers its check) and return the registry, by code."""
+    for name in rule_modules():
+        importlib.import_module(f"{__name__}.{name}")
     return RULES
 
 
-def g(value: float) -> str:
-    """A number for a message: 4 significant digits."""
-    return f"{value:.4g}"
-
-
-def pct(share: float) -> str:
-    """A share as a percentage."""
-    return f"{100 * share:.0f}%"
+def probe_settings(catalog: dict[str, RuleDoc]) -> dict[str, float]:
+    """The probes' settings (``"probe.setting"`` -> value), each from the thresholds of the rule that declares
+    it (e.g. the range test's divergence factor from learning-rate-too-high), with overrides applied."""
+    out: dict[str, float] = {}
+    for spec in load_rules().values():
+        for key, threshold in spec.settings:
+            if spec.code in catalog:
+                out[key] = catalog[spec.code].threshold(threshold)
+    return out

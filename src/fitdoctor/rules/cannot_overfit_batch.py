@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
-from fitdoctor.rules import Suspect, g, rule
+from fitdoctor.rules.base import Suspect, g, rule
 
 
-@rule("FD602")
+@rule(
+    "FD602",
+    needs=("overfit", "lr_range"),
+    settings={"overfit.batch_size": "batch_size", "overfit.steps": "overfit_steps"},
+)
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """The best overfit run stays above ``overfit_share`` of the input-independent baseline on that batch."""
     if ev.setup.adversarial:

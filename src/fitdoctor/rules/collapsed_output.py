@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
-from fitdoctor.rules import Suspect, g, pct, rule
+from fitdoctor.rules.base import Suspect, g, pct, rule
 
 
 @rule("FD204")

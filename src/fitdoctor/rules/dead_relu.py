@@ -9,7 +9,7 @@ from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import he_init, leaky_relu, lower_lr, widen
 from fitdoctor.probes.activations import DYING, ActivationStats, duplicate_units
-from fitdoctor.rules import Suspect, pct, rule
+from fitdoctor.rules.base import Suspect, pct, rule
 
 NARROW = 16  # layers this narrow get a "widen" counterfactual
 
@@ -56,7 +56,7 @@ def _layers(ev: Evidence, unit_limit: float, correlation: float, count_duplicate
     return out
 
 
-@rule("FD301")
+@rule("FD301", settings={"layers.unit_active_share": "unit_active_share"})
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Layers where more than ``layer_dead_share`` of ReLU units are lost: active on less than
     ``unit_active_share`` of inputs, or (after training) correlated ≥ ``duplicate_correlation`` with

@@ -6,7 +6,7 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import train_mode
 from fitdoctor.probes.activations import pretty
-from fitdoctor.rules import Suspect, pct, rule
+from fitdoctor.rules.base import Suspect, pct, rule
 
 
 @rule("FD505")

@@ -8,7 +8,7 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import clip_gradients, lower_lr
-from fitdoctor.rules import Suspect, g, rule
+from fitdoctor.rules.base import Suspect, g, rule
 
 
 @rule("FD402")

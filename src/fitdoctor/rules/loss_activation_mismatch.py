@@ -8,7 +8,7 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import add_log_softmax, remove_final_activation
 from fitdoctor.probes.activations import ActivationStats
-from fitdoctor.rules import Suspect, rule
+from fitdoctor.rules.base import Suspect, rule
 from fitdoctor.training import fresh_model, predict
 
 _TWICE_SOFTMAX = (
@@ -32,7 +32,7 @@ def _final_stats(ev: Evidence) -> ActivationStats | None:
     return next((a for a in ev.init.activations if a.index == ev.final.index), None)
 
 
-@rule("FD203")
+@rule("FD203", per_term=True)
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Softmax before cross-entropy, sigmoid before BCE-with-logits, NLL on non-log-probabilities,
     cross-entropy over a single output unit."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.probes.trend import Trend, block_size, loss_trend
-from fitdoctor.rules import Suspect, g, rule
+from fitdoctor.rules.base import Suspect, g, rule
 
 
 def _stalled(t: Trend | None, doc: RuleDoc, constant: float | None, tail: Trend | None) -> bool:

@@ -9,7 +9,7 @@ import torch
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import reshape_target
-from fitdoctor.rules import Suspect, rule
+from fitdoctor.rules.base import Suspect, rule
 
 ELEMENTWISE = (
     "mse_loss",
@@ -22,7 +22,7 @@ ELEMENTWISE = (
 )
 
 
-@rule("FD202")
+@rule("FD202", per_term=True)
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """An elementwise loss whose prediction and target shapes differ and broadcast to a larger shape."""
     if ev.setup.loss.name not in ELEMENTWISE:

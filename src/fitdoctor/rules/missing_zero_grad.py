@@ -5,7 +5,7 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import zero_grad_each_step
-from fitdoctor.rules import Suspect, rule
+from fitdoctor.rules.base import Suspect, rule
 
 
 @rule("FD503")

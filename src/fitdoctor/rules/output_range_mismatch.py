@@ -7,12 +7,12 @@ import math
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import remove_final_activation
-from fitdoctor.rules import Suspect, g, pct, rule
+from fitdoctor.rules.base import Suspect, g, pct, rule
 
 BOUNDED_LOSSES = ("binary_cross_entropy",)
 
 
-@rule("FD201")
+@rule("FD201", per_term=True)
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Compare the targets with the closed range of the final activation."""
     final, targets = ev.final, ev.targets

@@ -6,7 +6,7 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import all_parameters, keep_graph
-from fitdoctor.rules import Suspect, rule
+from fitdoctor.rules.base import Suspect, rule
 
 
 def _names(names: list[str], limit: int = 4) -> str:

@@ -7,11 +7,17 @@ from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import lower_lr, standardize_inputs, xavier_init
 from fitdoctor.probes.activations import SATURATING
-from fitdoctor.rules import Suspect, pct, rule
 from fitdoctor.rules._layers import layer_verdicts
+from fitdoctor.rules.base import Suspect, pct, rule
 
 
-@rule("FD302")
+@rule(
+    "FD302",
+    settings={
+        "activations.derivative_ratio": "derivative_ratio",
+        "layers.unit_saturated_share": "unit_saturated_share",
+    },
+)
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Layers where more than ``layer_saturated_share`` of units are saturated on ≥ ``unit_saturated_share``."""
     unit_limit = doc.threshold("unit_saturated_share")

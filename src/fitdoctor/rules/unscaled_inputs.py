@@ -5,7 +5,7 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import standardize_inputs
-from fitdoctor.rules import Suspect, g, pct, rule
+from fitdoctor.rules.base import Suspect, g, pct, rule
 
 
 @rule("FD101")

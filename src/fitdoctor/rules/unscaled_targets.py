@@ -5,10 +5,10 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import standardize_targets
-from fitdoctor.rules import Suspect, g, rule
+from fitdoctor.rules.base import Suspect, g, rule
 
 
-@rule("FD102")
+@rule("FD102", per_term=True)
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Regression targets whose max(|mean|, std) exceeds ``target_scale``."""
     t = ev.targets

@@ -7,7 +7,7 @@ from fitdoctor.evidence import Evidence, StateEvidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import relu_he, xavier_init
 from fitdoctor.probes.activations import pretty
-from fitdoctor.rules import Suspect, g, rule
+from fitdoctor.rules.base import Suspect, g, rule
 
 SQUASHING = frozenset({"sigmoid", "tanh"})
 

@@ -1,0 +1,94 @@
+"""What every rule module uses: the :class:`Suspect` a rule returns, the :func:`rule` registration and the
+number formats of messages. Rule modules import this module, never the package (so no import cycle)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fitdoctor.catalog import RuleDoc
+from fitdoctor.evidence import Evidence
+from fitdoctor.findings import Location
+from fitdoctor.fixes import FixCandidate
+
+
+@dataclass
+class Suspect:
+    """A rule's verdict before confirmation.
+
+    Attributes:
+        code: The rule code.
+        message: What was found, with numbers.
+        location: The user's line.
+        module: The model part concerned.
+        evidence: Measured values and thresholds.
+        candidates: Fixes to replay, most specific first.
+        symptom: Whether the short training showed the problem's symptom.
+        proof: Whether the evidence settles the matter without a replay (e.g. targets out of range).
+        caused_by: Codes of root causes.
+    """
+
+    code: str
+    message: str
+    location: Location | None = None
+    module: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    candidates: list[FixCandidate] = field(default_factory=list)
+    symptom: bool = False
+    proof: bool = False
+    caused_by: tuple[str, ...] = ()
+
+
+RuleFn = Callable[[Evidence, RuleDoc], list[Suspect]]
+
+#: The optional probes a rule may need (the others run for every check).
+OPTIONAL_PROBES = frozenset({"lr_range", "overfit"})
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """What the pipeline knows of a rule: only what the rule declares.
+
+    Attributes:
+        code: The catalog code.
+        check: The rule itself, a pure function of the evidence and the rule's catalog entry.
+        needs: Optional probes the rule reads (:data:`OPTIONAL_PROBES`); a check with none of the rules that
+            need a probe selected skips it.
+        per_term: Whether the rule reads the loss target, so it runs once more for every further loss term.
+        settings: Probe settings this rule's thresholds supply: ``"probe.setting"`` -> threshold name.
+    """
+
+    code: str
+    check: RuleFn
+    needs: frozenset[str] = frozenset()
+    per_term: bool = False
+    settings: tuple[tuple[str, str], ...] = ()
+
+
+RULES: dict[str, RuleSpec] = {}
+
+
+def rule(
+    code: str, *, needs: Iterable[str] = (), per_term: bool = False, settings: dict[str, str] | None = None
+) -> Callable[[RuleFn], RuleFn]:
+    """Register a rule's check under its catalog code, with what it declares (see :class:`RuleSpec`)."""
+    unknown = set(needs) - OPTIONAL_PROBES
+    if unknown:
+        raise ValueError(f"{code} needs unknown probes: {sorted(unknown)}")
+
+    def register(fn: RuleFn) -> RuleFn:
+        RULES[code] = RuleSpec(code, fn, frozenset(needs), per_term, tuple(sorted((settings or {}).items())))
+        return fn
+
+    return register
+
+
+def g(value: float) -> str:
+    """A number for a message: 4 significant digits."""
+    return f"{value:.4g}"
+
+
+def pct(share: float) -> str:
+    """A share as a percentage."""
+    return f"{100 * share:.0f}%"
