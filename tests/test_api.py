@@ -131,3 +131,28 @@ def test_assert_trainable() -> None:
         assert_trainable(
             GeluEverywhere(), data(), loss="mse", steps=60, replay_steps=150, optimizer=lambda p: adam(p, lr=1e-2)
         )
+
+
+@pytest.mark.slow
+def test_the_api_honours_inline_suppressions_and_a_silenced_rule_explains_nothing() -> None:
+    torch.manual_seed(0)
+    x = torch.linspace(255, 200000, 200).unsqueeze(1)
+    y = torch.sin(x / 30000)
+    with fitdoctor.watch(steps=100) as watched:  # the model is made inside: its lines are known
+        model = nn.Sequential(
+            nn.Linear(1, 32),
+            nn.Tanh(),  # fitdoctor: ignore[saturated-activations]
+            nn.Linear(32, 1),
+        )
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(100):
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+    report = watched.report
+    assert report is not None
+    assert [f.code for f in report.suppressed] == ["FD302"]
+    assert "FD302" not in [f.code for f in report.findings]
+    assert not any("FD302" in f.caused_by or "FD302" in f.message for f in report.findings)
+    assert "FD101" in [f.code for f in report.findings]

@@ -17,7 +17,7 @@ __all__ = ["FitdoctorError", "Report", "UsageError", "__version__", "check", "wa
 if TYPE_CHECKING:
     from fitdoctor.api import check, watch
     from fitdoctor.errors import FitdoctorError, UsageError
-    from fitdoctor.findings import Report
+    from fitdoctor.report.display import Report
 
 
 def __getattr__(name: str) -> Any:
@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(errors, name)
     if name == "Report":
-        from fitdoctor.findings import Report
+        from fitdoctor.report.display import Report
 
         return Report
     raise AttributeError(f"module 'fitdoctor' has no attribute {name!r}")

@@ -299,6 +299,7 @@ def _analyse(
                 key = name if name not in confirmation.replays else f"{name}@{view.setup.loss.name}"
                 confirmation.replays.setdefault(key, r)
             confirmation.findings = rank([*confirmation.findings, *extra.findings], catalog)
+            confirmation.suppressed += extra.suppressed
             confirmation.skipped += extra.skipped
         if confirmation.skipped:
             notes.append(
@@ -351,6 +352,7 @@ def _analyse(
         status="ok",
         setup=describe_setup(setup, ev, locate),
         findings=tuple(confirmation.findings),
+        suppressed=tuple(confirmation.suppressed),
         training=training_out,
         timings=timings,
         seed=setup.seed,

@@ -21,7 +21,7 @@ from fitdoctor.capture.build import build, problem
 from fitdoctor.capture.recorder import Recorder, StopCapture
 from fitdoctor.capture.userframes import UserFiles
 from fitdoctor.errors import UsageError
-from fitdoctor.findings import Report
+from fitdoctor.report.display import Report
 from fitdoctor.selection import RuleSelection
 
 LOSSES: dict[str, Callable[[], nn.Module]] = {
@@ -241,7 +241,7 @@ def _report(
         rules=selection,
     )
     report.timings["total_s"] = time.perf_counter() - started
-    return report
+    return Report.of(report)
 
 
 class Watch:

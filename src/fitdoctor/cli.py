@@ -209,7 +209,6 @@ def check(
     from fitdoctor.capture.runner import CheckOptions, resolve_target, run_check
     from fitdoctor.config import load_config
     from fitdoctor.selection import RuleSelection
-    from fitdoctor.suppression import apply_suppressions
 
     started = time.perf_counter()
     args = list(script_args or [])
@@ -244,7 +243,6 @@ def check(
     else:
         with err.status(f"fitdoctor: running {escape(script or module or '')}", spinner="dots") as status:
             report = run_check(script, options, progress=lambda text: status.update(f"fitdoctor: {escape(text)}"))
-    report = apply_suppressions(report)
     report.timings["total_s"] = time.perf_counter() - started
     _write_pictures(report, html, svg, explain)
     if output is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fitdoctor.capture.recorder import Batch
 from fitdoctor.catalog import RuleDoc
@@ -20,6 +20,7 @@ from fitdoctor.evidence import Evidence
 from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.rules.base import Suspect
+from fitdoctor.suppression import silenced_at
 from fitdoctor.training import ReplayResult, replay
 
 #: A fix must cut the baseline's final loss by at least this share to count as verified. Replays are
@@ -54,6 +55,7 @@ class Confirmation:
     findings: list[Finding]
     replays: dict[str, ReplayResult]
     skipped: int = 0
+    suppressed: list[Finding] = field(default_factory=list)
 
 
 def already_fits(ev: Evidence) -> bool:
@@ -119,7 +121,9 @@ def confirm(
     """Replay each suspect's fixes, pick the best verified one, link causes and rank the findings.
 
     Fixes whose replay would start after ``deadline`` (a ``time.perf_counter()`` value) are not replayed:
-    their suspects keep no measured fix (and stay unconfirmed unless proven otherwise).
+    their suspects keep no measured fix (and stay unconfirmed unless proven otherwise). A suspect whose line
+    carries ``# fitdoctor: ignore[...]`` for it is measured like the others but explains nothing: it goes to
+    ``suppressed``, and no other finding says it is "explained by" it.
     """
     baseline = ev.baseline
     replays: dict[str, ReplayResult] = {"baseline": baseline}
@@ -133,9 +137,10 @@ def confirm(
                 continue
             replays[c.id] = replay(ev.setup, c.plan, steps, eval_batches, points=points)
     metric = f"{ev.setup.loss.name} on the captured batches after {steps} replay steps"
-    codes = {s.code for s in suspects}
+    silenced = {s.code for s in suspects if silenced_at(s.location, s.code, catalog[s.code].slug)}
+    codes = {s.code for s in suspects} - silenced
     # While a rule that means "not learning" is raised, a suspect whose symptom the short training showed is confirmed.
-    failing = any(catalog[c].signals_failure for c in codes)
+    failing = any(catalog[s.code].signals_failure for s in suspects)
     fixes: dict[str, tuple[Fix | None, tuple[Fix, ...]]] = {}
     for s in suspects:
         measured = [_fix(c, replays[c.id], baseline, metric) for c in s.candidates if c.id in replays]
@@ -152,7 +157,8 @@ def confirm(
         or s.proof
         for s in suspects
     }
-    findings = []
+    findings: list[Finding] = []
+    suppressed: list[Finding] = []
     for s in suspects:
         doc = catalog[s.code]
         best, alternatives = fixes[s.code]
@@ -169,7 +175,7 @@ def confirm(
         message = s.message
         if doc.symptom and caused_by:
             message += f"; explained by {', '.join(sorted(caused_by))} above"
-        findings.append(
+        (suppressed if s.code in silenced else findings).append(
             Finding(
                 code=s.code,
                 rule=doc.slug,
@@ -184,7 +190,7 @@ def confirm(
                 caused_by=tuple(sorted(caused_by)),
             )
         )
-    return Confirmation(rank(findings, catalog), replays, len(skipped))
+    return Confirmation(rank(findings, catalog), replays, len(skipped), suppressed)
 
 
 def rank(findings: Sequence[Finding], catalog: dict[str, RuleDoc]) -> list[Finding]:

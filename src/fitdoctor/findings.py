@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -193,27 +192,6 @@ class Report:
             suppressed=tuple(finding(f) for f in data.get("suppressed", [])),
             files_written=tuple(FileWrite(**w) for w in data.get("files_written", [])),
         )
-
-    def __rich_console__(self, console: Any, options: Any) -> Any:
-        """Render in rich (``rich.print(report)``) through the full renderer."""
-        from fitdoctor.report.full import full_renderables
-
-        yield from full_renderables(self, ascii_only=not console.encoding.lower().startswith("utf"))
-
-    def _repr_html_(self) -> str:
-        """Render in Jupyter: the full report as HTML."""
-        from rich.console import Console
-
-        console = Console(record=True, width=100, file=io.StringIO())
-        console.print(self)
-        return console.export_html(inline_styles=True)
-
-    def __str__(self) -> str:
-        from rich.console import Console
-
-        console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
-        console.print(self)
-        return console.export_text()
 
     def worst_severity(self) -> str | None:
         """The most severe finding's severity, or None without findings."""

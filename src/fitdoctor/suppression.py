@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
-from fitdoctor.findings import Finding, Report
+from fitdoctor.findings import Location
 
 _PATTERN = re.compile(r"#\s*fitdoctor:\s*ignore(?:\[([^\]]*)\])?", re.IGNORECASE)
 
@@ -20,22 +19,11 @@ def suppressed_codes(line: str) -> set[str] | None:
     return {part.strip().lower() for part in match.group(1).split(",") if part.strip()}
 
 
-def is_suppressed(finding: Finding) -> bool:
-    """Whether the line the finding points at suppresses it (by code, code prefix or slug)."""
-    if finding.location is None or not finding.location.source:
+def silenced_at(location: Location | None, code: str, slug: str) -> bool:
+    """Whether the line at ``location`` suppresses the rule ``code`` (by code, code prefix or slug)."""
+    if location is None or not location.source or code.startswith("FD9"):
         return False
-    codes = suppressed_codes(finding.location.source)
+    codes = suppressed_codes(location.source)
     if codes is None:
         return False
-    return not codes or any(finding.code.lower().startswith(c) or c == finding.rule for c in codes)
-
-
-def apply_suppressions(report: Report) -> Report:
-    """The report without suppressed findings; they move to ``report.suppressed``. Meta findings stay."""
-    kept: list[Finding] = []
-    dropped: list[Finding] = []
-    for f in report.findings:
-        (dropped if is_suppressed(f) and not f.code.startswith("FD9") else kept).append(f)
-    if not dropped:
-        return report
-    return replace(report, findings=tuple(kept), suppressed=report.suppressed + tuple(dropped))
+    return not codes or any(code.lower().startswith(c) or c == slug for c in codes)
