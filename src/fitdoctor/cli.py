@@ -104,19 +104,14 @@ def _console(color: Color, file: Any = None, stderr: bool = False) -> Console:
 def render(report: Any, output_format: Format, console: Console, explain: bool = False) -> str | None:
     """Render ``report``: the full format prints on ``console``; the others return text."""
     from fitdoctor.catalog import load_catalog
+    from fitdoctor.report import renderer
 
     if output_format is Format.full:
         from fitdoctor.report.full import render_full
 
         render_full(report, console, explain=explain)
         return None
-    if output_format is Format.json:
-        from fitdoctor.capture.runner import as_json
-
-        return as_json(report)
-    module = __import__(f"fitdoctor.report.{output_format.value}", fromlist=["render"])
-    text: str = module.render(report, load_catalog())
-    return text
+    return renderer(output_format.value)(report, load_catalog(), explain)
 
 
 @app.command()
@@ -270,12 +265,12 @@ def check(
 def _write_pictures(report: Any, html: Path | None, svg: Path | None, explain: bool) -> None:
     """Write the HTML report and/or the SVG picture of the terminal report."""
     from fitdoctor.catalog import load_catalog
+    from fitdoctor.report import renderer
 
     for path, kind in ((html, "html"), (svg, "svg")):
         if path is None:
             continue
-        module = __import__(f"fitdoctor.report.{kind}", fromlist=["render"])
-        text: str = module.render(report, load_catalog(), explain=explain)
+        text = renderer(kind)(report, load_catalog(), explain)
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:

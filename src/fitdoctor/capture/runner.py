@@ -369,8 +369,3 @@ def _pump(proc: subprocess.Popen[bytes], out: IO[str], deadline: float) -> None:
         if proc.poll() is not None and not sel.select(timeout=0):
             return
     raise subprocess.TimeoutExpired(proc.args, 0)
-
-
-def as_json(report: Report) -> str:
-    """The report as pretty JSON."""
-    return json.dumps(report.to_dict(), indent=2, allow_nan=False)

@@ -128,7 +128,7 @@ def finding_line(report: Report, finding: Finding) -> str:
     return text
 
 
-def render(report: Report, catalog: dict[str, RuleDoc]) -> str:
+def render(report: Report, catalog: dict[str, RuleDoc], explain: bool = False) -> str:
     """The concise report.
 
     A report whose check ran (status ``ok``) gives one line per finding and a summary line. A report whose check

@@ -301,3 +301,12 @@ def render_full(report: Report, console: Console, explain: bool = False) -> None
     ascii_only = not console.encoding.lower().startswith("utf")
     for renderable in full_renderables(report, ascii_only, explain=explain):
         console.print(renderable)
+
+
+def render(report: Report, catalog: dict[str, Any], explain: bool = False) -> str:
+    """The full report as plain text, 100 columns wide (the CLI prints it on a console instead)."""
+    import io
+
+    console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
+    render_full(report, console, explain=explain)
+    return console.export_text()

@@ -72,7 +72,7 @@ def annotation(report: Report, finding: Finding) -> str:
     )
 
 
-def render(report: Report, catalog: dict[str, RuleDoc]) -> str:
+def render(report: Report, catalog: dict[str, RuleDoc], explain: bool = False) -> str:
     """The report as GitHub Actions annotations, one line per finding (nothing for a report without findings).
 
     Args:

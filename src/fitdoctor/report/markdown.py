@@ -168,7 +168,7 @@ def _details(report: Report, f: Finding, catalog: dict[str, RuleDoc]) -> str:
     return "\n".join(out)
 
 
-def render(report: Report, catalog: dict[str, RuleDoc]) -> str:
+def render(report: Report, catalog: dict[str, RuleDoc], explain: bool = False) -> str:
     """The report as a Markdown summary.
 
     Args:

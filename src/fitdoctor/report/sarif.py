@@ -37,7 +37,7 @@ PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "info": "recommendat
 DESCRIPTION_LIMIT = 1024
 
 
-def render(report: Report, catalog: dict[str, RuleDoc]) -> str:
+def render(report: Report, catalog: dict[str, RuleDoc], explain: bool = False) -> str:
     """The report as a SARIF 2.1.0 log.
 
     Args:
