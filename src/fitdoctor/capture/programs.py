@@ -20,7 +20,7 @@ from torch import nn
 
 from fitdoctor.capture.notes import capture_notes
 from fitdoctor.capture.objective import Term, find_terms
-from fitdoctor.capture.recorder import LOSS_FUNCTIONS, OptimizerRecord, ProgramBatch, Recorder, unwrap_model
+from fitdoctor.capture.recorder import LOSS_FUNCTIONS, Batch, OptimizerRecord, ProgramBatch, Recorder, unwrap_model
 from fitdoctor.capture.tape import Op, Program, Ref, is_ref, map_nested, walk
 from fitdoctor.capture.userframes import Site
 from fitdoctor.evidence import Locator
@@ -68,76 +68,16 @@ def build_programs(recorder: Recorder, seed: int, display_root: str | None) -> P
     records = recorder.records
     used = [r for r in records if any(b.optimizer == r.index for b in recorder.programs)]
     taken: set[str] = set()
-    members: dict[str, nn.Module] = {}
-    keys: dict[int, str] = {}
-    states: dict[str, torch.Tensor] = {}
-    for record in used:
-        for i, root in enumerate(record.roots):
-            if id(root) in keys:
-                continue
-            name = _unique(record.names[i] if i < len(record.names) else type(root).__name__.lower(), taken)
-            keys[id(root)] = name
-            members[name] = root
-            for k, v in record.states[i].items():
-                states[f"{name}.{k}"] = v
-    # Modules the objective runs through with trainable weights that no optimizer holds (FD504's case:
-    # a discriminator whose optimizer was given the generator's parameters) are part of the model too.
-    for pb in recorder.programs:
-        for module in pb.sliced.modules.values():
-            inner = unwrap_model(module)
-            if id(inner) in keys or not any(p.requires_grad for p in inner.parameters()):
-                continue
-            name = _unique(_called_name(recorder, inner), taken)
-            keys[id(inner)] = name
-            members[name] = inner
-            for k, v in inner.state_dict().items():
-                states[f"{name}.{k}"] = v.detach().clone()
-    leaf_names: dict[int, str] = {}
-    leaves: dict[str, torch.Tensor] = {}
-    leaf_values: dict[str, torch.Tensor] = {}
-    owned = {id(p) for m in members.values() for p in m.parameters()}
-    for pb in recorder.programs:
-        for tensor in pb.sliced.leaves.values():
-            if id(tensor) in owned or id(tensor) in leaf_names:
-                continue
-            owner = next((r for r in used if any(t is tensor for t in r.leaves)), None)
-            names = owner.leaf_names if owner is not None else []
-            index = next((j for j, t in enumerate(owner.leaves) if t is tensor), -1) if owner else -1
-            name = _unique(names[index] if 0 <= index < len(names) else f"tensor{len(leaves)}", taken)
-            leaf_names[id(tensor)] = name
-            leaves[name] = tensor
-            value = owner.leaf_values[index] if owner is not None and 0 <= index < len(owner.leaf_values) else tensor
-            leaf_values[name] = value.detach().clone()
-    single = len(members) == 1 and not leaves
-    if single:
-        ((name, root),) = members.items()
-        model: nn.Module = root
-        keys[id(root)] = ""
-        initial = {k[len(name) + 1 :]: v for k, v in states.items()}
-    else:
-        model = Composite(members, leaf_values)
-        initial = {**states, **leaf_values}
-        for key in model.state_dict():
-            initial.setdefault(key, model.state_dict()[key].detach().clone())
+    members, keys, states = _members(recorder, used, taken)
+    leaf_names, leaf_values = _leaves(recorder, used, members, taken)
+    model, initial, single = _model(members, keys, states, leaf_values)
     param_names = {id(p): n for n, p in model.named_parameters()}
     for tensor_id, name in leaf_names.items():
         param_names[tensor_id] = name
     for name, root in members.items():
         for n, p in root.named_parameters():
             param_names[id(p)] = n if single else f"{name}.{n}"
-    fixed: dict[int, tuple[str, nn.Module]] = {}
-    batches = []
-    terms_seen: list[Term] = []
-    unidentified = 0
-    for pb in recorder.programs:
-        batch, terms = _batch(pb, keys, param_names, fixed)
-        if batch is None:
-            continue
-        if not terms or any(t.target is None for t in terms):
-            unidentified += 1
-        if not terms_seen and terms:
-            terms_seen = terms
-        batches.append(batch)
+    batches, terms_seen, unidentified = _program_batches(recorder, keys, param_names)
     batches = _dedupe(batches)
     optimizers = [_spec(r, param_names, recorder) for r in used]
     term = _primary(terms_seen)
@@ -172,10 +112,102 @@ def build_programs(recorder: Recorder, seed: int, display_root: str | None) -> P
     training["single_backward_steps"] = single_steps
     training["batches_kept"] = len(batches)
     if not single:
-        training["models"] = list(members) + list(leaves)
+        training["models"] = list(members) + list(leaf_values)
     locate = _locator(recorder, model, members, single, display_root, batches, used)
-    notes = _notes(recorder, used, members, leaves, term, unidentified, len(batches), adversarial)
+    notes = _notes(recorder, used, members, leaf_values, term, unidentified, len(batches), adversarial)
     return ProgramCapture(setup, locate, training, notes)
+
+
+def _members(
+    recorder: Recorder, used: list[OptimizerRecord], taken: set[str]
+) -> tuple[dict[str, nn.Module], dict[int, str], dict[str, torch.Tensor]]:
+    """The modules of the replay model by name, the name of each (by id) and their initial states."""
+    members: dict[str, nn.Module] = {}
+    keys: dict[int, str] = {}
+    states: dict[str, torch.Tensor] = {}
+    for record in used:
+        for i, root in enumerate(record.roots):
+            if id(root) in keys:
+                continue
+            name = _unique(record.names[i] if i < len(record.names) else type(root).__name__.lower(), taken)
+            keys[id(root)] = name
+            members[name] = root
+            for k, v in record.states[i].items():
+                states[f"{name}.{k}"] = v
+    # Modules the objective runs through with trainable weights that no optimizer holds (FD504's case:
+    # a discriminator whose optimizer was given the generator's parameters) are part of the model too.
+    for pb in recorder.programs:
+        for module in pb.sliced.modules.values():
+            inner = unwrap_model(module)
+            if id(inner) in keys or not any(p.requires_grad for p in inner.parameters()):
+                continue
+            name = _unique(_called_name(recorder, inner), taken)
+            keys[id(inner)] = name
+            members[name] = inner
+            for k, v in inner.state_dict().items():
+                states[f"{name}.{k}"] = v.detach().clone()
+    return members, keys, states
+
+
+def _leaves(
+    recorder: Recorder, used: list[OptimizerRecord], members: dict[str, nn.Module], taken: set[str]
+) -> tuple[dict[int, str], dict[str, torch.Tensor]]:
+    """Trained raw tensors that no member module owns: their names (by id) and initial values."""
+    leaf_names: dict[int, str] = {}
+    leaf_values: dict[str, torch.Tensor] = {}
+    owned = {id(p) for m in members.values() for p in m.parameters()}
+    for pb in recorder.programs:
+        for tensor in pb.sliced.leaves.values():
+            if id(tensor) in owned or id(tensor) in leaf_names:
+                continue
+            owner = next((r for r in used if any(t is tensor for t in r.leaves)), None)
+            names = owner.leaf_names if owner is not None else []
+            index = next((j for j, t in enumerate(owner.leaves) if t is tensor), -1) if owner else -1
+            name = _unique(names[index] if 0 <= index < len(names) else f"tensor{len(leaf_values)}", taken)
+            leaf_names[id(tensor)] = name
+            value = owner.leaf_values[index] if owner is not None and 0 <= index < len(owner.leaf_values) else tensor
+            leaf_values[name] = value.detach().clone()
+    return leaf_names, leaf_values
+
+
+def _model(
+    members: dict[str, nn.Module],
+    keys: dict[int, str],
+    states: dict[str, torch.Tensor],
+    leaf_values: dict[str, torch.Tensor],
+) -> tuple[nn.Module, dict[str, torch.Tensor], bool]:
+    """The replay model (the one trained module itself, else a :class:`Composite`), its initial state, and
+    whether it is a single module."""
+    if len(members) == 1 and not leaf_values:
+        ((name, root),) = members.items()
+        keys[id(root)] = ""
+        return root, {k[len(name) + 1 :]: v for k, v in states.items()}, True
+    model = Composite(members, leaf_values)
+    initial = {**states, **leaf_values}
+    for key, value in model.state_dict().items():
+        initial.setdefault(key, value.detach().clone())
+    return model, initial, False
+
+
+def _program_batches(
+    recorder: Recorder, keys: dict[int, str], param_names: dict[int, str]
+) -> tuple[list[Batch], list[Term], int]:
+    """The recorded steps as replayable batches, the first step's loss terms, and how many steps had a term
+    whose target is unknown."""
+    fixed: dict[int, tuple[str, nn.Module]] = {}
+    batches = []
+    terms_seen: list[Term] = []
+    unidentified = 0
+    for pb in recorder.programs:
+        batch, terms = _batch(pb, keys, param_names, fixed)
+        if batch is None:
+            continue
+        if not terms or any(t.target is None for t in terms):
+            unidentified += 1
+        if not terms_seen and terms:
+            terms_seen = terms
+        batches.append(batch)
+    return batches, terms_seen, unidentified
 
 
 def _called_name(recorder: Recorder, module: nn.Module) -> str:

@@ -182,101 +182,124 @@ def plot(
         ys = [y for y in ys if y > 0]
     if not xs or not ys:
         return [Text("(nothing to draw: no finite values)", style="dim")]
-    lo, hi = y_range or (min(ys), max(ys))
-    tf = (lambda v: math.log10(v)) if log_y else (lambda v: v)
-    tlo, thi = tf(lo), tf(hi)
-    if thi <= tlo:
-        pad = 0.5 if log_y else max(abs(tlo) * 0.1, 1e-9)
-        tlo, thi = tlo - pad, thi + pad
-    x0, x1 = min(xs), max(xs)
-
     sub_x, sub_y = (1, 1) if ascii_only else (2, 4)
-    px_h = height * sub_y
-
-    def to_py(y: float) -> int | None:
-        if log_y and y <= 0:
-            return None
-        t = (tf(y) - tlo) / (thi - tlo)
-        if t < -1e-9 or t > 1 + 1e-9:
-            return None
-        return round((1 - min(1.0, max(0.0, t))) * (px_h - 1))
-
-    def to_py_raw(y: float) -> float:
-        return (1 - (tf(y) - tlo) / (thi - tlo)) * (px_h - 1)
-
-    def value_at(py: float) -> float:
-        v = thi - min(max(py, 0), px_h - 1) / max(px_h - 1, 1) * (thi - tlo)
-        return 10**v if log_y else v
-
-    labels = {0: fmt(value_at(0)), height - 1: fmt(value_at(px_h - 1))}
-    if height >= 5:
-        mid = (height - 1) // 2
-        span = (value_at((mid + 2) * sub_y - 0.5), value_at((mid - 1) * sub_y - 0.5))
-        nice = _roundest(*span)
-        if not log_y and tlo < 0 < thi and 2 <= round(to_py_raw(0.0)) // sub_y <= height - 3:
-            nice = 0.0  # a zero line, when there is one, says most
-        row = mid if nice is None else min(height - 2, max(1, round(to_py_raw(nice)) // sub_y))
-        labels[row] = fmt(value_at(row * sub_y + (sub_y - 1) / 2) if nice is None else nice)
+    scale = _YScale(*(y_range or (min(ys), max(ys))), log_y, height * sub_y)
+    labels = _y_labels(scale, height, sub_y)
     label_w = max(len(s) for s in labels.values())
     ends = [s for s in items if s.lines and s.label]
     margin = min(width // 4, max((len(s.name) for s in ends), default=0) + 1) if ends else 0
-    cols = max(8, width - label_w - 2 - margin)
-    px_w = cols * sub_x
-
-    def to_px(x: float) -> int:
-        return px_w // 2 if x1 <= x0 else round((x - x0) / (x1 - x0) * (px_w - 1))
-
-    bits = [[0] * cols for _ in range(height)]
-    owner: list[list[Series | None]] = [[None] * cols for _ in range(height)]
-    end_rows: list[tuple[int, Series]] = []
-
-    def dot(px: int, py: int, s: Series) -> None:
-        r, c = py // sub_y, px // sub_x
-        if 0 <= r < height and 0 <= c < cols:
-            bits[r][c] |= _DOTS[py % sub_y][px % sub_x] if not ascii_only else 1
-            owner[r][c] = s
-
-    for s in items:
-        prev: tuple[int, int] | None = None
-        last: int | None = None
-        prev_x = x0
-        for x, y in s.points:
-            py = to_py(y) if y is not None and math.isfinite(x) and math.isfinite(y) else None
-            if py is None:
-                prev = None
-                continue
-            p = (to_px(x), py)
-            for q in _segment(prev, p) if s.lines and prev else [p]:
-                dot(*q, s)
-            prev, last, prev_x = p, py, x
-        if s in ends and last is not None and prev_x >= x0 + 0.9 * (x1 - x0):  # only lines that reach the edge
-            end_rows.append((last // sub_y, s))
-
+    canvas = _Canvas(max(8, width - label_w - 2 - margin), height, sub_x, sub_y, min(xs), max(xs), ascii_only)
+    end_rows = [row for s in items if (row := canvas.draw(s, scale, s in ends)) is not None]
     right = _place_labels(end_rows, height)
     lines: list[Text] = []
     head = " ".join(p for p in (y_label, "(log scale)" if log_y else "") if p)
     if head:
         lines.append(Text(head, style="dim"))
     for r in range(height):
+        tick = "|" if ascii_only else ("┤" if r in labels else "│")
         line = Text(no_wrap=True, overflow="crop")
-        if r in labels:
-            line.append(f"{labels[r]:>{label_w}} {'|' if ascii_only else '┤'}", style="dim")
-        else:
-            line.append(f"{'':>{label_w}} {'|' if ascii_only else '│'}", style="dim")
-        for c in range(cols):
-            who = owner[r][c]
-            if who is None:
-                line.append(" ")
-            else:
-                line.append(who.marker if ascii_only else chr(0x2800 + bits[r][c]), style=who.style)
+        line.append(f"{labels.get(r, ''):>{label_w}} {tick}", style="dim")
+        canvas.render_row(line, r)
         end = right.get(r)
         if end is not None:
             name = end.name if len(end.name) <= margin - 1 else end.name[: margin - 2] + ("~" if ascii_only else "…")
             line.append(" " + name, style=end.style)
         lines.append(line)
-    lines.extend(_x_axis(x0, x1, cols, sub_x, label_w + 2, ascii_only, x_label))
+    lines.extend(_x_axis(canvas.x0, canvas.x1, canvas.cols, sub_x, label_w + 2, ascii_only, x_label))
     lines.extend(_legend(items, width, label_w + 2, ascii_only))
     return lines
+
+
+class _YScale:
+    """Maps values to pixel rows (0 at the top) on a linear or log axis from ``lo`` to ``hi``."""
+
+    def __init__(self, lo: float, hi: float, log_y: bool, px_h: int) -> None:
+        self.log_y, self.px_h = log_y, px_h
+        tlo, thi = self.t(lo), self.t(hi)
+        if thi <= tlo:
+            pad = 0.5 if log_y else max(abs(tlo) * 0.1, 1e-9)
+            tlo, thi = tlo - pad, thi + pad
+        self.tlo, self.thi = tlo, thi
+
+    def t(self, v: float) -> float:
+        return math.log10(v) if self.log_y else v
+
+    def row(self, y: float) -> int | None:
+        """The pixel row of ``y``; None outside the axis (or not positive on a log axis)."""
+        if self.log_y and y <= 0:
+            return None
+        t = (self.t(y) - self.tlo) / (self.thi - self.tlo)
+        if t < -1e-9 or t > 1 + 1e-9:
+            return None
+        return round((1 - min(1.0, max(0.0, t))) * (self.px_h - 1))
+
+    def raw_row(self, y: float) -> float:
+        return (1 - (self.t(y) - self.tlo) / (self.thi - self.tlo)) * (self.px_h - 1)
+
+    def value_at(self, py: float) -> float:
+        v = self.thi - min(max(py, 0), self.px_h - 1) / max(self.px_h - 1, 1) * (self.thi - self.tlo)
+        return 10**v if self.log_y else v
+
+
+def _y_labels(scale: _YScale, height: int, sub_y: int) -> dict[int, str]:
+    """Tick labels by character row: the top, the bottom and, on charts of 5 rows or more, a round value
+    near the middle (zero when the axis crosses it)."""
+    labels = {0: fmt(scale.value_at(0)), height - 1: fmt(scale.value_at(scale.px_h - 1))}
+    if height >= 5:
+        mid = (height - 1) // 2
+        nice = _roundest(scale.value_at((mid + 2) * sub_y - 0.5), scale.value_at((mid - 1) * sub_y - 0.5))
+        if not scale.log_y and scale.tlo < 0 < scale.thi and 2 <= round(scale.raw_row(0.0)) // sub_y <= height - 3:
+            nice = 0.0  # a zero line, when there is one, says most
+        row = mid if nice is None else min(height - 2, max(1, round(scale.raw_row(nice)) // sub_y))
+        labels[row] = fmt(scale.value_at(row * sub_y + (sub_y - 1) / 2) if nice is None else nice)
+    return labels
+
+
+class _Canvas:
+    """Braille (or ASCII) cells: which dots are set, and which series drew each cell last."""
+
+    def __init__(self, cols: int, height: int, sub_x: int, sub_y: int, x0: float, x1: float, ascii_only: bool):
+        self.cols, self.height, self.sub_x, self.sub_y = cols, height, sub_x, sub_y
+        self.x0, self.x1, self.ascii_only = x0, x1, ascii_only
+        self.px_w = cols * sub_x
+        self.bits = [[0] * cols for _ in range(height)]
+        self.owner: list[list[Series | None]] = [[None] * cols for _ in range(height)]
+
+    def column(self, x: float) -> int:
+        return self.px_w // 2 if self.x1 <= self.x0 else round((x - self.x0) / (self.x1 - self.x0) * (self.px_w - 1))
+
+    def dot(self, px: int, py: int, s: Series) -> None:
+        r, c = py // self.sub_y, px // self.sub_x
+        if 0 <= r < self.height and 0 <= c < self.cols:
+            self.bits[r][c] |= _DOTS[py % self.sub_y][px % self.sub_x] if not self.ascii_only else 1
+            self.owner[r][c] = s
+
+    def draw(self, s: Series, scale: _YScale, labelled: bool) -> tuple[int, Series] | None:
+        """Draw one series; returns the character row of its end label when it has one (a labelled line that
+        reaches the right edge)."""
+        prev: tuple[int, int] | None = None
+        last: int | None = None
+        prev_x = self.x0
+        for x, y in s.points:
+            py = scale.row(y) if y is not None and math.isfinite(x) and math.isfinite(y) else None
+            if py is None:
+                prev = None
+                continue
+            p = (self.column(x), py)
+            for q in _segment(prev, p) if s.lines and prev else [p]:
+                self.dot(*q, s)
+            prev, last, prev_x = p, py, x
+        if labelled and last is not None and prev_x >= self.x0 + 0.9 * (self.x1 - self.x0):
+            return last // self.sub_y, s
+        return None
+
+    def render_row(self, line: Text, r: int) -> None:
+        for c in range(self.cols):
+            who = self.owner[r][c]
+            if who is None:
+                line.append(" ")
+            else:
+                line.append(who.marker if self.ascii_only else chr(0x2800 + self.bits[r][c]), style=who.style)
 
 
 def _finite(v: float | None) -> bool:

@@ -118,6 +118,28 @@ def numbers_sentence(evidence: dict[str, Any], doc: RuleDoc) -> str:
     Returns:
         The sentence, or an empty string when the evidence has no numbers.
     """
+    thresholds, paired, measured = _pairings(evidence, doc)
+    parts: list[str] = []
+    layer_part = _layer_part(evidence, thresholds, paired)
+    if layer_part:
+        parts.append(layer_part)
+    ordered = [k for k in measured if k in paired] + [k for k in measured if k not in paired]
+    for key in ordered[: max(0, MAX_NUMBERS - len(parts))]:
+        text = f"{_words(key)} {_value(key, evidence[key])}"
+        if key in paired:
+            text += f" (threshold {_value(paired[key], thresholds[paired[key]], exact=True)})"
+        parts.append(text)
+    rest = [n for n in thresholds if n not in paired.values() and _is_number(thresholds[n])]
+    listed = ", ".join(f"{_words(n)} {_value(n, thresholds[n], exact=True)}" for n in rest)
+    label = f"threshold{'s' * (len(rest) > 1)}"
+    if parts:
+        return "Here: " + ", ".join(parts) + (f"; {label}: {listed}." if rest else ".")
+    return f"Here the {label}: {listed}." if rest else ""
+
+
+def _pairings(evidence: dict[str, Any], doc: RuleDoc) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """The thresholds in the evidence (name -> value), the measured key each is paired with, and the
+    measured keys to show, in evidence order."""
     names = list(doc.thresholds)
     keys = list(evidence)
     thresholds: dict[str, Any] = {}  # threshold name -> value used
@@ -146,30 +168,23 @@ def numbers_sentence(evidence: dict[str, Any], doc: RuleDoc) -> str:
             match = _measured_for(name, measured, paired)
             if match is not None:
                 paired[match] = name
+    return thresholds, paired, measured
 
-    parts: list[str] = []
+
+def _layer_part(evidence: dict[str, Any], thresholds: dict[str, Any], paired: dict[str, str]) -> str:
+    """The named layer's share at init and after training, with the layer threshold (pairing it), if any."""
     layer, layers = evidence.get("layer"), evidence.get("layers")
-    if isinstance(layer, str) and isinstance(layers, dict) and isinstance(layers.get(layer), dict):
-        per = layers[layer]
-        if _is_number(per.get("init")) and _is_number(per.get("after")):
-            share = next((n for n in thresholds if n.startswith("layer_")), None)
-            text = f"{layer}: {_value('share', per['init'])} at init, {_value('share', per['after'])} after training"
-            if share is not None and share not in paired.values():
-                text += f" (threshold {_value(share, thresholds[share], exact=True)})"
-                paired[f"layers[{layer}]"] = share
-            parts.append(text)
-    ordered = [k for k in measured if k in paired] + [k for k in measured if k not in paired]
-    for key in ordered[: max(0, MAX_NUMBERS - len(parts))]:
-        text = f"{_words(key)} {_value(key, evidence[key])}"
-        if key in paired:
-            text += f" (threshold {_value(paired[key], thresholds[paired[key]], exact=True)})"
-        parts.append(text)
-    rest = [n for n in thresholds if n not in paired.values() and _is_number(thresholds[n])]
-    listed = ", ".join(f"{_words(n)} {_value(n, thresholds[n], exact=True)}" for n in rest)
-    label = f"threshold{'s' * (len(rest) > 1)}"
-    if parts:
-        return "Here: " + ", ".join(parts) + (f"; {label}: {listed}." if rest else ".")
-    return f"Here the {label}: {listed}." if rest else ""
+    if not (isinstance(layer, str) and isinstance(layers, dict) and isinstance(layers.get(layer), dict)):
+        return ""
+    per = layers[layer]
+    if not (_is_number(per.get("init")) and _is_number(per.get("after"))):
+        return ""
+    share = next((n for n in thresholds if n.startswith("layer_")), None)
+    text = f"{layer}: {_value('share', per['init'])} at init, {_value('share', per['after'])} after training"
+    if share is not None and share not in paired.values():
+        text += f" (threshold {_value(share, thresholds[share], exact=True)})"
+        paired[f"layers[{layer}]"] = share
+    return text
 
 
 def _threshold_named(value: Any, doc: RuleDoc, evidence: dict[str, Any]) -> str:
