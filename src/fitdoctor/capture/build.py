@@ -13,6 +13,7 @@ from fitdoctor.capture.objective import find_terms, is_simple
 from fitdoctor.capture.programs import LOSS_NAMES, accumulation, build_programs, median
 from fitdoctor.capture.recorder import STAGE_GAP, Recorder, unwrap_model
 from fitdoctor.evidence import Locator
+from fitdoctor.rules._meta import NO_TRAINING_STEP, UNSUPPORTED_SETUP
 from fitdoctor.training import LossSpec, TrainingSetup
 
 
@@ -54,21 +55,21 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
     """
     if recorder.failure is not None:
         return Problem(
-            "FD903",
+            UNSUPPORTED_SETUP,
             "unsupported",
             f"{what}: {recorder.failure}; the check stopped after {recorder.steps} training steps",
             {"steps": recorder.steps},
         )
     if recorder.empty_batches and not recorder.batches and not recorder.programs:
         return Problem(
-            "FD902",
+            NO_TRAINING_STEP,
             "no-step",
             f"{what} trained only on batches with zero rows: there is no data to measure",
             {"steps": recorder.steps},
         )
     if recorder.target_stage > recorder.stage:
         return Problem(
-            "FD902",
+            NO_TRAINING_STEP,
             "no-step",
             f"{what} trains in {recorder.stages_seen} stage(s), so there is no stage {recorder.target_stage} to "
             "check (a stage starts when a new optimizer begins stepping after the previous ones took more than "
@@ -79,7 +80,7 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
         if recorder.manual_lrs or recorder.steps:
             return None
         return Problem(
-            "FD902",
+            NO_TRAINING_STEP,
             "no-step",
             (
                 f"{what} computes gradients ({recorder.backward_total} backward calls) but neither calls step() on "
@@ -102,12 +103,12 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
         )
         if budget is not None:
             message += f" within the time budget ({budget:g} s)"
-        return Problem("FD902", "no-step", message, {"steps": recorder.steps})
+        return Problem(NO_TRAINING_STEP, "no-step", message, {"steps": recorder.steps})
     if _use_programs(recorder):
         return _program_problem(recorder, what)
     unsupported = _unsupported(recorder)
     if unsupported:
-        return Problem("FD903", "unsupported", f"{what}: {unsupported}", {"steps": recorder.steps})
+        return Problem(UNSUPPORTED_SETUP, "unsupported", f"{what}: {unsupported}", {"steps": recorder.steps})
     return None
 
 
@@ -115,7 +116,7 @@ def _program_problem(recorder: Recorder, what: str) -> Problem | None:
     """Why the recorded objectives can't be replayed, or None when they can."""
     if not any(b.optimizer == 0 for b in recorder.programs):
         return Problem(
-            "FD903",
+            UNSUPPORTED_SETUP,
             "unsupported",
             f"{what}: the backpropagated loss could not be traced to the model's output (is it computed in another "
             "thread, or from tensors copied out of the graph?): no traced loss feeds the first optimizer's steps",
@@ -126,7 +127,7 @@ def _program_problem(recorder: Recorder, what: str) -> Problem | None:
         residual = median(recorder.manual_residuals, 0.0)
         if residual > MANUAL_TOLERANCE:
             return Problem(
-                "FD903",
+                UNSUPPORTED_SETUP,
                 "unsupported",
                 (
                     f"{what} updates the weights by hand with a rule other than plain gradient descent (the change "

@@ -240,6 +240,7 @@ class _Session:
         from fitdoctor.capture.build import build, problem
         from fitdoctor.effort import DEFAULT_SECONDS
         from fitdoctor.evidence import Locator
+        from fitdoctor.rules._meta import SCRIPT_CRASHED
         from fitdoctor.selection import RuleSelection
 
         job, recorder = self.job, self.recorder
@@ -258,7 +259,7 @@ class _Session:
             locate = Locator(display_root=job["display_root"], original=self.original)
             where = locate.site(self.user_files.raising_site(crash))
             return meta_report(
-                display, "crashed", "FD901", message, extra, location=where, timings=timings, seed=job["seed"]
+                display, "crashed", SCRIPT_CRASHED, message, extra, location=where, timings=timings, seed=job["seed"]
             ).to_dict()
         found = problem(recorder, display, budget=job["time_budget"], exit_code=self.exit_code)
         if found is not None:
