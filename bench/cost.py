@@ -45,11 +45,13 @@ _WRAP = (
 )
 
 
-def measure(cmd: list[str], cwd: Path | str = REPO, env: dict[str, str] | None = None,
-            timeout: float = 300) -> dict[str, Any]:
+def measure(
+    cmd: list[str], cwd: Path | str = REPO, env: dict[str, str] | None = None, timeout: float = 300
+) -> dict[str, Any]:
     """Run ``cmd``; its wall time, peak RSS (MiB, largest process of its tree), exit code and stdout."""
-    proc = subprocess.run([PY, "-c", _WRAP, *cmd], cwd=cwd, env=env or ENV1, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [PY, "-c", _WRAP, *cmd], cwd=cwd, env=env or ENV1, capture_output=True, text=True, timeout=timeout
+    )
     marker = proc.stderr.rsplit("@@measure ", 1)
     if len(marker) != 2:
         return {"wall_s": math.nan, "rss_mib": math.nan, "rc": proc.returncode, "stdout": proc.stdout}
@@ -88,8 +90,9 @@ def examples(reps: int = 3, deadline: float = math.inf, progress: bool = True) -
             row = info[script]
             if row.get("status", "ok") != "ok":
                 continue
-            check = measure([PY, "-m", "fitdoctor", "check", row["script"], "--format", "json", "--quiet",
-                             "--exit-zero"])
+            check = measure(
+                [PY, "-m", "fitdoctor", "check", row["script"], "--format", "json", "--quiet", "--exit-zero"]
+            )
             try:
                 report = json.loads(check["stdout"])
             except json.JSONDecodeError:
@@ -105,8 +108,9 @@ def examples(reps: int = 3, deadline: float = math.inf, progress: bool = True) -
             plain = measure([PY, str(REPO / "bench" / "capped.py"), str(row["steps"]), str(script)])
             plains[script].append(plain)
             if rep == 0 and progress:
-                print(f"  cost: {row['script']} check {check['wall_s']:.1f} s, plain {plain['wall_s']:.1f} s",
-                      flush=True)
+                print(
+                    f"  cost: {row['script']} check {check['wall_s']:.1f} s, plain {plain['wall_s']:.1f} s", flush=True
+                )
         took = time.perf_counter() - round_started
         if rep + 1 < reps and time.perf_counter() + took > deadline:
             if progress:
@@ -154,10 +158,19 @@ def _models() -> list[tuple[str, Any, Any]]:
 
     def cnn() -> nn.Module:
         return nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(128 * 16, 256), nn.ReLU(), nn.Linear(256, 10),
+            nn.Conv2d(3, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(128 * 16, 256),
+            nn.ReLU(),
+            nn.Linear(256, 10),
         )
 
     class Transformer(nn.Module):
@@ -201,8 +214,9 @@ def overhead(max_seconds: float = 150.0, progress: bool = True) -> list[dict[str
     return rows
 
 
-def _overhead_one(name: str, make_model: Any, make_batch: Any, started: float, max_seconds: float,
-                  progress: bool) -> dict[str, Any]:
+def _overhead_one(
+    name: str, make_model: Any, make_batch: Any, started: float, max_seconds: float, progress: bool
+) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
@@ -248,9 +262,15 @@ def _overhead_one(name: str, make_model: Any, make_batch: Any, started: float, m
             recorder.uninstall()
         if not block % 2:
             plain.append(steps(k))
-    row = {"model": name, "params": params, "steps": k, "blocks": blocks,
-           "plain_ms": 1000 * statistics.median(plain), "captured_ms": 1000 * statistics.median(captured),
-           "first_ms": 1000 * statistics.median(first)}
+    row = {
+        "model": name,
+        "params": params,
+        "steps": k,
+        "blocks": blocks,
+        "plain_ms": 1000 * statistics.median(plain),
+        "captured_ms": 1000 * statistics.median(captured),
+        "first_ms": 1000 * statistics.median(first),
+    }
     row["ratio"] = row["captured_ms"] / row["plain_ms"]
     if progress:
         print(f"  overhead: {name}: {row['plain_ms']:.2f} ms -> {row['captured_ms']:.2f} ms", flush=True)
@@ -266,8 +286,15 @@ def _scale_setup(rows: int, width: int) -> tuple[Any, Any, Any]:
     x = torch.randn(rows, 16, generator=g)
     y = (torch.sin(x[:, 0]) + x[:, 1] * x[:, 2]).view(-1, 1)
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(16, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                          nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 1))
+    model = nn.Sequential(
+        nn.Linear(16, width),
+        nn.ReLU(),
+        nn.Linear(width, width),
+        nn.ReLU(),
+        nn.Linear(width, width),
+        nn.ReLU(),
+        nn.Linear(width, 1),
+    )
     return model, x, y
 
 
@@ -290,8 +317,11 @@ def scale_child(mode: str, rows: int, width: int, steps: int) -> None:
             torch.nn.functional.mse_loss(model(x[s : s + 64]), y[s : s + 64]).backward()
             opt.step()
         extra = {}
-    print(json.dumps({"seconds": time.perf_counter() - started,
-                      "params": sum(p.numel() for p in model.parameters()), **extra}))
+    print(
+        json.dumps(
+            {"seconds": time.perf_counter() - started, "params": sum(p.numel() for p in model.parameters()), **extra}
+        )
+    )
 
 
 def scaling(steps: int = 100, progress: bool = True) -> dict[str, list[dict[str, Any]]]:
@@ -306,8 +336,7 @@ def scaling(steps: int = 100, progress: bool = True) -> dict[str, list[dict[str,
         for n, w in configs:
             row: dict[str, Any] = {"rows": n, "width": w}
             for mode in ("check", "plain"):
-                m = measure([PY, "-m", "bench.cost", "child", mode, str(n), str(w), str(steps)],
-                            env=ENV1)
+                m = measure([PY, "-m", "bench.cost", "child", mode, str(n), str(w), str(steps)], env=ENV1)
                 try:
                     data = json.loads(m["stdout"].strip().splitlines()[-1])
                 except (json.JSONDecodeError, IndexError):
@@ -320,8 +349,11 @@ def scaling(steps: int = 100, progress: bool = True) -> dict[str, list[dict[str,
                     row["findings"] = data.get("findings", [])
             rows.append(row)
             if progress:
-                print(f"  scaling: rows={n} width={w}: check {row['check_s']:.1f} s {row['check_rss']:.0f} MiB, "
-                      f"plain {row['plain_s']:.1f} s {row['plain_rss']:.0f} MiB", flush=True)
+                print(
+                    f"  scaling: rows={n} width={w}: check {row['check_s']:.1f} s {row['check_rss']:.0f} MiB, "
+                    f"plain {row['plain_s']:.1f} s {row['plain_rss']:.0f} MiB",
+                    flush=True,
+                )
         out[key] = rows
     return out
 

@@ -52,15 +52,18 @@ data = batches(setup)
 {loop}
 '''
 
+
 def _loop(before: str = "model.train()", zero_grad: bool = True, accumulate: int = 1) -> str:
     """A training loop over ``data``: optional zero_grad(), optional accumulation over micro-batches."""
     clear = "        optimizer.zero_grad()\n" if zero_grad and accumulate == 1 else ""
     if accumulate == 1:
         body = f"{clear}        loss = criterion(model(xb), yb)\n        loss.backward()\n        optimizer.step()\n"
         return f"\n{before}\nfor epoch in range(100000):\n    for xb, yb in data:\n{body}"
-    return (f"\n{before}\nmicro = 0\noptimizer.zero_grad()\nfor epoch in range(100000):\n    for xb, yb in data:\n"
-            f"        loss = criterion(model(xb), yb) / {accumulate}\n        loss.backward()\n        micro += 1\n"
-            f"        if micro % {accumulate} == 0:\n            optimizer.step()\n            optimizer.zero_grad()\n")
+    return (
+        f"\n{before}\nmicro = 0\noptimizer.zero_grad()\nfor epoch in range(100000):\n    for xb, yb in data:\n"
+        f"        loss = criterion(model(xb), yb) / {accumulate}\n        loss.backward()\n        micro += 1\n"
+        f"        if micro % {accumulate} == 0:\n            optimizer.step()\n            optimizer.zero_grad()\n"
+    )
 
 
 LOOPS = {
@@ -75,8 +78,7 @@ HAND_WRITTEN = {  # by the base's kind: what people write instead of a torch.nn 
     "reg": "def criterion(out, y):\n    return ((out - y) ** 2).mean()\n",
     "cls": "def criterion(out, y):\n    return -torch.log_softmax(out, dim=1).gather(1, y.view(-1, 1)).mean()\n",
     "bin": (
-        "def criterion(out, y):\n"
-        "    return (out.clamp(min=0) - out * y + torch.log1p(torch.exp(-out.abs()))).mean()\n"
+        "def criterion(out, y):\n    return (out.clamp(min=0) - out * y + torch.log1p(torch.exp(-out.abs()))).mean()\n"
     ),
 }
 
@@ -126,7 +128,9 @@ def script_text(spec: dict[str, Any]) -> str:
         kind = BASES[spec["base"]]["kind"]
         text = text.replace("criterion = LOSS_MODULES[setup.loss]()\n", HAND_WRITTEN[kind])
     elif shape == "summed":
-        text = text.replace("criterion = LOSS_MODULES[setup.loss]()", 'criterion = LOSS_MODULES[setup.loss](reduction="sum")')
+        text = text.replace(
+            "criterion = LOSS_MODULES[setup.loss]()", 'criterion = LOSS_MODULES[setup.loss](reduction="sum")'
+        )
     elif shape == "loss_in_forward":
         text = text.replace("data = batches(setup)\n", "data = batches(setup)" + LOSS_IN_FORWARD)
     return text
@@ -147,9 +151,27 @@ def diagnose(spec: dict[str, Any], steps: int, replay_steps: int) -> dict[str, A
             script = Path(tmp) / "train.py"
             script.write_text(script_text(spec))
             proc = subprocess.run(
-                [sys.executable, "-m", "fitdoctor", "check", str(script), "--format", "json", "--quiet",
-                 "--exit-zero", "--steps", str(steps), "--replay-steps", str(replay_steps), "--seed", "0"],
-                capture_output=True, text=True, cwd=tmp, timeout=300,
+                [
+                    sys.executable,
+                    "-m",
+                    "fitdoctor",
+                    "check",
+                    str(script),
+                    "--format",
+                    "json",
+                    "--quiet",
+                    "--exit-zero",
+                    "--steps",
+                    str(steps),
+                    "--replay-steps",
+                    str(replay_steps),
+                    "--seed",
+                    "0",
+                ],
+                capture_output=True,
+                text=True,
+                cwd=tmp,
+                timeout=300,
                 env={**os.environ, "OMP_NUM_THREADS": "1"},
             )
         try:
@@ -167,8 +189,14 @@ def diagnose(spec: dict[str, Any], steps: int, replay_steps: int) -> dict[str, A
         setup = materialize(spec)
         try:
             report = fitdoctor.check(
-                setup.model, (setup.x, setup.y), loss=setup.loss, optimizer=setup.optimizer(setup.model),
-                steps=steps, replay_steps=replay_steps, batch_size=setup.batch_size, seed=0,
+                setup.model,
+                (setup.x, setup.y),
+                loss=setup.loss,
+                optimizer=setup.optimizer(setup.model),
+                steps=steps,
+                replay_steps=replay_steps,
+                batch_size=setup.batch_size,
+                seed=0,
             )
         except Exception as exc:
             out.update(status="error", error=f"{type(exc).__name__}: {exc}"[:300])
@@ -180,8 +208,9 @@ def diagnose(spec: dict[str, Any], steps: int, replay_steps: int) -> dict[str, A
     return out
 
 
-def run_all(specs: list[dict[str, Any]], steps: int, replay_steps: int, workers: int = 2,
-            progress: bool = True) -> list[dict[str, Any]]:
+def run_all(
+    specs: list[dict[str, Any]], steps: int, replay_steps: int, workers: int = 2, progress: bool = True
+) -> list[dict[str, Any]]:
     """Diagnose every spec in ``workers`` processes (one torch thread each); results in spec order."""
     order = sorted(range(len(specs)), key=lambda i: specs[i]["via"] != "cli")  # slow CLI runs first
     results: dict[int, dict[str, Any]] = {}
@@ -196,8 +225,14 @@ def run_all(specs: list[dict[str, Any]], steps: int, replay_steps: int, workers:
             try:
                 results[i] = fut.result()
             except Exception as exc:  # a crash of the benchmark itself, not of fitdoctor
-                results[i] = {"id": specs[i]["id"], "status": "error", "error": repr(exc)[:300], "findings": [],
-                              "check_s": math.nan, "skill": math.nan}
+                results[i] = {
+                    "id": specs[i]["id"],
+                    "status": "error",
+                    "error": repr(exc)[:300],
+                    "findings": [],
+                    "check_s": math.nan,
+                    "skill": math.nan,
+                }
             if progress and (k % 20 == 0 or k == len(specs)):
                 print(f"  detection: {k}/{len(specs)} setups, {time.perf_counter() - started:.0f} s", flush=True)
     return [results[i] for i in range(len(specs))]
@@ -224,8 +259,9 @@ def harmful(skill: float, twin_skill: float | None) -> bool | None:
     return bad >= 1.25 * good and bad - good >= 0.02
 
 
-def evaluate(labels: list[dict[str, Any]], specs: list[dict[str, Any]], results: list[dict[str, Any]],
-             rule_slugs: list[str]) -> dict[str, Any]:
+def evaluate(
+    labels: list[dict[str, Any]], specs: list[dict[str, Any]], results: list[dict[str, Any]], rule_slugs: list[str]
+) -> dict[str, Any]:
     """Per-rule recall/precision, false alarms on healthy setups, root-cause accuracy, confusion."""
     skill_of = {r["id"]: r["skill"] for r in results}
     rows = []
@@ -233,13 +269,28 @@ def evaluate(labels: list[dict[str, Any]], specs: list[dict[str, Any]], results:
         raised = alarms(result)
         twin = label.get("twin")
         harm = harmful(result["skill"], skill_of.get(twin)) if label["kind"] == "fault" else None
-        rows.append({"id": spec["id"], "base": spec["base"], "via": spec["via"], "kind": label["kind"],
-                     "op": (spec["fault"] or {}).get("op") or spec["near"] or "healthy",
-                     "expected": label["expected"], "secondary": label["secondary"], "raised": raised,
-                     "first": raised[0] if raised else None, "status": result["status"], "error": result["error"],
-                     "harmful": harm, "skill": result["skill"], "twin_skill": skill_of.get(twin),
-                     "check_s": result["check_s"], "what": label["what"], "findings": result["findings"],
-                     "shape": spec.get("shape") or "standard"})
+        rows.append(
+            {
+                "id": spec["id"],
+                "base": spec["base"],
+                "via": spec["via"],
+                "kind": label["kind"],
+                "op": (spec["fault"] or {}).get("op") or spec["near"] or "healthy",
+                "expected": label["expected"],
+                "secondary": label["secondary"],
+                "raised": raised,
+                "first": raised[0] if raised else None,
+                "status": result["status"],
+                "error": result["error"],
+                "harmful": harm,
+                "skill": result["skill"],
+                "twin_skill": skill_of.get(twin),
+                "check_s": result["check_s"],
+                "what": label["what"],
+                "findings": result["findings"],
+                "shape": spec.get("shape") or "standard",
+            }
+        )
     shaped = [r for r in rows if r["shape"] != "standard"]
     per_shape = _per_shape(rows)
     # The headline numbers stay on the original setups (comparable run to run); shapes get their own table.
@@ -254,28 +305,38 @@ def evaluate(labels: list[dict[str, Any]], specs: list[dict[str, Any]], results:
         raised_on = [r for r in rows if slug in r["raised"]]
         tp = sum(1 for r in positives if slug in r["raised"])
         lenient_ok = sum(
-            1 for r in raised_on
+            1
+            for r in raised_on
             if r["kind"] == "fault" and (slug == r["expected"] or slug in r["secondary"] or slug in SYMPTOM_RULES)
         )
         fa = sum(1 for r in negatives if slug in r["raised"])
         harm_pos = [r for r in positives if r["harmful"]]
-        per_rule.append({
-            "rule": slug, "positives": len(positives), "tp": tp,
-            "recall": tp / len(positives) if positives else None,
-            "recall_harmful": (sum(1 for r in harm_pos if slug in r["raised"]) / len(harm_pos)) if harm_pos else None,
-            "harmful": len(harm_pos),
-            "first": sum(1 for r in positives if r["first"] == slug),
-            "raised": len(raised_on),
-            "precision": tp / len(raised_on) if raised_on else None,
-            "precision_lenient": lenient_ok / len(raised_on) if raised_on else None,
-            "false_alarms": fa, "false_alarm_rate": fa / len(negatives) if negatives else None,
-        })
+        per_rule.append(
+            {
+                "rule": slug,
+                "positives": len(positives),
+                "tp": tp,
+                "recall": tp / len(positives) if positives else None,
+                "recall_harmful": (sum(1 for r in harm_pos if slug in r["raised"]) / len(harm_pos))
+                if harm_pos
+                else None,
+                "harmful": len(harm_pos),
+                "first": sum(1 for r in positives if r["first"] == slug),
+                "raised": len(raised_on),
+                "precision": tp / len(raised_on) if raised_on else None,
+                "precision_lenient": lenient_ok / len(raised_on) if raised_on else None,
+                "false_alarms": fa,
+                "false_alarm_rate": fa / len(negatives) if negatives else None,
+            }
+        )
     tp_all = sum(p["tp"] for p in per_rule)
     raised_all = sum(p["raised"] for p in per_rule)
     lenient_all = sum((p["precision_lenient"] or 0) * p["raised"] for p in per_rule)
     harm = [r for r in faults if r["harmful"]]
     overall = {
-        "setups": len(rows), "faulty": len(faults), "negatives": len(negatives),
+        "setups": len(rows),
+        "faulty": len(faults),
+        "negatives": len(negatives),
         "healthy": sum(1 for r in negatives if r["kind"] == "healthy"),
         "near_miss": sum(1 for r in negatives if r["kind"] == "near-miss"),
         "recall": sum(1 for r in faults if r["expected"] in r["raised"]) / len(faults),
@@ -301,8 +362,15 @@ def evaluate(labels: list[dict[str, Any]], specs: list[dict[str, Any]], results:
     per_op: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in faults:
         per_op[r["op"]].append(r)
-    return {"rows": rows, "per_rule": per_rule, "overall": overall, "confusion": confusion, "per_op": per_op,
-            "per_shape": per_shape, "shaped_rows": shaped}
+    return {
+        "rows": rows,
+        "per_rule": per_rule,
+        "overall": overall,
+        "confusion": confusion,
+        "per_op": per_op,
+        "per_shape": per_shape,
+        "shaped_rows": shaped,
+    }
 
 
 def _per_shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -312,16 +380,20 @@ def _per_shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         mine = [r for r in rows if r["shape"] == shape and (shape != "standard" or r["via"] == "cli")]
         faults = [r for r in mine if r["kind"] == "fault"]
         negatives = [r for r in mine if r["kind"] != "fault"]
-        out.append({
-            "shape": shape, "faults": len(faults), "negatives": len(negatives),
-            "recall": sum(1 for r in faults if r["expected"] in r["raised"]) / len(faults) if faults else None,
-            "root_cause": sum(1 for r in faults if r["first"] == r["expected"]) / len(faults) if faults else None,
-            "false_alarms": sum(1 for r in negatives if r["raised"]),
-            "errors": sum(1 for r in mine if r["status"] != "ok"),
-            "check_s": sorted(r["check_s"] for r in mine)[len(mine) // 2] if mine else None,
-            "missed": [r["id"] for r in faults if r["expected"] not in r["raised"]],
-            "alarms_on_healthy": [f"{r['id']}: {', '.join(r['raised'])}" for r in negatives if r["raised"]],
-        })
+        out.append(
+            {
+                "shape": shape,
+                "faults": len(faults),
+                "negatives": len(negatives),
+                "recall": sum(1 for r in faults if r["expected"] in r["raised"]) / len(faults) if faults else None,
+                "root_cause": sum(1 for r in faults if r["first"] == r["expected"]) / len(faults) if faults else None,
+                "false_alarms": sum(1 for r in negatives if r["raised"]),
+                "errors": sum(1 for r in mine if r["status"] != "ok"),
+                "check_s": sorted(r["check_s"] for r in mine)[len(mine) // 2] if mine else None,
+                "missed": [r["id"] for r in faults if r["expected"] not in r["raised"]],
+                "alarms_on_healthy": [f"{r['id']}: {', '.join(r['raised'])}" for r in negatives if r["raised"]],
+            }
+        )
     return out
 
 

@@ -33,18 +33,72 @@ REPLAY_STEPS = 200  # steps per replay
 # ----------------------------------------------------------------------------------------------- bases
 #: kind: reg (MSE on float targets), cls (cross-entropy on class indices), bin (BCE-with-logits on 0/1 targets).
 BASES: dict[str, dict[str, Any]] = {
-    "sine1d": {"kind": "reg", "what": "fit y = sin(x) on [-pi, pi] (256 points)", "mlp": True,
-               "width": 64, "depth": 2, "act": "tanh", "opt": "adam", "lr": 1e-2, "batch": 256},
-    "multireg": {"kind": "reg", "what": "3 regression targets from 8 Gaussian features (1024 rows)", "mlp": True,
-                 "width": 64, "depth": 2, "act": "relu", "opt": "adam", "lr": 1e-3, "batch": 64},
-    "tabcls": {"kind": "cls", "what": "3-class tabular classification, 10 features, teacher-net labels (1024 rows)",
-               "mlp": True, "width": 64, "depth": 2, "act": "relu", "opt": "adam", "lr": 1e-3, "batch": 64},
-    "binary": {"kind": "bin", "what": "two interleaved half-moons, BCE-with-logits (800 points)", "mlp": True,
-               "width": 32, "depth": 2, "act": "relu", "opt": "adam", "lr": 1e-3, "batch": 32},
-    "cnn": {"kind": "cls", "what": "4-class bar orientation on 1x16x16 synthetic images, 2 conv blocks (512 images)",
-            "mlp": False, "width": 8, "depth": 2, "act": "relu", "opt": "adam", "lr": 1e-3, "batch": 32},
-    "seq": {"kind": "reg", "what": "GRU on length-16 sequences, regress a decaying weighted sum (512 sequences)",
-            "mlp": False, "width": 32, "depth": 1, "act": "relu", "opt": "adam", "lr": 1e-3, "batch": 32},
+    "sine1d": {
+        "kind": "reg",
+        "what": "fit y = sin(x) on [-pi, pi] (256 points)",
+        "mlp": True,
+        "width": 64,
+        "depth": 2,
+        "act": "tanh",
+        "opt": "adam",
+        "lr": 1e-2,
+        "batch": 256,
+    },
+    "multireg": {
+        "kind": "reg",
+        "what": "3 regression targets from 8 Gaussian features (1024 rows)",
+        "mlp": True,
+        "width": 64,
+        "depth": 2,
+        "act": "relu",
+        "opt": "adam",
+        "lr": 1e-3,
+        "batch": 64,
+    },
+    "tabcls": {
+        "kind": "cls",
+        "what": "3-class tabular classification, 10 features, teacher-net labels (1024 rows)",
+        "mlp": True,
+        "width": 64,
+        "depth": 2,
+        "act": "relu",
+        "opt": "adam",
+        "lr": 1e-3,
+        "batch": 64,
+    },
+    "binary": {
+        "kind": "bin",
+        "what": "two interleaved half-moons, BCE-with-logits (800 points)",
+        "mlp": True,
+        "width": 32,
+        "depth": 2,
+        "act": "relu",
+        "opt": "adam",
+        "lr": 1e-3,
+        "batch": 32,
+    },
+    "cnn": {
+        "kind": "cls",
+        "what": "4-class bar orientation on 1x16x16 synthetic images, 2 conv blocks (512 images)",
+        "mlp": False,
+        "width": 8,
+        "depth": 2,
+        "act": "relu",
+        "opt": "adam",
+        "lr": 1e-3,
+        "batch": 32,
+    },
+    "seq": {
+        "kind": "reg",
+        "what": "GRU on length-16 sequences, regress a decaying weighted sum (512 sequences)",
+        "mlp": False,
+        "width": 32,
+        "depth": 1,
+        "act": "relu",
+        "opt": "adam",
+        "lr": 1e-3,
+        "batch": 32,
+    },
 }
 REGRESSION = [b for b, d in BASES.items() if d["kind"] == "reg"]
 MLP_BASES = [b for b, d in BASES.items() if d["mlp"]]
@@ -61,14 +115,24 @@ OPTIMIZER_VARIANTS = [
 ]
 WIDTH_VARIANTS = {"cnn": [4, 16], "seq": [16, 64], "binary": [16, 64]}
 DEPTH_VARIANTS = {"seq": [0, 2], "cnn": [1, 3]}
-BATCH_VARIANTS = {"sine1d": [32, 64], "multireg": [32, 256], "tabcls": [32, 256], "binary": [16, 128],
-                  "cnn": [16, 64], "seq": [16, 128]}
-ACT_VARIANT = {"sine1d": "relu", "multireg": "tanh", "tabcls": "gelu", "binary": "tanh", "cnn": "silu",
-               "seq": "tanh"}
+BATCH_VARIANTS = {
+    "sine1d": [32, 64],
+    "multireg": [32, 256],
+    "tabcls": [32, 256],
+    "binary": [16, 128],
+    "cnn": [16, 64],
+    "seq": [16, 128],
+}
+ACT_VARIANT = {"sine1d": "relu", "multireg": "tanh", "tabcls": "gelu", "binary": "tanh", "cnn": "silu", "seq": "tanh"}
 N_SIZES = {"sine1d": 256, "multireg": 1024, "tabcls": 1024, "binary": 800, "cnn": 512, "seq": 512}
 
 ACTS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "elu": nn.ELU,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+    "elu": nn.ELU,
 }
 SYMPTOM_RULES = ("loss-not-decreasing", "cannot-overfit-batch")
 
@@ -117,57 +181,204 @@ class Fault:
 
 ALL = tuple(BASES)
 FAULTS: tuple[Fault, ...] = (
-    Fault("unscaled_inputs", "inputs in raw units: x*mult + offset (images: 0..255 or 12-bit 0..4095)", ALL,
-          ({"mult": 1000.0, "offset": 0.0}, {"mult": 100.0, "offset": 5000.0}), "unscaled-inputs",
-          ("saturated-activations", "dead-relu", "exploding-gradients")),
-    Fault("unscaled_targets", "regression targets in raw units: y*mult + offset", tuple(REGRESSION),
-          ({"mult": 1e4, "offset": 0.0}, {"mult": 1.0, "offset": 1000.0}, {"mult": 300.0, "offset": 5000.0}),
-          "unscaled-targets", ("learning-rate-too-low",)),
-    Fault("final_activation", "a bounded final activation that can't reach the regression targets",
-          tuple(REGRESSION), ({"act": "relu"}, {"act": "sigmoid"}, {"act": "tanh"}, {"act": "gelu"}),
-          "output-range-mismatch", ("dead-relu", "saturated-activations", "collapsed-output")),
-    Fault("broadcast_target", "target of shape (N,) against predictions of shape (N, 1)",
-          tuple(SINGLE_OUTPUT_REG), ({},), "loss-shape-mismatch", ("collapsed-output",), per_base=3),
-    Fault("softmax_ce", "nn.Softmax at the end of the model, then CrossEntropyLoss", tuple(CLASSIFIERS), ({},),
-          "loss-activation-mismatch", ("saturated-activations",), per_base=3),
-    Fault("sigmoid_bce_logits", "nn.Sigmoid at the end of the model, then BCEWithLogitsLoss", ("binary",), ({},),
-          "loss-activation-mismatch", ("saturated-activations",), per_base=3),
-    Fault("nll_raw", "NLLLoss on raw linear outputs (no log_softmax)", tuple(CLASSIFIERS), ({},),
-          "loss-activation-mismatch", (), per_base=2),
-    Fault("tiny_init", "every weight ~ N(0, std^2), biases zero ('small random numbers')", ALL,
-          ({"std": 1e-2}, {"std": 1e-3}), "poor-initialization",
-          ("dead-relu", "vanishing-gradients", "collapsed-output", "learning-rate-too-low")),
-    Fault("huge_init", "every weight ~ N(0, 1)", ALL, ({"std": 1.0},), "poor-initialization",
-          ("exploding-gradients", "saturated-activations", "dead-relu", "learning-rate-too-high"), per_base=2),
-    Fault("zero_init", "every weight and bias set to zero", ALL, ({},), "poor-initialization",
-          ("collapsed-output", "params-not-updated", "vanishing-gradients")),
-    Fault("lr_too_high", "learning rate multiplied by factor", ALL, ({"factor": 300.0}, {"factor": 3000.0}),
-          "learning-rate-too-high", ("exploding-gradients", "dead-relu", "saturated-activations", "collapsed-output")),
-    Fault("lr_too_low", "learning rate multiplied by factor", ALL, ({"factor": 1e-3}, {"factor": 1e-4}),
-          "learning-rate-too-low", ()),
-    Fault("missing_zero_grad", "a script whose loop never calls optimizer.zero_grad() (CLI)", ALL, ({},),
-          "missing-zero-grad", ("learning-rate-too-high", "exploding-gradients"), per_base=2, via="cli"),
-    Fault("detach_body", "forward() detaches the feature extractor's output before the last layer", ALL, ({},),
-          "params-not-updated", (), per_base=2),
-    Fault("optimizer_head_only", "the optimizer is built on the last layer's parameters only", ALL, ({},),
-          "params-not-updated", ()),
-    Fault("deep_sigmoid", "10 hidden sigmoid layers of width 32 (default init)", tuple(MLP_BASES), ({},),
-          "vanishing-gradients", ("saturated-activations", "poor-initialization", "collapsed-output"), per_base=2),
-    Fault("saturating_tanh", "6 hidden tanh layers with weights ~ N(0, (4/sqrt(fan_in))^2)", tuple(MLP_BASES),
-          ({},), "saturated-activations", ("poor-initialization", "vanishing-gradients", "exploding-gradients"),
-          per_base=2),
-    Fault("tiny_relu", "every hidden layer only 3 ReLU units wide", tuple(MLP_BASES), ({},), "dead-relu",
-          ("poor-initialization", "collapsed-output"), per_base=2),
-    Fault("nan_inputs", "2% of the input values are NaN", ALL, ({"share": 0.02},), "nonfinite-data",
-          ("exploding-gradients",)),
-    Fault("nan_targets", "1% of the targets are NaN", (*REGRESSION, "binary"), ({"share": 0.01},),
-          "nonfinite-data", ("exploding-gradients",)),
-    Fault("inf_inputs", "a few input values are +inf", ("multireg", "tabcls", "cnn"), ({"count": 3},),
-          "nonfinite-data", ("exploding-gradients",)),
-    Fault("layernorm_output", "nn.LayerNorm(1) after the single output unit (copied from a transformer)",
-          tuple(SINGLE_OUTPUT_REG), ({},), "collapsed-output", ("output-range-mismatch",), per_base=2),
-    Fault("eval_mode", "model.eval() before the loop of a model with BatchNorm and Dropout (CLI)",
-          ("multireg", "tabcls"), ({},), "eval-mode-training", (), per_base=2, via="cli"),
+    Fault(
+        "unscaled_inputs",
+        "inputs in raw units: x*mult + offset (images: 0..255 or 12-bit 0..4095)",
+        ALL,
+        ({"mult": 1000.0, "offset": 0.0}, {"mult": 100.0, "offset": 5000.0}),
+        "unscaled-inputs",
+        ("saturated-activations", "dead-relu", "exploding-gradients"),
+    ),
+    Fault(
+        "unscaled_targets",
+        "regression targets in raw units: y*mult + offset",
+        tuple(REGRESSION),
+        ({"mult": 1e4, "offset": 0.0}, {"mult": 1.0, "offset": 1000.0}, {"mult": 300.0, "offset": 5000.0}),
+        "unscaled-targets",
+        ("learning-rate-too-low",),
+    ),
+    Fault(
+        "final_activation",
+        "a bounded final activation that can't reach the regression targets",
+        tuple(REGRESSION),
+        ({"act": "relu"}, {"act": "sigmoid"}, {"act": "tanh"}, {"act": "gelu"}),
+        "output-range-mismatch",
+        ("dead-relu", "saturated-activations", "collapsed-output"),
+    ),
+    Fault(
+        "broadcast_target",
+        "target of shape (N,) against predictions of shape (N, 1)",
+        tuple(SINGLE_OUTPUT_REG),
+        ({},),
+        "loss-shape-mismatch",
+        ("collapsed-output",),
+        per_base=3,
+    ),
+    Fault(
+        "softmax_ce",
+        "nn.Softmax at the end of the model, then CrossEntropyLoss",
+        tuple(CLASSIFIERS),
+        ({},),
+        "loss-activation-mismatch",
+        ("saturated-activations",),
+        per_base=3,
+    ),
+    Fault(
+        "sigmoid_bce_logits",
+        "nn.Sigmoid at the end of the model, then BCEWithLogitsLoss",
+        ("binary",),
+        ({},),
+        "loss-activation-mismatch",
+        ("saturated-activations",),
+        per_base=3,
+    ),
+    Fault(
+        "nll_raw",
+        "NLLLoss on raw linear outputs (no log_softmax)",
+        tuple(CLASSIFIERS),
+        ({},),
+        "loss-activation-mismatch",
+        (),
+        per_base=2,
+    ),
+    Fault(
+        "tiny_init",
+        "every weight ~ N(0, std^2), biases zero ('small random numbers')",
+        ALL,
+        ({"std": 1e-2}, {"std": 1e-3}),
+        "poor-initialization",
+        ("dead-relu", "vanishing-gradients", "collapsed-output", "learning-rate-too-low"),
+    ),
+    Fault(
+        "huge_init",
+        "every weight ~ N(0, 1)",
+        ALL,
+        ({"std": 1.0},),
+        "poor-initialization",
+        ("exploding-gradients", "saturated-activations", "dead-relu", "learning-rate-too-high"),
+        per_base=2,
+    ),
+    Fault(
+        "zero_init",
+        "every weight and bias set to zero",
+        ALL,
+        ({},),
+        "poor-initialization",
+        ("collapsed-output", "params-not-updated", "vanishing-gradients"),
+    ),
+    Fault(
+        "lr_too_high",
+        "learning rate multiplied by factor",
+        ALL,
+        ({"factor": 300.0}, {"factor": 3000.0}),
+        "learning-rate-too-high",
+        ("exploding-gradients", "dead-relu", "saturated-activations", "collapsed-output"),
+    ),
+    Fault(
+        "lr_too_low",
+        "learning rate multiplied by factor",
+        ALL,
+        ({"factor": 1e-3}, {"factor": 1e-4}),
+        "learning-rate-too-low",
+        (),
+    ),
+    Fault(
+        "missing_zero_grad",
+        "a script whose loop never calls optimizer.zero_grad() (CLI)",
+        ALL,
+        ({},),
+        "missing-zero-grad",
+        ("learning-rate-too-high", "exploding-gradients"),
+        per_base=2,
+        via="cli",
+    ),
+    Fault(
+        "detach_body",
+        "forward() detaches the feature extractor's output before the last layer",
+        ALL,
+        ({},),
+        "params-not-updated",
+        (),
+        per_base=2,
+    ),
+    Fault(
+        "optimizer_head_only",
+        "the optimizer is built on the last layer's parameters only",
+        ALL,
+        ({},),
+        "params-not-updated",
+        (),
+    ),
+    Fault(
+        "deep_sigmoid",
+        "10 hidden sigmoid layers of width 32 (default init)",
+        tuple(MLP_BASES),
+        ({},),
+        "vanishing-gradients",
+        ("saturated-activations", "poor-initialization", "collapsed-output"),
+        per_base=2,
+    ),
+    Fault(
+        "saturating_tanh",
+        "6 hidden tanh layers with weights ~ N(0, (4/sqrt(fan_in))^2)",
+        tuple(MLP_BASES),
+        ({},),
+        "saturated-activations",
+        ("poor-initialization", "vanishing-gradients", "exploding-gradients"),
+        per_base=2,
+    ),
+    Fault(
+        "tiny_relu",
+        "every hidden layer only 3 ReLU units wide",
+        tuple(MLP_BASES),
+        ({},),
+        "dead-relu",
+        ("poor-initialization", "collapsed-output"),
+        per_base=2,
+    ),
+    Fault(
+        "nan_inputs",
+        "2% of the input values are NaN",
+        ALL,
+        ({"share": 0.02},),
+        "nonfinite-data",
+        ("exploding-gradients",),
+    ),
+    Fault(
+        "nan_targets",
+        "1% of the targets are NaN",
+        (*REGRESSION, "binary"),
+        ({"share": 0.01},),
+        "nonfinite-data",
+        ("exploding-gradients",),
+    ),
+    Fault(
+        "inf_inputs",
+        "a few input values are +inf",
+        ("multireg", "tabcls", "cnn"),
+        ({"count": 3},),
+        "nonfinite-data",
+        ("exploding-gradients",),
+    ),
+    Fault(
+        "layernorm_output",
+        "nn.LayerNorm(1) after the single output unit (copied from a transformer)",
+        tuple(SINGLE_OUTPUT_REG),
+        ({},),
+        "collapsed-output",
+        ("output-range-mismatch",),
+        per_base=2,
+    ),
+    Fault(
+        "eval_mode",
+        "model.eval() before the loop of a model with BatchNorm and Dropout (CLI)",
+        ("multireg", "tabcls"),
+        ({},),
+        "eval-mode-training",
+        (),
+        per_base=2,
+        via="cli",
+    ),
 )
 
 # Healthy setups that sit next to a fault (a near miss), fixed before any run: what each one must not trigger.
@@ -177,10 +388,18 @@ NEAR_MISSES: tuple[tuple[str, str, dict[str, Any], str], ...] = (
     ("tabcls", "logsoftmax_nll", {"what": "LogSoftmax at the end and NLLLoss"}, "loss-activation-mismatch"),
     ("cnn", "logsoftmax_nll", {"what": "LogSoftmax at the end and NLLLoss"}, "loss-activation-mismatch"),
     ("binary", "sigmoid_bce", {"what": "Sigmoid at the end and BCELoss"}, "loss-activation-mismatch"),
-    ("multireg", "frozen_first", {"what": "first layer frozen (requires_grad=False), optimizer on the rest"},
-     "params-not-updated"),
-    ("tabcls", "frozen_first", {"what": "first layer frozen (requires_grad=False), optimizer on the rest"},
-     "params-not-updated"),
+    (
+        "multireg",
+        "frozen_first",
+        {"what": "first layer frozen (requires_grad=False), optimizer on the rest"},
+        "params-not-updated",
+    ),
+    (
+        "tabcls",
+        "frozen_first",
+        {"what": "first layer frozen (requires_grad=False), optimizer on the rest"},
+        "params-not-updated",
+    ),
     ("multireg", "bn_dropout", {"what": "BatchNorm1d and Dropout(0.1) after every hidden layer"}, "-"),
     ("tabcls", "bn_dropout", {"what": "BatchNorm1d and Dropout(0.1) after every hidden layer"}, "-"),
     ("multireg", "huber", {"what": "Huber loss instead of MSE"}, "-"),
@@ -225,34 +444,68 @@ def generate(seed: int = GENERATOR_SEED) -> list[Case]:
     variations = {b: healthy_variations(b) for b in BASES}
     for base, vs in variations.items():
         for v in vs:
-            cases.append(Case(
-                {"id": f"{base}/{v['name']}", "base": base, "var": v, "fault": None, "near": None, "via": "api"},
-                {"kind": "healthy", "expected": None, "secondary": [], "twin": None,
-                 "what": f"healthy variation {v['name']}"},
-            ))
+            cases.append(
+                Case(
+                    {"id": f"{base}/{v['name']}", "base": base, "var": v, "fault": None, "near": None, "via": "api"},
+                    {
+                        "kind": "healthy",
+                        "expected": None,
+                        "secondary": [],
+                        "twin": None,
+                        "what": f"healthy variation {v['name']}",
+                    },
+                )
+            )
     for base, near, extra, avoid in NEAR_MISSES:
         v = dict(variations[base][0], name=near)
-        cases.append(Case(
-            {"id": f"{base}/near-{near}", "base": base, "var": v, "fault": None, "near": near, "via": "api"},
-            {"kind": "near-miss", "expected": None, "secondary": [], "twin": f"{base}/default",
-             "what": f"{extra['what']} (must not trigger {avoid})"},
-        ))
+        cases.append(
+            Case(
+                {"id": f"{base}/near-{near}", "base": base, "var": v, "fault": None, "near": near, "via": "api"},
+                {
+                    "kind": "near-miss",
+                    "expected": None,
+                    "secondary": [],
+                    "twin": f"{base}/default",
+                    "what": f"{extra['what']} (must not trigger {avoid})",
+                },
+            )
+        )
     for base in BASES:
         v = variations[base][0]
-        cases.append(Case(
-            {"id": f"{base}/cli-default", "base": base, "var": v, "fault": None, "near": None, "via": "cli"},
-            {"kind": "healthy", "expected": None, "secondary": [], "twin": None,
-             "what": "healthy default, run as a script through the CLI"},
-        ))
+        cases.append(
+            Case(
+                {"id": f"{base}/cli-default", "base": base, "var": v, "fault": None, "near": None, "via": "cli"},
+                {
+                    "kind": "healthy",
+                    "expected": None,
+                    "secondary": [],
+                    "twin": None,
+                    "what": "healthy default, run as a script through the CLI",
+                },
+            )
+        )
     for base in ("sine1d", "multireg"):
         v = variations[base][0]
-        cases.append(Case(
-            {"id": f"{base}/cli-accumulation", "base": base, "var": v, "fault": None, "near": "accumulate",
-             "via": "cli"},
-            {"kind": "near-miss", "expected": None, "secondary": [], "twin": f"{base}/cli-default",
-             "what": "gradient accumulation over 4 micro-batches, zero_grad after each step (CLI; must not "
-                     "trigger missing-zero-grad)"},
-        ))
+        cases.append(
+            Case(
+                {
+                    "id": f"{base}/cli-accumulation",
+                    "base": base,
+                    "var": v,
+                    "fault": None,
+                    "near": "accumulate",
+                    "via": "cli",
+                },
+                {
+                    "kind": "near-miss",
+                    "expected": None,
+                    "secondary": [],
+                    "twin": f"{base}/cli-default",
+                    "what": "gradient accumulation over 4 micro-batches, zero_grad after each step (CLI; must not "
+                    "trigger missing-zero-grad)",
+                },
+            )
+        )
     for fault in FAULTS:
         for base in fault.bases:
             for k, params in enumerate(fault.variants):
@@ -273,12 +526,25 @@ def generate(seed: int = GENERATOR_SEED) -> list[Case]:
                     if any(c.spec["id"] == ident for c in cases):
                         ident += f"#{j}"
                     near = "bn_dropout" if fault.name == "eval_mode" else None
-                    cases.append(Case(
-                        {"id": ident, "base": base, "var": v, "fault": {"op": fault.name, **params}, "near": near,
-                         "via": fault.via},
-                        {"kind": "fault", "expected": fault.expected, "secondary": list(fault.secondary),
-                         "twin": twin, "what": fault.what},
-                    ))
+                    cases.append(
+                        Case(
+                            {
+                                "id": ident,
+                                "base": base,
+                                "var": v,
+                                "fault": {"op": fault.name, **params},
+                                "near": near,
+                                "via": fault.via,
+                            },
+                            {
+                                "kind": "fault",
+                                "expected": fault.expected,
+                                "secondary": list(fault.secondary),
+                                "twin": twin,
+                                "what": fault.what,
+                            },
+                        )
+                    )
     cases.extend(shape_cases(variations))
     return cases
 
@@ -291,11 +557,20 @@ def shape_cases(variations: dict[str, list[dict[str, Any]]]) -> list[Case]:
     for shape, what in SHAPES.items():
         for base in BASES:
             v = variations[base][0]
-            cases.append(Case(
-                {"id": f"{base}/shape-{shape}", "base": base, "var": v, "fault": None, "near": None, "via": "cli",
-                 "shape": shape},
-                {"kind": "healthy", "expected": None, "secondary": [], "twin": None, "what": f"healthy: {what}"},
-            ))
+            cases.append(
+                Case(
+                    {
+                        "id": f"{base}/shape-{shape}",
+                        "base": base,
+                        "var": v,
+                        "fault": None,
+                        "near": None,
+                        "via": "cli",
+                        "shape": shape,
+                    },
+                    {"kind": "healthy", "expected": None, "secondary": [], "twin": None, "what": f"healthy: {what}"},
+                )
+            )
             for name, k, bases in SHAPE_FAULTS:
                 if base not in bases:
                     continue
@@ -305,12 +580,26 @@ def shape_cases(variations: dict[str, list[dict[str, Any]]]) -> list[Case]:
                     params = {"mult": 255.0, "offset": 0.0}
                 if name == "final_activation" and base == "sine1d":
                     params = {"act": "sigmoid"}
-                cases.append(Case(
-                    {"id": f"{base}/shape-{shape}/{name}", "base": base, "var": v, "fault": {"op": name, **params},
-                     "near": None, "via": "cli", "shape": shape},
-                    {"kind": "fault", "expected": fault.expected, "secondary": list(fault.secondary),
-                     "twin": f"{base}/shape-{shape}", "what": f"{fault.what}; {what}"},
-                ))
+                cases.append(
+                    Case(
+                        {
+                            "id": f"{base}/shape-{shape}/{name}",
+                            "base": base,
+                            "var": v,
+                            "fault": {"op": name, **params},
+                            "near": None,
+                            "via": "cli",
+                            "shape": shape,
+                        },
+                        {
+                            "kind": "fault",
+                            "expected": fault.expected,
+                            "secondary": list(fault.secondary),
+                            "twin": f"{base}/shape-{shape}",
+                            "what": f"{fault.what}; {what}",
+                        },
+                    )
+                )
     return cases
 
 
@@ -324,8 +613,10 @@ def make_data(base: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         return x, torch.sin(x)
     if base == "multireg":
         x = torch.randn(n, 8, generator=g)
-        y = torch.stack([torch.sin(x[:, 0]) + 0.5 * x[:, 1] * x[:, 2], 0.5 * (x[:, 3] ** 2 - 1),
-                         torch.tanh(x[:, 4] - x[:, 5])], dim=1)
+        y = torch.stack(
+            [torch.sin(x[:, 0]) + 0.5 * x[:, 1] * x[:, 2], 0.5 * (x[:, 3] ** 2 - 1), torch.tanh(x[:, 4] - x[:, 5])],
+            dim=1,
+        )
         return x, y + 0.05 * torch.randn(n, 3, generator=g)
     if base == "tabcls":
         x = torch.randn(n, 10, generator=g)
@@ -579,22 +870,37 @@ def materialize(spec: dict[str, Any]) -> Setup:
         lr = lr * fault["factor"]
     factory = optimizer_factory(opt_name, lr)
     if op == "optimizer_head_only":
+
         def optimizer(m: nn.Module) -> Any:
             return factory(m.head.parameters())  # an instance over the head only
     else:
+
         def optimizer(m: nn.Module) -> Any:
             return factory
 
     batch = min(v["batch"], x.shape[0])
     if near == "accumulate":
         batch = max(1, batch // 4)  # 4 micro-batches per optimizer step, the same samples per step
-    return Setup(model, x, y, loss, batch, optimizer, zero_grad=op != "missing_zero_grad",
-                 accumulate=4 if near == "accumulate" else 1, eval_mode=op == "eval_mode")
+    return Setup(
+        model,
+        x,
+        y,
+        loss,
+        batch,
+        optimizer,
+        zero_grad=op != "missing_zero_grad",
+        accumulate=4 if near == "accumulate" else 1,
+        eval_mode=op == "eval_mode",
+    )
 
 
 LOSS_MODULES: dict[str, Callable[[], nn.Module]] = {
-    "mse": nn.MSELoss, "huber": nn.HuberLoss, "cross_entropy": nn.CrossEntropyLoss, "nll": nn.NLLLoss,
-    "bce": nn.BCELoss, "bce_with_logits": nn.BCEWithLogitsLoss,
+    "mse": nn.MSELoss,
+    "huber": nn.HuberLoss,
+    "cross_entropy": nn.CrossEntropyLoss,
+    "nll": nn.NLLLoss,
+    "bce": nn.BCELoss,
+    "bce_with_logits": nn.BCEWithLogitsLoss,
 }
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fitdoctor.capture.recorder import Batch
+from fitdoctor.batches import Batch
 from fitdoctor.probes.activations import RANGES, derivative_ratio, pretty, probe_activations
 from fitdoctor.probes.data import constant_prediction_loss, target_stats
 from fitdoctor.probes.trend import block_size, loss_trend

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fitdoctor.analysis import analyse
-from fitdoctor.capture.recorder import Batch
+from fitdoctor.batches import Batch
 from fitdoctor.evidence import Locator
 from fitdoctor.findings import Report
 from fitdoctor.training import LossSpec, TrainingSetup

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from fitdoctor._version import __version__
-from fitdoctor.capture.recorder import Batch
+from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
 from fitdoctor.confirm import confirm, rank
 from fitdoctor.effort import DEFAULT_SECONDS, Effort, measure_step, plan_effort
@@ -29,9 +29,10 @@ from fitdoctor.probes.outputs import prediction_spread
 from fitdoctor.probes.overfit import overfit_one_batch
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.probes.yardstick import program_constant_loss
+from fitdoctor.replay import ReplayResult, inference, replay
 from fitdoctor.rules import load_rules, probe_settings
 from fitdoctor.selection import RuleSelection
-from fitdoctor.training import Plan, ReplayResult, TrainingSetup, fresh_model, inference, replay, term_view, unwrap
+from fitdoctor.training import Plan, TrainingSetup, fresh_model, term_view, unwrap
 
 MAX_PROBE_SAMPLES = 4096
 MAX_PROBE_BATCHES = 64

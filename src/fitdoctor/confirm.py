@@ -14,14 +14,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fitdoctor.capture.recorder import Batch
+from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix
 from fitdoctor.fixes import FixCandidate
+from fitdoctor.replay import ReplayResult, replay
 from fitdoctor.rules.base import Suspect
 from fitdoctor.suppression import silenced_at
-from fitdoctor.training import ReplayResult, replay
 
 #: A fix must cut the baseline's final loss by at least this share to count as verified. Replays are
 #: deterministic (same weights, batches and seed), so any difference is the fix's; 25 % keeps

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from fitdoctor.training import Plan, PlannedModel, TrainingSetup, evaluate, fresh_model, make_optimizers, train_step
+from fitdoctor.replay import evaluate
+from fitdoctor.training import Plan, PlannedModel, TrainingSetup, fresh_model, make_optimizers, train_step
 
 #: Seconds the analysis aims to stay within by default (the CLI's hard limit is 240 s past the capture).
 DEFAULT_SECONDS = 120.0

@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import nn
 
-from fitdoctor.capture.recorder import Batch
+from fitdoctor.batches import Batch
 from fitdoctor.capture.userframes import Site
 from fitdoctor.findings import Location
 from fitdoctor.probes.activations import ActivationStats, FinalActivation
@@ -19,7 +19,8 @@ from fitdoctor.probes.gradients import LayerGradient
 from fitdoctor.probes.lr_range import RangeTest
 from fitdoctor.probes.overfit import OverfitResult
 from fitdoctor.probes.trend import Trend
-from fitdoctor.training import ReplayResult, TrainingSetup
+from fitdoctor.replay import ReplayResult
+from fitdoctor.training import TrainingSetup
 
 
 class Locator:

@@ -18,13 +18,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from fitdoctor.batches import Batch, program_batch
 from fitdoctor.capture.notes import capture_notes
 from fitdoctor.capture.objective import Term, find_terms
-from fitdoctor.capture.recorder import LOSS_FUNCTIONS, Batch, OptimizerRecord, ProgramBatch, Recorder, unwrap_model
+from fitdoctor.capture.recorder import LOSS_FUNCTIONS, OptimizerRecord, ProgramBatch, Recorder, unwrap_model
 from fitdoctor.capture.tape import Op, Program, Ref, is_ref, map_nested, walk
 from fitdoctor.capture.userframes import Site
 from fitdoctor.evidence import Locator
-from fitdoctor.training import LossSpec, TrainingSetup, program_batch
+from fitdoctor.training import LossSpec, TrainingSetup
 
 LOSS_NAMES = frozenset(LOSS_FUNCTIONS)
 

@@ -27,6 +27,7 @@ from torch.nn.modules import module as module_hooks
 from torch.optim import optimizer as optimizer_hooks
 from torch.overrides import TorchFunctionMode
 
+from fitdoctor.batches import Batch
 from fitdoctor.capture.functional import FunctionalObjective, storage_of
 from fitdoctor.capture.objective import freeze
 from fitdoctor.capture.tape import Op, Program, Ref, Sliced, Tape, is_tensor, map_nested
@@ -168,40 +169,6 @@ def _ours(method: _Hook) -> _Hook:
             return None
 
     return guarded  # type: ignore[return-value]
-
-
-@dataclass
-class Batch:
-    """One training step's model inputs and loss target, detached copies.
-
-    Attributes:
-        args: Positional inputs of the model call.
-        kwargs: Keyword inputs of the model call.
-        target: The loss target, or None for hand-written losses.
-        pred_shape: Shape of the loss input (the model output after any reshape).
-        output_path: Where the loss input sits in the model output (() for a plain tensor).
-        program: The recorded objective (``tape.Program``) when the step is replayed through it; then
-            ``args``, ``kwargs`` and ``target`` are read from ``consts``.
-        consts: The step's constants (program batches).
-        optimizer: Which optimizer's step this batch feeds.
-        primary: The op index of the model call whose output the probes read.
-        target_op: The op index of the loss term whose target is ``target`` (None: inside forward).
-        target_const: The constant index of ``target``.
-    """
-
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    target: torch.Tensor | None
-    pred_shape: tuple[int, ...]
-    output_path: tuple[Any, ...] = ()
-    source: Any = field(default=None, repr=False)
-    program: Any = field(default=None, repr=False)
-    consts: list[torch.Tensor] | None = field(default=None, repr=False)
-    optimizer: int = 0
-    primary: int = -1
-    target_op: int | None = None
-    target_const: int | None = None
-    terms: tuple[Any, ...] = field(default=(), repr=False)
 
 
 @dataclass

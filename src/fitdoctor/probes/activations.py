@@ -17,9 +17,11 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from fitdoctor.capture.recorder import VIEW_NODES, Batch
+from fitdoctor.batches import Batch
+from fitdoctor.capture.recorder import VIEW_NODES
 from fitdoctor.capture.userframes import Site, real_path
-from fitdoctor.training import ACTIVATION_FUNCS, NORMALISING, in_mode, predict
+from fitdoctor.replay import in_mode
+from fitdoctor.training import ACTIVATION_FUNCS, NORMALISING, predict
 
 #: Attainable output range of each final activation, (low, high).
 RANGES: dict[str, tuple[float, float]] = {

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from fitdoctor.capture.recorder import Batch
+from fitdoctor.batches import Batch
 
 if TYPE_CHECKING:
     from fitdoctor.training import LossSpec

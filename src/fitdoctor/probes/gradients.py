@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from fitdoctor.capture.recorder import Batch
-from fitdoctor.training import TrainingSetup, batch_loss, in_mode
+from fitdoctor.batches import Batch
+from fitdoctor.replay import in_mode
+from fitdoctor.training import TrainingSetup, batch_loss
 
 
 @dataclass(frozen=True)

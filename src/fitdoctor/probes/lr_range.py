@@ -7,16 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from fitdoctor.training import (
-    Plan,
-    PlannedModel,
-    TrainingSetup,
-    cycle,
-    evaluate,
-    fresh_model,
-    make_optimizers,
-    train_step,
-)
+from fitdoctor.replay import cycle, evaluate
+from fitdoctor.training import Plan, PlannedModel, TrainingSetup, fresh_model, make_optimizers, train_step
 
 START_LR = 1e-7
 END_LR = 10.0

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fitdoctor.capture.recorder import Batch
-from fitdoctor.training import TrainingSetup, inference, predict
+from fitdoctor.batches import Batch
+from fitdoctor.replay import inference
+from fitdoctor.training import TrainingSetup, predict
 
 CLASS_LOSSES = ("cross_entropy", "nll_loss")
 

@@ -8,19 +8,10 @@ from typing import Any
 
 import torch
 
-from fitdoctor.capture.recorder import Batch
+from fitdoctor.batches import Batch, batch_tensors, select_rows
 from fitdoctor.probes.data import constant_prediction_loss, target_stats
 from fitdoctor.probes.yardstick import program_constant_loss
-from fitdoctor.training import (
-    Plan,
-    PlannedModel,
-    TrainingSetup,
-    batch_loss,
-    batch_tensors,
-    fresh_model,
-    make_optimizer,
-    select_rows,
-)
+from fitdoctor.training import Plan, PlannedModel, TrainingSetup, batch_loss, fresh_model, make_optimizer
 
 
 @dataclass(frozen=True)

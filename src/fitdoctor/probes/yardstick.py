@@ -16,10 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from fitdoctor.capture.recorder import Batch
+from fitdoctor.batches import Batch
 from fitdoctor.capture.tape import rebuild, run, select, walk
 from fitdoctor.probes.data import TargetStats, constant_prediction_loss
-from fitdoctor.training import TrainingSetup, inference, unwrap
+from fitdoctor.replay import inference
+from fitdoctor.training import TrainingSetup, unwrap
 
 
 def constant_for(

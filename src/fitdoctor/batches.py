@@ -1,0 +1,152 @@
+"""Captured batches: one training step's inputs, target and (for recorded objectives) program, and the
+operations the probes and replays apply to them (rows, constants, one loss term's view)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from fitdoctor.capture.tape import is_ref, is_tensor, map_nested
+
+
+@dataclass
+class Batch:
+    """One training step's model inputs and loss target, detached copies.
+
+    Attributes:
+        args: Positional inputs of the model call.
+        kwargs: Keyword inputs of the model call.
+        target: The loss target, or None for hand-written losses.
+        pred_shape: Shape of the loss input (the model output after any reshape).
+        output_path: Where the loss input sits in the model output (() for a plain tensor).
+        program: The recorded objective (``tape.Program``) when the step is replayed through it; then
+            ``args``, ``kwargs`` and ``target`` are read from ``consts``.
+        consts: The step's constants (program batches).
+        optimizer: Which optimizer's step this batch feeds.
+        primary: The op index of the model call whose output the probes read.
+        target_op: The op index of the loss term whose target is ``target`` (None: inside forward).
+        target_const: The constant index of ``target``.
+    """
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    target: torch.Tensor | None
+    pred_shape: tuple[int, ...]
+    output_path: tuple[Any, ...] = ()
+    source: Any = field(default=None, repr=False)
+    program: Any = field(default=None, repr=False)
+    consts: list[torch.Tensor] | None = field(default=None, repr=False)
+    optimizer: int = 0
+    primary: int = -1
+    target_op: int | None = None
+    target_const: int | None = None
+    terms: tuple[Any, ...] = field(default=(), repr=False)
+
+
+def program_batch(
+    program: Any,
+    consts: list[torch.Tensor],
+    *,
+    primary: int,
+    output_path: tuple[Any, ...],
+    pred_shape: tuple[int, ...],
+    target_const: int | None,
+    target_op: int | None,
+    optimizer: int = 0,
+) -> Batch:
+    """A batch replayed through a recorded objective; its ``args``, ``kwargs`` and ``target`` (read by
+    the probes) are the primary model call's constant inputs and the identified target."""
+
+    def const(obj: Any) -> Any:
+        return map_nested(obj, is_ref, lambda ref: consts[ref.index] if ref.kind == "const" else None)
+
+    op = program.ops[primary] if 0 <= primary < len(program.ops) else None
+    return Batch(
+        const(op.args) if op is not None else (),
+        const(op.kwargs) if op is not None else {},
+        consts[target_const] if target_const is not None else None,
+        pred_shape,
+        output_path,
+        None,
+        program,
+        consts,
+        optimizer,
+        primary,
+        target_op,
+        target_const,
+    )
+
+
+def with_consts(batch: Batch, consts: list[torch.Tensor], pred_rows: int) -> Batch:
+    """A program batch with other constants (e.g. a subset of its rows)."""
+    return program_batch(
+        batch.program,
+        consts,
+        primary=batch.primary,
+        output_path=batch.output_path,
+        pred_shape=(pred_rows, *batch.pred_shape[1:]) if batch.pred_shape else batch.pred_shape,
+        target_const=batch.target_const,
+        target_op=batch.target_op,
+        optimizer=batch.optimizer,
+    )
+
+
+def select_rows(batch: Batch, index: torch.Tensor, n: int) -> Batch:
+    """The batch with the rows ``index`` of every tensor whose first dimension is ``n``."""
+    rows = int(index.sum()) if index.dtype == torch.bool else int(index.numel())
+    if batch.program is not None:
+        assert batch.consts is not None
+        return with_consts(batch, [take_rows(c, index, n) for c in batch.consts], rows)
+    shape = (rows, *batch.pred_shape[1:]) if batch.pred_shape else batch.pred_shape
+    return Batch(
+        take_rows(batch.args, index, n),
+        take_rows(batch.kwargs, index, n),
+        take_rows(batch.target, index, n),
+        shape,
+        batch.output_path,
+        batch.source,
+    )
+
+
+def tensors_in(value: Any) -> list[torch.Tensor]:
+    """The tensors inside a batch element, also inside (nested) tuples, lists and dicts."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in tensors_in(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in tensors_in(v)]
+    return []
+
+
+def take_rows(value: Any, index: torch.Tensor, n: int) -> Any:
+    """``value`` with every tensor of first dimension ``n`` (also nested in tuples, lists, dicts) indexed by
+    ``index`` along that dimension; everything else unchanged."""
+    return map_nested(value, is_tensor, lambda t: t[index] if t.ndim and t.shape[0] == n else t)
+
+
+def batch_tensors(batch: Batch) -> list[torch.Tensor]:
+    """Every tensor of a batch: inputs (positional, keyword, nested) and the target (for a recorded
+    objective: its constants)."""
+    if batch.consts is not None:
+        return list(batch.consts)
+    return tensors_in(batch.args) + tensors_in(batch.kwargs) + tensors_in(batch.target)
+
+
+def finite_rows(batch: Batch) -> Batch:
+    """The batch without the rows (first dimension) that hold NaN or Inf in an input or the target."""
+    tensors = [t for t in batch_tensors(batch) if t.ndim]
+    n = batch.pred_shape[0] if batch.program is not None and batch.pred_shape else None
+    if n is None:
+        if not tensors or len(tensors) != len(batch_tensors(batch)) or len({t.shape[0] for t in tensors}) != 1:
+            return batch
+        n = tensors[0].shape[0]
+    keep = torch.ones(n, dtype=torch.bool)
+    for t in tensors:
+        if t.shape[0] == n and t.is_floating_point():
+            keep &= torch.isfinite(t.reshape(t.shape[0], -1)).all(1)
+    if bool(keep.all()):
+        return batch
+    return select_rows(batch, keep, n)

@@ -1,0 +1,219 @@
+"""Replays: train a fresh copy of the captured setup for a number of steps, with or without a fix, and
+measure it (loss curve, final loss, error rate, gradient norms, update sizes)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from fitdoctor.batches import Batch
+from fitdoctor.training import (
+    Plan,
+    PlannedModel,
+    TrainingSetup,
+    batch_loss,
+    fresh_model,
+    make_optimizers,
+    predict,
+    train_step,
+)
+
+
+class _StepProbe:
+    """Between a replay step's gradients and its update: the gradient norm (a non-finite one stops the
+    replay), optional clipping, and a copy of the weights for the update ratio."""
+
+    def __init__(self, params: list[torch.Tensor], clip: float | None, snapshot: bool) -> None:
+        self.params = params
+        self.clip = clip
+        self.snapshot = snapshot
+        self.norms: list[float] = []
+        self.before: list[torch.Tensor] | None = None
+
+    def __call__(self) -> bool:
+        norm = _total_norm(self.params)
+        self.norms.append(norm)
+        if not math.isfinite(norm):
+            return False
+        if self.clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        if self.snapshot:
+            self.before = [p.detach().clone() for p in self.params]
+        return True
+
+
+@dataclass
+class ReplayResult:
+    """The outcome of one replay.
+
+    Attributes:
+        plan: Which plan ran.
+        steps: Steps trained.
+        curve: (step, evaluation loss) pairs, in the user's loss units.
+        train_losses: The training loss of each step.
+        final: Evaluation loss after the last step (inf when it diverged).
+        diverged: Whether the loss became NaN/Inf.
+        model: The trained model (with the plan applied).
+        seconds: Wall time.
+        grad_norms: Total gradient norm before each step.
+        update_ratios: Median over parameters of ||step|| / ||weight||, every tenth step.
+        error_rate: For classifiers, the share of misclassified samples after the last step.
+    """
+
+    plan: Plan
+    steps: int
+    curve: list[tuple[int, float]]
+    train_losses: list[float]
+    final: float
+    diverged: bool
+    model: nn.Module
+    seconds: float
+    grad_norms: list[float] = field(default_factory=list)
+    update_ratios: list[float] = field(default_factory=list)
+    error_rate: float | None = None
+
+
+def cycle(batches: Sequence[Batch], steps: int) -> Iterator[Batch]:
+    """The captured batches in order, repeated, for ``steps`` steps."""
+    for i in range(steps):
+        yield batches[i % len(batches)]
+
+
+@contextlib.contextmanager
+def in_mode(model: nn.Module, training: bool) -> Iterator[nn.Module]:
+    """``model`` in train (or eval) mode for the block; its mode is restored afterwards, also on errors."""
+    was_training = model.training
+    model.train(training)
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+@contextlib.contextmanager
+def inference(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode and without gradients for the block; its mode is restored afterwards."""
+    with in_mode(model, False), torch.no_grad():
+        yield model
+
+
+def evaluate(model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch], plan: Plan | None = None) -> float:
+    """Mean loss over ``batches`` with the model in eval mode, without gradients."""
+    with inference(model):
+        total = sum(float(batch_loss(model, setup, batch, plan)) for batch in batches)
+    value = total / max(len(batches), 1)
+    return value if math.isfinite(value) else math.inf
+
+
+def replay(
+    setup: TrainingSetup,
+    plan: Plan,
+    steps: int,
+    eval_batches: Sequence[Batch],
+    points: int = 24,
+) -> ReplayResult:
+    """Train a fresh copy of the model under ``plan`` for ``steps`` optimizer steps and measure it.
+
+    The loop reproduces the user's: gradient accumulation, loss scaling, and a missing ``zero_grad``
+    stay as they were unless the plan overrides them.
+
+    Args:
+        setup: The captured setup.
+        plan: The counterfactual (``Plan()`` for the baseline).
+        steps: Optimizer steps.
+        eval_batches: Batches the evaluation loss is measured on.
+        points: How many evaluation points the curve holds.
+    """
+    started = time.perf_counter()
+    torch.manual_seed(setup.seed)
+    model = PlannedModel(fresh_model(setup, plan), plan)
+    model.train(setup.train_mode if plan.train_mode is None else plan.train_mode)
+    optimizers = make_optimizers(setup, model.inner, plan)
+    params = [p for optimizer in optimizers for g in optimizer.param_groups for p in g["params"]]
+    zero_grad = setup.zero_grad if plan.zero_grad is None else plan.zero_grad
+    every = max(1, steps // points)
+    curve = [(0, evaluate(model, setup, eval_batches, plan))]
+    train_losses: list[float] = []
+    grad_norms: list[float] = []
+    update_ratios: list[float] = []
+    diverged = False
+    batches = cycle(setup.batches, steps * setup.accumulation)
+    for step in range(1, steps + 1):
+        group = [next(batches) for _ in range(setup.accumulation)]
+        probe = _StepProbe(params, plan.clip_grad_norm, snapshot=step % 10 == 1)
+        value, finite = train_step(model, setup, optimizers, group, plan, zero_grad or step == 1, probe)
+        train_losses.append(value)
+        grad_norms.extend(probe.norms)
+        if not finite:
+            diverged = True
+            break
+        if probe.before is not None:
+            update_ratios.append(_update_ratio(params, probe.before))
+        if step % every == 0 or step == steps:
+            curve.append((step, evaluate(model, setup, eval_batches, plan)))
+    final = math.inf if diverged else curve[-1][1]
+    if diverged:
+        curve.append((len(train_losses), math.inf))
+    errors = None if diverged else error_rate(model, setup, eval_batches, plan)
+    return ReplayResult(
+        plan,
+        len(train_losses),
+        curve,
+        train_losses,
+        final,
+        diverged,
+        model,
+        time.perf_counter() - started,
+        grad_norms,
+        update_ratios,
+        errors,
+    )
+
+
+def error_rate(
+    model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch], plan: Plan | None = None
+) -> float | None:
+    """Share of misclassified samples, for classification losses with class-index or binary targets."""
+    name = setup.loss.name
+    if name not in ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        return None
+    wrong = total = 0
+    with inference(model):
+        for batch in batches:
+            if batch.target is None:
+                return None
+            out = predict(model, batch)
+            target = batch.target
+            if name in ("cross_entropy", "nll_loss"):
+                if target.is_floating_point() or out.ndim < 2:
+                    return None
+                guess = out.argmax(1)
+            else:
+                threshold = 0.0 if name.endswith("logits") else 0.5
+                guess = (out > threshold).to(target.dtype)
+                target = (target > 0.5).to(target.dtype)
+            if guess.shape != target.shape:
+                return None
+            wrong += int((guess != target).sum())
+            total += target.numel()
+    return wrong / total if total else None
+
+
+def _total_norm(params: Sequence[torch.Tensor]) -> float:
+    grads = [p.grad.detach().double().norm() for p in params if p.grad is not None]
+    return float(torch.stack(grads).norm()) if grads else 0.0
+
+
+def _update_ratio(params: Sequence[torch.Tensor], before: Sequence[torch.Tensor]) -> float:
+    ratios = []
+    for p, b in zip(params, before, strict=True):
+        weight = float(b.double().norm())
+        if weight > 0:
+            ratios.append(float((p.detach() - b).double().norm()) / weight)
+    return float(sorted(ratios)[len(ratios) // 2]) if ratios else 0.0
