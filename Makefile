@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean rule
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,13 +21,17 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff check src tests examples bench scripts
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
 # Measurements, not pass/fail tests (kept out of `make test`): writes BENCHMARKS.md, about 20 minutes.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# Scaffold a rule: make rule NAME=softmax-dim CODE=FD205 (writes its TOML, module, examples and test).
+rule: $(STAMP)
+	$(BIN)/python scripts/add_rule.py --name $(NAME) --code $(CODE)
 
 clean:
 	rm -rf $(VENV) dist build
