@@ -1,5 +1,5 @@
-"""Every shipped example: a broken script gets its rules, the first (the root cause) confirmed with a
-verified fix; a healthy twin gets no warning or error. Expected rules come from each `Expected:` line."""
+"""Every shipped example: a broken script gets exactly the warnings and errors of its `Expected:` line, in that
+order, the first (the root cause) confirmed with a verified fix; a healthy twin gets no warning or error."""
 
 from __future__ import annotations
 
@@ -38,13 +38,11 @@ def test_broken_example_is_diagnosed(script: Path, check_json) -> None:
         return
     assert run.code in (0, 1) and run.report["status"] == "ok", run.stderr[-2000:]
     found = run.codes("warning")
-    for code in expected:
-        assert code in found, f"{script.parent.name}: expected {code}, got {found}"
+    # The exact warnings and errors, in the report's order: the root cause first, then what it explains.
+    assert found == expected, f"{script.parent.name}: expected {expected}, got {found}"
     root = run.finding(expected[0])
     assert root["confidence"] == "confirmed"
     assert root["location"] and root["location"]["line"] > 0
-    # The root cause comes first, before every other warning or error.
-    assert found[0] == expected[0], found
     if root["fix"] is not None:
         fix = root["fix"]
         assert fix["verified"], f"fix {fix['title']} not verified: {fix['before']} -> {fix['after']}"

@@ -6,7 +6,7 @@ matrix (PyTorch only warns) and averages the error of every prediction against
 every target, which is minimised by predicting the mean target for every row:
 the loss settles at the variance of the target and the model learns nothing.
 
-Expected: FD202 loss-shape-mismatch
+Expected: FD202 loss-shape-mismatch, FD602 cannot-overfit-batch, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import torch
 from torch import nn

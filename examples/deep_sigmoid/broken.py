@@ -5,7 +5,7 @@ them the first layers get gradients about 1e-9 times those of the last
 layer. Only the output layer learns anything (the mean of y), and the loss
 stays at the predict-the-mean level.
 
-Expected: FD401 vanishing-gradients, FD601 loss-not-decreasing
+Expected: FD401 vanishing-gradients, FD602 cannot-overfit-batch, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import torch
 import torch.nn as nn

@@ -5,7 +5,7 @@ multiplies the activations by about sqrt(64/2) = 5.7, so the first outputs
 are ~1e4 and the first loss ~1e8. The gradients are just as large: after one
 SGD step the loss is inf, and from the third step on it is NaN.
 
-Expected: FD303 poor-initialization, FD402 exploding-gradients
+Expected: FD303 poor-initialization, FD402 exploding-gradients, FD301 dead-relu
 """
 import torch
 import torch.nn as nn

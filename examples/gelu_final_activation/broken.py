@@ -3,7 +3,7 @@
 GELU(z) is never below about -0.17, so the network cannot produce the targets,
 which lie between about -10.4 and 4.8; the loss stays huge however long it trains.
 
-Expected: FD201 output-range-mismatch
+Expected: FD201 output-range-mismatch, FD602 cannot-overfit-batch, FD601 loss-not-decreasing
 """
 import torch
 import torch.nn as nn

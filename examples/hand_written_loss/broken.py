@@ -6,7 +6,7 @@ warn, unlike nn.MSELoss), so the loss averages every prediction against every
 target. That is minimised by predicting the mean power for every row: the
 loss settles at the variance of y and the network learns nothing about x.
 
-Expected: FD202 loss-shape-mismatch
+Expected: FD202 loss-shape-mismatch, FD602 cannot-overfit-batch, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import torch
 import torch.nn as nn

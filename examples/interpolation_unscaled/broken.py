@@ -5,7 +5,7 @@ the hundreds to thousands, so almost all Tanh units sit at +1 or -1 for every
 sample, the hidden layer is constant and the output can only learn the
 average mixture.
 
-Expected: FD101 unscaled-inputs, FD302 saturated-activations, FD601 loss-not-decreasing
+Expected: FD101 unscaled-inputs, FD302 saturated-activations, FD602 cannot-overfit-batch, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import torch
 from torch import nn

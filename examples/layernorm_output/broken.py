@@ -6,7 +6,7 @@ gradient reaches the layers before it. The prediction is one constant that
 learns the mean target; the loss stays at the loss of predicting the mean, and
 even a single batch cannot be overfitted.
 
-Expected: FD602 cannot-overfit-batch, FD204 collapsed-output
+Expected: FD602 cannot-overfit-batch, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import torch
 from torch import nn

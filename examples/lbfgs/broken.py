@@ -9,7 +9,7 @@ the current weights. Its steps grow instead of shrinking: the loss jumps
 from 0.1 to 5e10 at the second step and is NaN by the sixth, and the network
 never fits y.
 
-Expected: FD503 missing-zero-grad
+Expected: FD503 missing-zero-grad, FD402 exploding-gradients
 """
 import torch
 import torch.nn as nn

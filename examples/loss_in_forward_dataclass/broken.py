@@ -6,7 +6,7 @@ second layer dies and the logits collapse onto the classifier's bias. The loss
 settles at the loss of the class prior (about log(4)) and the accuracy at the
 share of the most frequent intent (0.28; chance is 0.25).
 
-Expected: FD501 learning-rate-too-high
+Expected: FD501 learning-rate-too-high, FD301 dead-relu, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import math
 from dataclasses import dataclass

@@ -6,7 +6,7 @@ reaches 1, so every prediction is pushed against its ceiling and the loss
 stays near the mean of (rating - 1)**2, far above the variance of the
 ratings (the loss of predicting the mean rating).
 
-Expected: FD201 output-range-mismatch
+Expected: FD201 output-range-mismatch, FD602 cannot-overfit-batch, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import torch
 import torch.nn as nn

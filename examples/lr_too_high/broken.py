@@ -6,7 +6,7 @@ hidden layer dies, and the output collapses to the last layer's bias, which
 keeps overshooting. The loss bounces between 1.1 and 3 (log(3) = 1.10 is the
 loss of the class prior) and the accuracy stays at 1/3.
 
-Expected: FD501 learning-rate-too-high
+Expected: FD501 learning-rate-too-high, FD301 dead-relu, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import math
 

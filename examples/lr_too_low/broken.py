@@ -5,7 +5,7 @@ by at most ~2e-3 in 2000 steps, while they need to move by ~0.1-1 to fit the
 surface. The loss creeps down by ~0.01 per 200 steps and after 2000 steps is
 still around the variance of y (~0.23, the loss of predicting the mean).
 
-Expected: FD502 learning-rate-too-low
+Expected: FD502 learning-rate-too-low, FD601 loss-not-decreasing
 """
 import torch
 import torch.nn as nn

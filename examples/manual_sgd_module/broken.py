@@ -6,7 +6,7 @@ or -1 for every sample: the hidden layer is the same for every link, its
 gradient is zero, and the output can only learn the mean signal strength.
 The loss stays at the variance of y.
 
-Expected: FD101 unscaled-inputs
+Expected: FD101 unscaled-inputs, FD302 saturated-activations, FD602 cannot-overfit-batch, FD601 loss-not-decreasing
 """
 import torch
 import torch.nn as nn

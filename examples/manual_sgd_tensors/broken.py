@@ -7,7 +7,7 @@ learning rate, which is now 2000 times too small: in 2000 steps the
 coefficients barely move from their random start, and the loss stays far
 above the variance of y (the loss of predicting the mean).
 
-Expected: FD502 learning-rate-too-low
+Expected: FD502 learning-rate-too-low, FD601 loss-not-decreasing
 """
 import math
 

@@ -5,7 +5,7 @@ first mini-batch that contains one is NaN; its NaN gradients are written into
 every weight by the optimizer step, and from then on every prediction and every
 loss is NaN. With 64 rows per batch almost every batch holds a missing value.
 
-Expected: FD103 nonfinite-data
+Expected: FD103 nonfinite-data, FD402 exploding-gradients
 """
 import numpy as np
 import torch

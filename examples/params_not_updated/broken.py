@@ -6,7 +6,7 @@ receives an update, so the head only sees 8 random mixtures of the 32 inputs,
 which carry almost nothing about x0, x1 and x2. The loss stays close to the
 variance of y (the loss of predicting the mean).
 
-Expected: FD504 params-not-updated
+Expected: FD504 params-not-updated, FD601 loss-not-decreasing
 """
 import torch
 import torch.nn as nn

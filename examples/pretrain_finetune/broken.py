@@ -8,7 +8,7 @@ frozen, so nothing trains at all: the task-B loss stays at its initial 1.08
 (above chance's 0.693) and the accuracy at 0.57, the share of the one class
 the random head predicts for every sample.
 
-Expected: FD504 params-not-updated
+Expected: FD504 params-not-updated, FD602 cannot-overfit-batch, FD601 loss-not-decreasing
 Check with: --stage 2
 """
 import io

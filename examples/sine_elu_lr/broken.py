@@ -6,7 +6,7 @@ vanish and the network ends up predicting the same value for every input, so
 the loss never drops. `--activation tanh` fails the same way; with
 `--activation relu` the units die instead (FD301 dead-relu).
 
-Expected: FD501 learning-rate-too-high, FD302 saturated-activations, FD601 loss-not-decreasing
+Expected: FD501 learning-rate-too-high, FD302 saturated-activations, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import argparse
 import math

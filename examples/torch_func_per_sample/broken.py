@@ -7,7 +7,7 @@ first-layer weights are thrown far away (norm ~260), every ReLU unit dies,
 the output is the same for every image, and the loss and accuracy stay at
 chance (log 4 = 1.386, 0.25).
 
-Expected: FD101 unscaled-inputs
+Expected: FD101 unscaled-inputs, FD501 learning-rate-too-high, FD301 dead-relu, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import torch
 import torch.nn as nn

@@ -6,7 +6,7 @@ per step, so reaching outputs in the hundreds of thousands takes on the order of
 1e5 steps; after 1500 steps the predictions are still far below the prices and
 the loss is no better than predicting the mean price.
 
-Expected: FD102 unscaled-targets
+Expected: FD102 unscaled-targets, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import torch
 from torch import nn

@@ -6,7 +6,7 @@ weights are zero too (each is a product of a zero activation or a zero
 downstream weight), so only the output bias ever moves: it learns the mean of z
 and the loss stays at the loss of predicting the mean.
 
-Expected: FD303 poor-initialization, FD204 collapsed-output
+Expected: FD303 poor-initialization, FD602 cannot-overfit-batch, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import torch
 from torch import nn
