@@ -162,7 +162,7 @@ def confirm(
     for s in suspects:
         doc = catalog[s.code]
         best, alternatives = fixes[s.code]
-        caused_by = list(s.caused_by)
+        caused_by: list[str] = []
         for cause in sorted(codes):
             if s.code in catalog[cause].explains and confirmed.get(cause) and cause not in caused_by:
                 caused_by.append(cause)

@@ -180,9 +180,6 @@ class LossInfo:
     site: Site | None
     transform: str  # "identity", "reshape" or "other"
     transform_ops: list[str] = field(default_factory=list)
-    prediction_shape: tuple[int, ...] = ()
-    target_shape: tuple[int, ...] = ()
-    target_dtype: str = ""
 
 
 @dataclass
@@ -727,9 +724,6 @@ class Recorder:
                         self.user_files.innermost(),
                         transform,
                         ops,
-                        tuple(prediction.shape),
-                        tuple(target.shape),
-                        str(target.dtype).replace("torch.", ""),
                     )
                 self._add_batch(call, path, prediction, target)
                 self._pending.remove(call)

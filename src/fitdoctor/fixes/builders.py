@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, cast
 
 import torch
@@ -227,11 +226,6 @@ def train_mode(ev: Evidence) -> FixCandidate:
         Plan("train-mode", train_mode=True),
         ev.locate.loss,
     )
-
-
-def finite_or_none(value: float) -> float | None:
-    """JSON-safe number: None for NaN/Inf."""
-    return value if math.isfinite(value) else None
 
 
 def standardize_targets(ev: Evidence) -> FixCandidate | None:

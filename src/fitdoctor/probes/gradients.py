@@ -21,13 +21,11 @@ class LayerGradient:
     Attributes:
         name: Qualified module name.
         grad_norm: L2 norm of the weight gradient of the mean loss over the probe batches.
-        weight_norm: L2 norm of the weight.
         finite: Whether every gradient entry is finite.
     """
 
     name: str
     grad_norm: float
-    weight_norm: float
     finite: bool
 
 
@@ -57,7 +55,7 @@ def probe_gradients(
                 grad = weight.grad.detach()
                 finite = bool(torch.isfinite(grad).all())
                 norm = float(grad.double().norm()) if finite else math.inf
-                out.append(LayerGradient(name, norm, float(weight.detach().double().norm()), finite))
+                out.append(LayerGradient(name, norm, finite))
             return out, total
         finally:
             for n, p in model.named_parameters():

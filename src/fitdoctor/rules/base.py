@@ -26,7 +26,6 @@ class Suspect:
         candidates: Fixes to replay, most specific first.
         symptom: Whether the short training showed the problem's symptom.
         proof: Whether the evidence settles the matter without a replay (e.g. targets out of range).
-        caused_by: Codes of root causes.
     """
 
     code: str
@@ -37,7 +36,6 @@ class Suspect:
     candidates: list[FixCandidate] = field(default_factory=list)
     symptom: bool = False
     proof: bool = False
-    caused_by: tuple[str, ...] = ()
 
 
 RuleFn = Callable[[Evidence, RuleDoc], list[Suspect]]

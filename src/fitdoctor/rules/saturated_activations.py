@@ -59,7 +59,6 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         "layers": {v.stats.name: {"init": v.at_init, "after": v.after} for v in verdicts},
     }
     candidates: list[FixCandidate] = []
-    caused_by: tuple[str, ...] = ()
     if at_init:
         unscaled = ev.inputs and any(f.scale > 1.0 for f in ev.inputs) and a.index == _first(ev)
         fix = standardize_inputs(ev) if unscaled else None
@@ -77,7 +76,6 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
             evidence,
             candidates,
             symptom=worst.after > layer_limit,
-            caused_by=caused_by,
         )
     ]
 
