@@ -4,7 +4,7 @@ The mistake of many "my loss is stuck" threads (e.g. PyTorch forums, "Softmax di
 output, dim=0 normalises each class score against the other samples of the batch. The NLL loss stays near
 log(batch size) and a sample's prediction depends on which batch it is in.
 
-Expected: FD205 softmax-dim
+Expected: FD205 softmax-dim, FD602 cannot-overfit-batch, FD601 loss-not-decreasing
 """
 
 import torch
