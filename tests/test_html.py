@@ -26,6 +26,7 @@ from conftest import EXAMPLES, run_cli
 from fitdoctor.catalog import load_catalog
 from fitdoctor.findings import Finding, Fix, Location, Report
 from fitdoctor.report import html, svg
+from fitdoctor.report.html import svg as palette
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXTURES = ("tiny_relu", "interpolation", "healthy", "crash")
@@ -155,8 +156,8 @@ def test_loss_curves_have_one_line_per_series(catalog: dict[str, Any]) -> None:
     assert len(page.within("loss-curves", "g", **{"class": "legend"})) == 1
     # Verified fixes are green, the baseline red.
     colours = {p.attrs["data-series"]: p.attrs["stroke"] for p in paths}
-    assert colours["baseline"] == html.RED
-    assert colours["widen-he-init"] in html.GREENS and colours["he-init"] in html.GREENS
+    assert colours["baseline"] == palette.RED
+    assert colours["widen-he-init"] in palette.GREENS and colours["he-init"] in palette.GREENS
 
 
 def test_per_layer_charts(catalog: dict[str, Any]) -> None:
@@ -181,9 +182,9 @@ def test_fit_plot_for_a_1d_regression(catalog: dict[str, Any]) -> None:
     assert len(page.within("fit", "circle")) == len(fit["x"]) + 1  # the data, and the legend's dot
     series = {p.attrs["data-series"]: p.attrs for p in page.within("fit", "path", **{"class": "series"})}
     assert set(series) == set(fit["curves"])
-    assert series["baseline"]["stroke"] == html.RED
+    assert series["baseline"]["stroke"] == palette.RED
     assert series["init"]["stroke"] == html.GREY
-    assert {series[k]["stroke"] for k in fit["curves"] if k not in ("init", "baseline")} <= set(html.GREENS)
+    assert {series[k]["stroke"] for k in fit["curves"] if k not in ("init", "baseline")} <= set(palette.GREENS)
     # Without a fit (more than one input feature) there is no fit plot.
     assert "fit" not in parse(html.render(load("interpolation"), catalog)).ids()
 
