@@ -183,7 +183,7 @@ def test_fit_plot_for_a_1d_regression(catalog: dict[str, Any]) -> None:
     series = {p.attrs["data-series"]: p.attrs for p in page.within("fit", "path", **{"class": "series"})}
     assert set(series) == set(fit["curves"])
     assert series["baseline"]["stroke"] == palette.RED
-    assert series["init"]["stroke"] == html.GREY
+    assert series["init"]["stroke"] == palette.GREY
     assert {series[k]["stroke"] for k in fit["curves"] if k not in ("init", "baseline")} <= set(palette.GREENS)
     # Without a fit (more than one input feature) there is no fit plot.
     assert "fit" not in parse(html.render(load("interpolation"), catalog)).ids()
