@@ -77,7 +77,7 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
             {"stages": recorder.stages_seen},
         )
     if not recorder.records and recorder.backward_total:
-        if recorder.manual_lrs or recorder.steps:
+        if recorder.manual.lrs or recorder.steps:
             return None
         return Problem(
             NO_TRAINING_STEP,
@@ -123,8 +123,8 @@ def _program_problem(recorder: Recorder, what: str) -> Problem | None:
             {"steps": recorder.steps},
         )
     manual = recorder.records[0].opt is None
-    if manual and recorder.manual_residuals:
-        residual = median(recorder.manual_residuals, 0.0)
+    if manual and recorder.manual.residuals:
+        residual = median(recorder.manual.residuals, 0.0)
         if residual > MANUAL_TOLERANCE:
             return Problem(
                 UNSUPPORTED_SETUP,

@@ -84,7 +84,7 @@ def build_programs(recorder: Recorder, seed: int, display_root: str | None) -> P
     term = _primary(terms_seen)
     loss = LossSpec(term.name, dict(term.kwargs), term.transform) if term else LossSpec("custom", {}, "other")
     manual = records[0].opt is None
-    stale = recorder.manual_stale if manual else recorder.stale_steps
+    stale = recorder.manual.stale if manual else recorder.stale_steps
     single_steps = recorder.steps if manual else recorder.single_backward_steps
     adversarial = len(used) > 1 and any(_spans(b, keys, used) for b in recorder.programs)
     setup = TrainingSetup(
@@ -354,7 +354,7 @@ def _spec(record: OptimizerRecord, names: dict[int, str], recorder: Recorder) ->
     """The optimizer's class and param groups by parameter name (plain SGD at the measured rate for weights
     updated by hand)."""
     if record.opt is None:
-        lr = median(recorder.manual_lrs, 0.0)
+        lr = median(recorder.manual.lrs, 0.0)
         params = [names[id(p)] for r in record.roots for p in r.parameters() if id(p) in names]
         params += [names[id(t)] for t in record.leaves if id(t) in names]
         defaults = dict(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=max(lr, 1e-12)).defaults)
@@ -433,10 +433,10 @@ def _notes(
 ) -> list[str]:
     notes = capture_notes(recorder, programs=True)
     if used[0].opt is None:
-        lr = median(recorder.manual_lrs, 0.0)
+        lr = median(recorder.manual.lrs, 0.0)
         notes.append(
             f"weights updated by hand: the script changes the weights by −lr·gradient with lr ≈ {lr:.3g} (measured "
-            f"over {len(recorder.manual_lrs)} steps); the check replays that as torch.optim.SGD(lr={lr:.3g})"
+            f"over {len(recorder.manual.lrs)} steps); the check replays that as torch.optim.SGD(lr={lr:.3g})"
         )
     if leaves and not members:
         notes.append(

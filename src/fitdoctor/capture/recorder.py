@@ -16,9 +16,8 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
 
 import torch
 import torch.nn.functional as F
@@ -29,307 +28,41 @@ from torch.overrides import TorchFunctionMode
 
 from fitdoctor.batches import Batch
 from fitdoctor.capture.functional import FunctionalObjective, storage_of
+from fitdoctor.capture.manual import ManualUpdateMeter
 from fitdoctor.capture.objective import freeze
-from fitdoctor.capture.tape import Op, Program, Ref, Sliced, Tape, is_tensor, map_nested
-from fitdoctor.capture.userframes import Site, UserFiles, real_path
 
 #: Loss functions of ``torch.nn.functional`` that take ``input`` and ``target``. Loss modules
 #: look these up at call time, so patching the attribute covers ``nn.MSELoss()`` and friends.
-LOSS_FUNCTIONS = (
-    "mse_loss",
-    "l1_loss",
-    "smooth_l1_loss",
-    "huber_loss",
-    "cross_entropy",
-    "nll_loss",
-    "binary_cross_entropy",
-    "binary_cross_entropy_with_logits",
-    "kl_div",
-    "poisson_nll_loss",
-    "gaussian_nll_loss",
-    "soft_margin_loss",
-    "multilabel_soft_margin_loss",
-    "multi_margin_loss",
-    "hinge_embedding_loss",
+from fitdoctor.capture.records import (
+    INIT_FUNCTIONS,
+    LOSS_FUNCTIONS,
+    MAX_BATCH_BYTES,
+    MAX_BATCHES,
+    MODE_DEPENDENT,
+    STAGE_GAP,
+    SWALLOWED_STOPS,
+    VIEW_NODES,
+    LossInfo,
+    OptimizerRecord,
+    ProgramBatch,
+    RootCall,
+    StopCapture,
+    batch_identity,
+    detached,
+    exotic,
+    guarded_hook,
+    in_functorch_transform,
+    may_warn,
+    nbytes,
+    param_of,
+    path_to,
+    same_content,
+    tensors_in_output,
+    unwrap_model,
+    warnings_at_caller,
 )
-
-#: Autograd nodes that only reshape or copy: a loss input reached through them is the model output.
-VIEW_NODES = frozenset(
-    {
-        "ViewBackward0",
-        "ReshapeAliasBackward0",
-        "UnsafeViewBackward0",
-        "SqueezeBackward0",
-        "SqueezeBackward1",
-        "SqueezeBackward2",
-        "UnsqueezeBackward0",
-        "CloneBackward0",
-        "ToCopyBackward0",
-        "AliasBackward0",
-    }
-)
-
-#: ``torch.nn.init`` functions whose explicit calls in the user's code are recorded (for FD303's line).
-INIT_FUNCTIONS = (
-    "normal_",
-    "uniform_",
-    "zeros_",
-    "ones_",
-    "constant_",
-    "xavier_uniform_",
-    "xavier_normal_",
-    "kaiming_uniform_",
-    "kaiming_normal_",
-    "trunc_normal_",
-    "orthogonal_",
-    "eye_",
-    "sparse_",
-)
-
-#: Layers that behave differently in train and eval mode.
-MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
-
-MAX_BATCHES = 256
-MAX_BATCH_BYTES = 256 * 2**20
-
-
-#: After the script swallowed this many stops (a bare ``except:`` around its training), the check ends it
-#: from inside the hook (see :attr:`Recorder.on_swallowed`).
-SWALLOWED_STOPS = 20
-
-
-class StopCapture(BaseException):
-    """Raised from a hook to stop the user's script; a ``BaseException`` so ``except Exception`` can't
-    swallow it."""
-
-
-def _may_warn(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """Whether a loss call is one PyTorch warns about: a target whose shape differs from the prediction's
-    (broadcasting), or the deprecated ``size_average``/``reduce`` arguments."""
-    if "size_average" in kwargs or "reduce" in kwargs:
-        return True
-    pair = [*args[:2], kwargs.get("input"), kwargs.get("target")]
-    tensors = [t for t in pair if isinstance(t, torch.Tensor)]
-    return len(tensors) == 2 and tensors[0].shape != tensors[1].shape
-
-
-def _warnings_at_caller(
-    function: Callable[..., Any], args: Any, kwargs: Any, shown: set[tuple[Any, ...]], original: Callable[[str], str]
-) -> Any:
-    """Call a wrapped torch function so that a warning it raises is shown once, at the line of the script that
-    called the wrapper (as without fitdoctor), rather than at the wrapper's own line on every call."""
-    caller = sys._getframe(2)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = function(*args, **kwargs)
-    for w in caught:
-        key = (w.category, str(w.message), caller.f_code.co_filename, caller.f_lineno)
-        if key not in shown:
-            shown.add(key)
-            warnings.warn_explicit(
-                w.message,
-                w.category,
-                original(caller.f_code.co_filename),
-                caller.f_lineno,
-                module_globals=caller.f_globals,
-            )
-    return result
-
-
-def exotic(t: torch.Tensor) -> str | None:
-    """What kind of tensor fitdoctor can't measure ``t`` is (meta, sparse, complex, quantized), or None."""
-    if t.is_meta:
-        return "meta-device tensors (shapes without values)"
-    if t.layout != torch.strided:
-        return str(t.layout).replace("torch.", "").replace("_", " ") + " tensors"
-    if t.is_complex():
-        return "complex-valued tensors"
-    if t.is_quantized:
-        return "quantized tensors"
-    return None
-
-
-_Hook = TypeVar("_Hook", bound=Callable[..., Any])
-
-
-def _ours(method: _Hook) -> _Hook:
-    """A hook whose body is fitdoctor's own bookkeeping: an error in it is ours, never the script's. It ends
-    the capture with :attr:`Recorder.failure` set (reported as unsupported), instead of surfacing in the
-    script as an exception the script did not raise."""
-
-    @functools.wraps(method)
-    def guarded(self: Recorder, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except StopCapture:
-            raise
-        except Exception as exc:
-            detail = (str(exc).strip().splitlines() or [""])[0][:200]
-            self._fail(f"fitdoctor's capture could not follow this training ({type(exc).__name__}: {detail})")
-            return None
-
-    return guarded  # type: ignore[return-value]
-
-
-@dataclass
-class LossInfo:
-    """How the user computes the loss."""
-
-    name: str
-    kwargs: dict[str, Any]
-    site: Site | None
-    transform: str  # "identity", "reshape" or "other"
-    transform_ops: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _RootCall:
-    module: nn.Module
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    output: Any
-    site: Site | None = None
-
-
-def _detach(obj: Any) -> Any:
-    """A detached copy of a batch structure (tensors in tuples, lists and dicts)."""
-    return map_nested(obj, is_tensor, lambda t: t.detach().clone())
-
-
-def _param_of(params: dict[int, torch.Tensor], t: torch.Tensor) -> torch.Tensor | None:
-    """The optimizer parameter a tensor is a view of (a ``torch.func`` params dict holds detached views)."""
-    owner = params.get(storage_of(t) or -1)
-    return owner if owner is not None and owner.shape == t.shape else None
-
-
-def _nbytes(obj: Any) -> int:
-    if isinstance(obj, torch.Tensor):
-        return obj.numel() * obj.element_size()
-    if isinstance(obj, (tuple, list)):
-        return sum(_nbytes(o) for o in obj)
-    if isinstance(obj, dict):
-        return sum(_nbytes(o) for o in obj.values())
-    return 0
-
-
-def _identity(args: Any, kwargs: Any, target: torch.Tensor) -> tuple[Any, ...] | None:
-    """A cheap fingerprint of a batch's content (shape, dtype, sum): equal for re-fed or re-collated data.
-    Candidates with equal fingerprints are compared exactly before they are merged."""
-    parts: list[Any] = []
-    for t in (*args, *kwargs.values(), target):
-        if not isinstance(t, torch.Tensor):
-            return None
-        total = t.detach().double().sum() if t.numel() else torch.tensor(0.0)
-        parts.append((tuple(t.shape), t.dtype, float(total)))
-    return tuple(parts)
-
-
-def _same_content(batch: Batch, args: Any, kwargs: Any, target: torch.Tensor) -> bool:
-    """Whether a stored batch holds exactly these tensors' values."""
-    stored = (*batch.args, *batch.kwargs.values(), batch.target)
-    current = (*args, *kwargs.values(), target)
-    return len(stored) == len(current) and all(
-        isinstance(a, torch.Tensor)
-        and isinstance(b, torch.Tensor)
-        and a.shape == b.shape
-        and torch.equal(a, b.detach())
-        for a, b in zip(stored, current, strict=True)
-    )
-
-
-def _tensors_in(output: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], torch.Tensor]]:
-    """Tensors inside a model output, with the index path to each (one level of nesting)."""
-    if isinstance(output, torch.Tensor):
-        yield path, output
-    elif isinstance(output, (tuple, list)) and len(path) < 2:
-        for i, item in enumerate(output):
-            yield from _tensors_in(item, (*path, i))
-    elif isinstance(output, dict) and len(path) < 2:
-        for key, item in output.items():
-            yield from _tensors_in(item, (*path, key))
-
-
-def _path_to(source: torch.Tensor, target_fn: Any, max_depth: int = 8) -> list[str] | None:
-    """Names of autograd nodes from ``source`` back to the node ``target_fn``, or None if unreachable."""
-    start = source.grad_fn
-    if start is None:
-        return None
-    frontier: list[tuple[Any, list[str]]] = [(start, [])]
-    seen: set[int] = set()
-    while frontier:
-        node, names = frontier.pop()
-        if node is target_fn:
-            return names
-        if id(node) in seen or len(names) >= max_depth:
-            continue
-        seen.add(id(node))
-        for nxt, _ in node.next_functions:
-            if nxt is not None:
-                frontier.append((nxt, [*names, type(node).__name__]))
-    return None
-
-
-def unwrap_model(module: nn.Module) -> nn.Module:
-    """The user's model inside DataParallel/DDP or ``torch.compile`` wrappers."""
-    for _ in range(4):
-        inner = getattr(module, "_orig_mod", None) or (
-            module.module if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else None
-        )
-        if not isinstance(inner, nn.Module):
-            return module
-        module = inner
-    return module
-
-
-#: A new optimizer that starts stepping after the current stage's optimizers took more than this many
-#: steps starts a new training stage (pre-training, then fine-tuning); adversarial setups alternate
-#: within a few steps (WGAN's critic takes 5 per generator step).
-STAGE_GAP = 10
-
-#: Weights updated by hand are measured (a copy of each and of its gradient) up to this many parameters.
-MANUAL_MAX_PARAMS = 50_000_000
-
-
-def in_functorch_transform() -> bool:
-    """Whether code runs inside ``torch.func`` transforms (vmap, grad): no host syncs, no copies there."""
-    level = getattr(torch._C._functorch, "maybe_current_level", None)
-    return level is not None and level() is not None
-
-
-@dataclass
-class OptimizerRecord:
-    """One optimizer of the checked stage, and what it trains.
-
-    Attributes:
-        opt: The optimizer (None for weights updated by hand).
-        index: Its position in order of first step.
-        site: Where the user created it.
-        roots: The root modules whose parameters it trains.
-        leaves: Trainable tensors it trains that belong to no called module (raw tensors).
-        states: Each root's state_dict before its first update.
-        leaf_values: Each leaf's value before its first update.
-        steps: Steps taken.
-    """
-
-    opt: torch.optim.Optimizer | None
-    index: int
-    site: Site | None
-    roots: list[nn.Module] = field(default_factory=list)
-    leaves: list[torch.Tensor] = field(default_factory=list)
-    states: list[dict[str, torch.Tensor]] = field(default_factory=list)
-    leaf_values: list[torch.Tensor] = field(default_factory=list)
-    steps: int = 0
-    closure: bool = False
-    names: list[str] = field(default_factory=list)
-    leaf_names: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ProgramBatch:
-    """One backward call's objective, attributed to the optimizer step it feeds."""
-
-    sliced: Any  # tape.Sliced
-    optimizer: int
+from fitdoctor.capture.tape import Op, Program, Ref, Sliced, Tape, is_tensor, map_nested
+from fitdoctor.capture.userframes import Site, UserFiles, real_path
 
 
 class _TapeMode(TorchFunctionMode):
@@ -428,7 +161,7 @@ class Recorder:
         self.eval_mode_steps = 0
         self.mode_layers: list[str] = []
         self._roots: dict[int, weakref.ref[nn.Module]] = {}
-        self._pending: list[_RootCall] = []
+        self._pending: list[RootCall] = []
         self._seen_batches: dict[tuple[Any, ...], Batch] = {}
         self._seen_consts: dict[tuple[Any, ...], list[torch.Tensor]] = {}
         self._step_backward_values: list[float] = []
@@ -443,11 +176,7 @@ class Recorder:
         self._closure_calls = 0
         self.init_sites: dict[str, Site] = {}
         # Weights updated by hand (no torch.optim optimizer): measured between backward calls.
-        self.manual_lrs: list[float] = []
-        self.manual_residuals: list[float] = []
-        self.manual_stale = 0
-        self._manual_before: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        self._manual_start: Any = None
+        self.manual = ManualUpdateMeter()
         self.tape.clear()
 
     # ----------------------------------------------------------------- install / uninstall
@@ -619,7 +348,7 @@ class Recorder:
             stack = self._tls.stack = []
         return stack
 
-    @_ours
+    @guarded_hook
     def _forward_pre(self, module: nn.Module, args: Any) -> None:
         if not self._active() or isinstance(module, nn.modules.loss._Loss):
             return  # a loss module is part of the objective, not of the model
@@ -633,7 +362,7 @@ class Recorder:
             self._suspend_tape()
         stack.append(module)
 
-    @_ours
+    @guarded_hook
     def _forward_post(self, module: nn.Module, *rest: Any) -> None:
         if not self._active() or isinstance(module, nn.modules.loss._Loss):
             return
@@ -652,7 +381,7 @@ class Recorder:
         site = self.user_files.innermost()
         if self._taping():
             self.tape.record(None, module, tuple(args), dict(kwargs), output, site)
-        self._pending.append(_RootCall(module, tuple(args), dict(kwargs), output, site))
+        self._pending.append(RootCall(module, tuple(args), dict(kwargs), output, site))
         del self._pending[:-8]
 
     # ----------------------------------------------------------------- losses and backward
@@ -672,9 +401,9 @@ class Recorder:
             taping = recorder._taping() and recorder.tape.depends(args, kwargs)
             recorder._tls.busy = True
             try:
-                if _may_warn(args, kwargs):
+                if may_warn(args, kwargs):
                     shown, where = recorder._warnings_shown, recorder.user_files.original
-                    result = _warnings_at_caller(original, args, kwargs, shown, where)
+                    result = warnings_at_caller(original, args, kwargs, shown, where)
                 else:
                     result = original(*args, **kwargs)
                 try:
@@ -691,7 +420,7 @@ class Recorder:
 
         return loss
 
-    @_ours
+    @guarded_hook
     def _record_loss(self, name: str, arguments: dict[str, Any], result: Any) -> None:
         prediction = arguments.pop("input", None)
         target = arguments.pop("target", None)
@@ -708,11 +437,11 @@ class Recorder:
         if isinstance(result, torch.Tensor) and result.numel() == 1:
             self._step_loss_values.append(float(result.detach()))
         for call in reversed(self._pending):
-            for path, out in _tensors_in(call.output):
+            for path, out in tensors_in_output(call.output):
                 if prediction is out:
                     ops: list[str] | None = []
                 else:
-                    ops = _path_to(prediction, out.grad_fn) if out.grad_fn is not None else None
+                    ops = path_to(prediction, out.grad_fn) if out.grad_fn is not None else None
                 if ops is None:
                     continue
                 transform = "identity" if not ops else ("reshape" if all(op in VIEW_NODES for op in ops) else "other")
@@ -729,30 +458,28 @@ class Recorder:
                 self._pending.remove(call)
                 return
 
-    def _add_batch(
-        self, call: _RootCall, path: tuple[Any, ...], prediction: torch.Tensor, target: torch.Tensor
-    ) -> None:
+    def _add_batch(self, call: RootCall, path: tuple[Any, ...], prediction: torch.Tensor, target: torch.Tensor) -> None:
         if self.model is not None and call.module is not self.model:
             return
         self._refuse_exotic((*call.args, *call.kwargs.values()), "inputs")
         if target.numel() == 0:
             self.empty_batches += 1  # nothing to measure in a batch without rows
             return
-        key = _identity(call.args, call.kwargs, target)
+        key = batch_identity(call.args, call.kwargs, target)
         same = self._seen_batches.get(key) if key is not None else None
-        if same is not None and not _same_content(same, call.args, call.kwargs, target):
+        if same is not None and not same_content(same, call.args, call.kwargs, target):
             same = None  # the allocator reused a freed batch's address for new data
         if same is not None:
             # A full-batch loop feeds the same tensors every step: store them once.
             self.batches.append(same)
             return
         batch = Batch(call.args, call.kwargs, target, tuple(prediction.shape), path, call.module)
-        size = _nbytes(batch.args) + _nbytes(batch.kwargs) + _nbytes(target)
+        size = nbytes(batch.args) + nbytes(batch.kwargs) + nbytes(target)
         if len(self.batches) >= MAX_BATCHES or self.batch_bytes + size > MAX_BATCH_BYTES:
             self.batches_dropped += 1
             return
-        batch.args = _detach(call.args)
-        batch.kwargs = _detach(call.kwargs)
+        batch.args = detached(call.args)
+        batch.kwargs = detached(call.kwargs)
         batch.target = target.detach().clone()
         if self.model_call_site is None:
             self.model_call_site = call.site
@@ -776,7 +503,7 @@ class Recorder:
 
         return backward
 
-    @_ours
+    @guarded_hook
     def _before_backward(self, tensors: Any, kwargs: dict[str, Any]) -> Any:
         """Account for one backward call; returns the objective it backpropagates (a tape slice) or None."""
         first = tensors[0] if isinstance(tensors, (tuple, list)) and tensors else tensors
@@ -784,7 +511,7 @@ class Recorder:
             return None
         if self.stopped:
             self._raise_stop()
-        if self._manual() and self._manual_before:
+        if self._manual() and self.manual.pending:
             self._manual_step()
         self.backward_total += 1
         sliced = None
@@ -810,83 +537,32 @@ class Recorder:
         """Whether the weights may be updated by hand: no torch.optim optimizer has stepped."""
         return self.optimizer is None and (not self.records or self.records[0].opt is None)
 
-    @_ours
+    @guarded_hook
     def _after_backward(self, sliced: Any) -> None:
         """No optimizer has stepped yet: remember the trained tensors and their new gradients, so the next
         backward call can measure an update the script applies by hand."""
-        tensors: list[torch.Tensor] = list(sliced.leaves.values())
-        for module in sliced.modules.values():
-            tensors.extend(unwrap_model(module).parameters())
-        seen: set[int] = set()
-        kept = []
-        for p in tensors:
-            if id(p) in seen or p.grad is None or not p.requires_grad:
-                continue
-            seen.add(id(p))
-            kept.append(p)
-        if sum(p.numel() for p in kept) > MANUAL_MAX_PARAMS:
-            return
-        self._manual_before = [(p, p.detach().clone(), p.grad.detach().clone()) for p in kept if p.grad is not None]
-        if self.steps == 0 and not self._manual_start:
-            roots: list[nn.Module] = []
-            for module in sliced.modules.values():
-                inner = unwrap_model(module)
-                if any(p.grad is not None for p in inner.parameters()) and not any(inner is r for r in roots):
-                    roots.append(inner)
-            owned = {id(p) for r in roots for p in r.parameters()}
-            leaves = [p for p in sliced.leaves.values() if id(p) not in owned and p.grad is not None]
-            self._manual_start = (
-                roots,
-                leaves,
-                [{k: v.detach().clone() for k, v in r.state_dict().items()} for r in roots],
-            )
+        self.manual.remember(sliced, first=self.steps == 0)
 
     def _manual_step(self) -> None:
-        """Between two backward calls without any optimizer: measure the update the script applied.
-
-        The update is plain gradient descent when Δp + lr·g vanishes up to float round-off of the weights
-        (about eps·|p| per element, which dominates when the update is tiny)."""
-        num = den = change = scale = 0.0
-        stale = False
-        for p, before, grad in self._manual_before:
-            delta = (p.detach() - before).double()
-            g = grad.double()
-            num -= float((delta * g).sum())
-            den += float((g * g).sum())
-            change += float((delta * delta).sum())
-            scale += (torch.finfo(before.dtype).eps if before.is_floating_point() else 0.0) ** 2 * float(
-                before.double().pow(2).sum()
-            )
-            stale = stale or (p.grad is not None and bool((p.grad.detach() != 0).any()))
-        if change == 0 or den == 0:
-            self._manual_before = []
-            return  # nothing changed since the last backward (gradient accumulation, or no update yet)
-        lr = num / den if math.isfinite(num / den) else math.nan
-        resid = 0.0
-        if math.isfinite(lr):
-            for p, before, grad in self._manual_before:
-                resid += float(((p.detach() - before).double() + lr * grad.double()).pow(2).sum())
-        excess = max(0.0, math.sqrt(resid) - 2 * math.sqrt(scale)) / math.sqrt(change) if math.isfinite(change) else 0.0
-        if not self.records and self._manual_start:
-            roots, leaves, states = self._manual_start
+        """Between two backward calls without any optimizer: measure the update the script applied."""
+        update = self.manual.measure()
+        if update is None:
+            return
+        if not self.records and self.manual.start:
+            roots, leaves, states = self.manual.start
             record = OptimizerRecord(None, 0, None, roots, leaves, states)
             self._name(record)
-            record.leaf_values = [
-                next((b for p2, b, _ in self._manual_before if p2 is p), p.detach().clone()) for p in leaves
-            ]
+            record.leaf_values = [self.manual.value_before(p) for p in leaves]
             self.records.append(record)
         if not self.records:
-            self._manual_before = []
+            self.manual.clear()
             return
-        if math.isfinite(lr):
-            self.manual_lrs.append(lr)
-            self.manual_residuals.append(excess)
-        self.manual_stale += int(stale)
+        self.manual.record(update)
         self.steps += 1
         self.records[0].steps += 1
         if self.first_step_at is None:
             self.first_step_at = time.perf_counter()
-        self._manual_before = []
+        self.manual.clear()
         self._forget_old_operations()
         self._account_manual()
 
@@ -905,7 +581,7 @@ class Recorder:
             self._stop(f"time budget of {self.time_budget:g} s reached after {self.steps} steps")
 
     # ----------------------------------------------------------------- torch.func per-sample gradients
-    @_ours
+    @guarded_hook
     def _functorch_loss(self, name: str, signature: inspect.Signature, args: Any, kwargs: Any) -> None:
         """A loss called inside a torch.func transform: its kind and where its target lives (no copies, no
         host syncs: only storage addresses)."""
@@ -960,7 +636,7 @@ class Recorder:
         sources: list[int | None] = []
 
         def enc(t: torch.Tensor) -> Ref:
-            owner = _param_of(params, t)
+            owner = param_of(params, t)
             if owner is not None:
                 key = f"leaf{id(owner)}"
                 leaves[key] = owner
@@ -1001,7 +677,7 @@ class Recorder:
         live: dict[int, torch.Tensor] = {}
 
         def swap(t: torch.Tensor) -> torch.Tensor:
-            owner = _param_of(params, t)
+            owner = param_of(params, t)
             if owner is None:
                 return t
             if id(owner) not in live:
@@ -1035,7 +711,7 @@ class Recorder:
     def _record_of(self, opt: torch.optim.Optimizer) -> OptimizerRecord | None:
         return next((r for r in self.records if r.opt is opt), None)
 
-    @_ours
+    @guarded_hook
     def _step_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
         if not self._active():
             return None
@@ -1099,7 +775,7 @@ class Recorder:
         self._reset_capture()
         return False
 
-    @_ours
+    @guarded_hook
     def _step_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         self._resume_tape()
         if not self._active() or self.stage < self.target_stage:
