@@ -27,7 +27,8 @@ from torch.optim import optimizer as optimizer_hooks
 from torch.overrides import TorchFunctionMode
 
 from fitdoctor.batches import Batch
-from fitdoctor.capture.functional import FunctionalObjective, storage_of
+from fitdoctor.capture.functional import storage_of
+from fitdoctor.capture.functorch_slice import assigned_scale, functional_slice
 from fitdoctor.capture.manual import ManualUpdateMeter
 from fitdoctor.capture.objective import freeze
 
@@ -54,14 +55,13 @@ from fitdoctor.capture.records import (
     in_functorch_transform,
     may_warn,
     nbytes,
-    param_of,
     path_to,
     same_content,
     tensors_in_output,
     unwrap_model,
     warnings_at_caller,
 )
-from fitdoctor.capture.tape import Op, Program, Ref, Sliced, Tape, is_tensor, map_nested
+from fitdoctor.capture.tape import Tape
 from fitdoctor.capture.userframes import Site, UserFiles, real_path
 
 
@@ -631,78 +631,20 @@ class Recorder:
         loss_fn, in_dims, args, kwargs = self._functorch_calls[-1]
         self._functorch_calls = []
         params = {p.untyped_storage().data_ptr(): p for g in opt.param_groups for p in g["params"]}
-        consts: list[torch.Tensor] = []
-        leaves: dict[str, torch.Tensor] = {}
-        sources: list[int | None] = []
 
-        def enc(t: torch.Tensor) -> Ref:
-            owner = param_of(params, t)
-            if owner is not None:
-                key = f"leaf{id(owner)}"
-                leaves[key] = owner
-                return Ref("param", name=key)
-            consts.append(t.detach().clone())
-            sources.append(storage_of(t))
-            return Ref("const", len(consts) - 1)
+        def scale_of() -> float:
+            # Measured at the first step; later steps of the same loop scale alike.
+            if not self.steps:
+                self._tls.busy = True
+                try:
+                    self._functorch_scale = assigned_scale(loss_fn, in_dims, args, kwargs, params)
+                finally:
+                    self._tls.busy = False
+            return float(self._functorch_scale)
 
-        enc_args = map_nested(tuple(args), is_tensor, enc)
-        enc_kwargs = map_nested(dict(kwargs), is_tensor, enc)
-        if not leaves:
-            return None
         seen = getattr(self, "_functorch_seen", None)
-        input_const = sources.index(self._functorch_input) if self._functorch_input in sources else None
-        target_const = sources.index(seen[2]) if seen and seen[2] in sources else None
-        input_index = next(
-            (i for i, a in enumerate(enc_args) if isinstance(a, Ref) and a.kind == "const" and a.index == input_const),
-            -1,
-        )
-        scale = (
-            self._functional_scale(loss_fn, in_dims, args, kwargs, params) if not self.steps else self._functorch_scale
-        )
-        self._functorch_scale = scale
-        objective = FunctionalObjective(loss_fn, in_dims, scale, input_index)
-        program = Program((Op(objective, None, enc_args, enc_kwargs, self.user_files.innermost()),), Ref("value", 0))
-        sliced = Sliced(program, consts, {}, leaves, {})
-        sliced.functional = {
-            "input": input_const,
-            "target": target_const,
-            "loss": seen[:2] if seen else None,
-        }
-        return sliced
-
-    def _functional_scale(
-        self, loss_fn: Callable[..., Any], in_dims: Any, args: Any, kwargs: Any, params: dict[int, torch.Tensor]
-    ) -> float:
-        """The script's assigned gradient against the gradient of the mean per-sample loss (1 for .mean(0))."""
-        live: dict[int, torch.Tensor] = {}
-
-        def swap(t: torch.Tensor) -> torch.Tensor:
-            owner = param_of(params, t)
-            if owner is None:
-                return t
-            if id(owner) not in live:
-                live[id(owner)] = owner.detach().clone().requires_grad_(True)
-            return live[id(owner)]
-
-        self._tls.busy = True
-        try:
-            with torch.enable_grad():
-                value = FunctionalObjective(loss_fn, in_dims)(
-                    *map_nested(tuple(args), is_tensor, swap), **map_nested(dict(kwargs), is_tensor, swap)
-                )
-                owners = [p for p in params.values() if id(p) in live]
-                grads = torch.autograd.grad(value, [live[id(p)] for p in owners], allow_unused=True)
-        except Exception:
-            return 1.0
-        finally:
-            self._tls.busy = False
-        num = den = 0.0
-        for p, g in zip(owners, grads, strict=True):
-            if g is None or p.grad is None:
-                continue
-            num += float((p.grad.double() * g.double()).sum())
-            den += float((g.double() * g.double()).sum())
-        return num / den if den > 0 and math.isfinite(num / den) and num / den > 0 else 1.0
+        site = self.user_files.innermost()
+        return functional_slice(loss_fn, in_dims, args, kwargs, params, seen, self._functorch_input, scale_of, site)
 
     # ----------------------------------------------------------------- optimizer steps
     def _known(self, opt: torch.optim.Optimizer) -> bool:
