@@ -31,9 +31,6 @@ from fitdoctor.capture.functional import storage_of
 from fitdoctor.capture.functorch_slice import assigned_scale, functional_slice
 from fitdoctor.capture.manual import ManualUpdateMeter
 from fitdoctor.capture.objective import freeze
-
-#: Loss functions of ``torch.nn.functional`` that take ``input`` and ``target``. Loss modules
-#: look these up at call time, so patching the attribute covers ``nn.MSELoss()`` and friends.
 from fitdoctor.capture.records import (
     INIT_FUNCTIONS,
     LOSS_FUNCTIONS,
@@ -61,8 +58,12 @@ from fitdoctor.capture.records import (
     unwrap_model,
     warnings_at_caller,
 )
+
+#: Loss functions of ``torch.nn.functional`` that take ``input`` and ``target``. Loss modules
+#: look these up at call time, so patching the attribute covers ``nn.MSELoss()`` and friends.
+from fitdoctor.capture.sites import CreationSites
 from fitdoctor.capture.tape import Tape
-from fitdoctor.capture.userframes import Site, UserFiles, real_path
+from fitdoctor.capture.userframes import Site, UserFiles
 
 
 class _TapeMode(TorchFunctionMode):
@@ -113,12 +114,10 @@ class Recorder:
         self._warnings_shown: set[tuple[Any, ...]] = set()
         self.empty_batches = 0
         self.compile_calls = 0  # torch.compile calls, each answered with the eager model
-        self.module_sites: dict[int, tuple[weakref.ref[nn.Module], list[Site]]] = {}
-        self.optimizer_sites: dict[int, tuple[weakref.ref[Any], Site]] = {}
+        self.sites = CreationSites(user_files)
         self._tls = threading.local()
         self._undo: list[Callable[[], None]] = []
         self._pid = os.getpid()
-        self._init_calls: dict[int, tuple[weakref.ref[torch.Tensor], Site]] = {}
         self._grad_fns: dict[int, tuple[weakref.ref[Any], Callable[..., Any]]] = {}
         self.tape = Tape()
         self._mode: _TapeMode | None = None
@@ -194,12 +193,12 @@ class Recorder:
             if original is not None:
                 self._patch(F, name, self._wrap_loss(name, original))
         self._patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward))
-        self._patch(nn.Module, "__init__", self._wrap_module_init(nn.Module.__init__))
-        self._patch(torch.optim.Optimizer, "__init__", self._wrap_optimizer_init(torch.optim.Optimizer.__init__))
+        self._patch(nn.Module, "__init__", self.sites.wrap_module_init(nn.Module.__init__))
+        self._patch(torch.optim.Optimizer, "__init__", self.sites.wrap_optimizer_init(torch.optim.Optimizer.__init__))
         for name in INIT_FUNCTIONS:
             original = getattr(nn.init, name, None)
             if original is not None:
-                self._patch(nn.init, name, self._wrap_init(original))
+                self._patch(nn.init, name, self.sites.wrap_init(original))
         if not self.passive and hasattr(torch, "compile"):
             self._patch(torch, "compile", self._eager_compile)
         for name in ("grad", "grad_and_value"):
@@ -294,52 +293,11 @@ class Recorder:
     # ----------------------------------------------------------------- creation sites
     def sites_of(self, module: nn.Module) -> list[Site]:
         """Where the user's code created ``module`` (innermost first)."""
-        entry = self.module_sites.get(id(module))
-        return entry[1] if entry is not None and entry[0]() is module else []
+        return self.sites.of_module(module)
 
     def optimizer_site_of(self, opt: Any) -> Site | None:
         """Where the user's code created ``opt``."""
-        entry = self.optimizer_sites.get(id(opt))
-        return entry[1] if entry is not None and entry[0]() is opt else None
-
-    def _wrap_module_init(self, original: Callable[..., None]) -> Callable[..., None]:
-        recorder = self
-
-        @functools.wraps(original)
-        def __init__(module: nn.Module, *args: Any, **kwargs: Any) -> None:
-            original(module, *args, **kwargs)
-            sites = recorder.user_files.sites(limit=4)
-            if sites:
-                # Keyed by id, never by hash: some modules (torchmetrics' Metric) hash fields their own
-                # __init__ has not set yet.
-                recorder.module_sites[id(module)] = (weakref.ref(module), sites)
-
-        return __init__
-
-    def _wrap_optimizer_init(self, original: Callable[..., None]) -> Callable[..., None]:
-        recorder = self
-
-        @functools.wraps(original)
-        def __init__(opt: Any, *args: Any, **kwargs: Any) -> None:
-            original(opt, *args, **kwargs)
-            sites = recorder.user_files.sites(limit=4)
-            if sites:
-                recorder.optimizer_sites[id(opt)] = (weakref.ref(opt), sites[0])
-
-        return __init__
-
-    def _wrap_init(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        recorder = self
-
-        @functools.wraps(original)
-        def init(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-            caller = sys._getframe(1)
-            if isinstance(tensor, torch.Tensor) and recorder.user_files.is_user(caller.f_code.co_filename):
-                site = Site(real_path(caller.f_code.co_filename), caller.f_lineno, caller.f_code.co_name)
-                recorder._init_calls[id(tensor)] = (weakref.ref(tensor), site)
-            return original(tensor, *args, **kwargs)
-
-        return init
+        return self.sites.of_optimizer(opt)
 
     # ----------------------------------------------------------------- module calls
     def _stack(self) -> list[nn.Module]:
@@ -886,9 +844,9 @@ class Recorder:
         ]
         self.mode_layers = [n for n, m in inner.named_modules() if isinstance(m, MODE_DEPENDENT)]
         for n, p in inner.named_parameters():
-            ref_site = self._init_calls.get(id(p))
-            if ref_site is not None and ref_site[0]() is p:
-                self.init_sites[n] = ref_site[1]
+            init_site = self.sites.of_init(p)
+            if init_site is not None:
+                self.init_sites[n] = init_site
         self._install_stale_probe(opt)
         # Model calls of this step by another root (e.g. a target network) are not training batches.
         self.batches = [b for b in self.batches if b.source is best]
