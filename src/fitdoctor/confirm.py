@@ -84,13 +84,14 @@ def _errors_verified(result: ReplayResult, baseline: ReplayResult) -> bool:
     return result.error_rate <= (1.0 - MIN_IMPROVEMENT) * baseline.error_rate
 
 
-def _fix(c: FixCandidate, r: ReplayResult, baseline: ReplayResult, metric: str) -> Fix:
+def _fix(c: FixCandidate, r: ReplayResult, baseline: ReplayResult, loss: str, steps: int) -> Fix:
     before: float | None
     after: float | None
+    measure = "loss"
     if not _loss_verified(r, baseline) and _errors_verified(r, baseline):
         # The loss can't tell (e.g. NLL on raw outputs runs to -inf); the error rate can.
         assert r.error_rate is not None and baseline.error_rate is not None
-        metric = metric.replace(metric.split(" on ")[0], "error rate", 1)
+        measure = "error rate"
         before, after = baseline.error_rate, r.error_rate
     else:
         before = baseline.final if math.isfinite(baseline.final) else None
@@ -100,7 +101,8 @@ def _fix(c: FixCandidate, r: ReplayResult, baseline: ReplayResult, metric: str) 
         title=c.title,
         snippet=c.snippet,
         verified=is_verified(r, baseline),
-        metric=metric,
+        metric=f"{loss if measure == 'loss' else measure} on the captured batches after {steps} replay steps",
+        measure=measure,
         before=before,
         after=after,
         steps=r.steps,
@@ -136,14 +138,15 @@ def confirm(
                 skipped.add(c.id)
                 continue
             replays[c.id] = replay(ev.setup, c.plan, steps, eval_batches, points=points)
-    metric = f"{ev.setup.loss.name} on the captured batches after {steps} replay steps"
     silenced = {s.code for s in suspects if silenced_at(s.location, s.code, catalog[s.code].slug)}
     codes = {s.code for s in suspects} - silenced
     # While a rule that means "not learning" is raised, a suspect whose symptom the short training showed is confirmed.
     failing = any(catalog[s.code].signals_failure for s in suspects)
     fixes: dict[str, tuple[Fix | None, tuple[Fix, ...]]] = {}
     for s in suspects:
-        measured = [_fix(c, replays[c.id], baseline, metric) for c in s.candidates if c.id in replays]
+        measured = [
+            _fix(c, replays[c.id], baseline, ev.setup.loss.name, steps) for c in s.candidates if c.id in replays
+        ]
         measured.sort(key=lambda f: (not f.verified, f.after if f.after is not None else math.inf))
         fixes[s.code] = (measured[0], tuple(measured[1:])) if measured else (None, ())
     fits = already_fits(ev)

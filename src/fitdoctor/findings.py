@@ -35,12 +35,14 @@ class Fix:
         title: What to do, in one line.
         snippet: The change as code.
         verified: Whether the replay with this fix measurably beat the baseline.
-        metric: What ``before`` and ``after`` measure.
+        metric: What ``before`` and ``after`` measure, in words (e.g. ``mse_loss on the captured batches after
+            200 replay steps``).
         before: The baseline replay's final value.
         after: The fixed replay's final value.
         steps: Replay steps behind both numbers.
         location: The construct the fix changes.
         note: Extra context (e.g. the learning rate the fix chose).
+        measure: ``loss`` or ``error rate``: which quantity ``before`` and ``after`` are.
     """
 
     id: str
@@ -53,6 +55,7 @@ class Fix:
     steps: int = 0
     location: Location | None = None
     note: str = ""
+    measure: str = "loss"
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,11 @@ class Report:
         def fix(d: dict[str, Any] | None) -> Fix | None:
             if not d:
                 return None
-            return Fix(**{**d, "location": location(d.get("location"))})
+            # Reports written before ``measure`` existed said it only in the metric's words.
+            measure = d.get("measure") or (
+                "error rate" if str(d.get("metric", "")).startswith("error rate") else "loss"
+            )
+            return Fix(**{**d, "location": location(d.get("location")), "measure": measure})
 
         def finding(f: dict[str, Any]) -> Finding:
             return Finding(

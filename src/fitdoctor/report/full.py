@@ -127,7 +127,7 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False, explain:
             "verified  " if fx.verified else "not verified  ",
             style="bold green" if fx.verified else "bold yellow",
         )
-        measure = "error rate" if fx.metric.startswith("error rate") else "loss"
+        measure = fx.measure
         verdict.append(f"{measure} {_num(fx.before)} → {_num(fx.after)} after {fx.steps} replay steps")
         if fx.before and fx.after is not None and fx.before > 0:
             verdict.append(f" ({fx.after / fx.before:.2g}× the baseline)", style="dim")

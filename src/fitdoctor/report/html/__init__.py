@@ -158,7 +158,7 @@ def _evidence(evidence: dict[str, Any]) -> str:
 
 
 def _verification(fix: Fix) -> str:
-    measure = "error rate" if fix.metric.startswith("error rate") else "loss"
+    measure = fix.measure
     text = f"{measure} {number(fix.before)} → {number(fix.after)} after {fix.steps} replay steps"
     if fix.before and fix.after is not None and fix.before > 0 and math.isfinite(fix.before):
         text += f" ({fix.after / fix.before:.2g}× the baseline)"
