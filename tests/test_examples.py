@@ -86,3 +86,17 @@ def test_root_cause_explains_its_consequences(check_json) -> None:
     assert "FD101" in run.finding("FD601")["caused_by"]
     # Both point at the same verified fix, measured once.
     assert run.finding("FD302")["fix"]["after"] == run.finding("FD101")["fix"]["after"]
+
+
+@pytest.mark.slow
+def test_the_layer_chart_says_what_the_finding_says(check_json) -> None:
+    """The sine example's FD301 counts units condensed onto another as lost (75 % of the layer); the layer table
+    behind the charts shows that share, not the plain dead share (25 %) it measured by itself."""
+    run = check_json(EXAMPLES / "sine_tiny_relu" / "broken.py")
+    assert run.report is not None
+    per_layer = run.finding("FD301")["evidence"]["layers"]
+    table = {layer["name"]: layer for layer in run.report["training"]["layers"]}
+    assert per_layer and all(
+        (table[name]["dead_init"], table[name]["dead_after"]) == (v["init"], v["after"])
+        for name, v in per_layer.items()
+    )

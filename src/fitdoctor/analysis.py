@@ -31,6 +31,7 @@ from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.probes.yardstick import program_constant_loss
 from fitdoctor.replay import ReplayResult, inference, replay
 from fitdoctor.rules import load_rules, probe_settings
+from fitdoctor.rules.base import RuleSpec
 from fitdoctor.selection import RuleSelection
 from fitdoctor.training import Plan, TrainingSetup, fresh_model, term_view, unwrap
 
@@ -322,7 +323,7 @@ def _analyse(
     }
     training_out["constant_prediction_loss"] = ev.constant_loss
     training_out["notes"] = ev.notes
-    training_out["layers"] = _layers(ev, settings)
+    training_out["layers"] = _with_verdicts(_layers(ev, settings), confirmation.findings, active)
     training_out["gradients"] = [
         {"name": g.name, "init": g.grad_norm, "after": after.grad_norm if after else None}
         for g in ev.init.gradients
@@ -405,6 +406,24 @@ def _term_views(
         if suspects:
             out.append((view_ev, suspects))
     return out
+
+
+def _with_verdicts(
+    layers: list[dict[str, Any]], findings: Sequence[Finding], rules: dict[str, RuleSpec]
+) -> list[dict[str, Any]]:
+    """The layer table with each reported layer's share as its finding measured it (a rule may count more than
+    the plain measurement, e.g. units condensed onto another as lost), so chart and finding agree."""
+    by_name = {layer["name"]: layer for layer in layers}
+    for f in findings:
+        spec = rules.get(f.code)
+        per_layer = f.evidence.get("layers")
+        if spec is None or spec.layer_share is None or not isinstance(per_layer, dict):
+            continue
+        for name, shares in per_layer.items():
+            if name in by_name and isinstance(shares, dict):
+                by_name[name][f"{spec.layer_share}_init"] = shares.get("init")
+                by_name[name][f"{spec.layer_share}_after"] = shares.get("after")
+    return layers
 
 
 def _layers(ev: Evidence, settings: dict[str, float]) -> list[dict[str, Any]]:

@@ -55,6 +55,9 @@ class RuleSpec:
             need a probe selected skips it.
         per_term: Whether the rule reads the loss target, so it runs once more for every further loss term.
         settings: Probe settings this rule's thresholds supply: ``"probe.setting"`` -> threshold name.
+        layer_share: The per-layer share the rule reports in its evidence (``layers``: name -> init and after),
+            shown in the report's layer chart in place of the plain measurement (``dead`` or ``saturated``), so
+            the chart says what the finding says.
     """
 
     code: str
@@ -62,13 +65,19 @@ class RuleSpec:
     needs: frozenset[str] = frozenset()
     per_term: bool = False
     settings: tuple[tuple[str, str], ...] = ()
+    layer_share: str | None = None
 
 
 RULES: dict[str, RuleSpec] = {}
 
 
 def rule(
-    code: str, *, needs: Iterable[str] = (), per_term: bool = False, settings: dict[str, str] | None = None
+    code: str,
+    *,
+    needs: Iterable[str] = (),
+    per_term: bool = False,
+    settings: dict[str, str] | None = None,
+    layer_share: str | None = None,
 ) -> Callable[[RuleFn], RuleFn]:
     """Register a rule's check under its catalog code, with what it declares (see :class:`RuleSpec`)."""
     unknown = set(needs) - OPTIONAL_PROBES
@@ -76,7 +85,8 @@ def rule(
         raise ValueError(f"{code} needs unknown probes: {sorted(unknown)}")
 
     def register(fn: RuleFn) -> RuleFn:
-        RULES[code] = RuleSpec(code, fn, frozenset(needs), per_term, tuple(sorted((settings or {}).items())))
+        settings_items = tuple(sorted((settings or {}).items()))
+        RULES[code] = RuleSpec(code, fn, frozenset(needs), per_term, settings_items, layer_share)
         return fn
 
     return register

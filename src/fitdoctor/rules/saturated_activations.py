@@ -17,6 +17,7 @@ from fitdoctor.rules.base import Suspect, pct, rule
         "activations.derivative_ratio": "derivative_ratio",
         "layers.unit_saturated_share": "unit_saturated_share",
     },
+    layer_share="saturated",
 )
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Layers where more than ``layer_saturated_share`` of units are saturated on ≥ ``unit_saturated_share``."""
