@@ -38,12 +38,14 @@ class CheckRun:
         return next(f for f in self.report["findings"] if f["code"] == code)
 
 
-def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300, stdin_text: str | None = None) -> CheckRun:
+def run_cli(
+    *args: str, cwd: Path = ROOT, timeout: float = 300, stdin_text: str | None = None, env: dict[str, str] | None = None
+) -> CheckRun:
     """Run `python -m fitdoctor ARGS` and parse stdout as JSON when `--format json` was given.
 
-    fitdoctor's own stdin is empty, or a pipe holding ``stdin_text``.
+    fitdoctor's own stdin is empty, or a pipe holding ``stdin_text``; its environment is ours (or ``env``).
     """
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     env.pop("OMP_NUM_THREADS", None)
     proc = subprocess.run(
         [sys.executable, "-m", "fitdoctor", *args],
