@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from fitdoctor.effort import MIN_BATCHES, MIN_REPLAY_STEPS, Effort, measure_step, plan_effort
-from test_rules import make_setup
+from rule_support import make_setup
 
 DEFAULTS = Effort(replay_steps=400, probe_batches=64, grad_batches=16, range_steps=100, overfit=True)
 

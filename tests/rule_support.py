@@ -1,0 +1,75 @@
+"""Helpers of the in-process rule tests: a setup as the capture would record it, and small models and data."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fitdoctor.analysis import analyse
+from fitdoctor.batches import Batch
+from fitdoctor.evidence import Locator
+from fitdoctor.findings import Report
+from fitdoctor.training import LossSpec, TrainingSetup
+
+
+def make_setup(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr: float = 1e-2,
+    optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
+    batch: int | None = None,
+    steps: int = 100,
+) -> TrainingSetup:
+    """A setup as the capture would record it: batches in order, the user's own losses measured."""
+    size = batch or len(x)
+    batches = [
+        Batch((x[i : i + size],), {}, y[i : i + size], tuple(y[i : i + size].shape)) for i in range(0, len(x), size)
+    ]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    names = [n for n, _ in model.named_parameters()]
+    setup = TrainingSetup(
+        model, state, optimizer, [{"lr": lr, "params": names}], LossSpec("mse_loss", {}), batches, [], seed=0
+    )
+    # The user's loop: train a copy and record its losses, as the capture does.
+    import copy
+
+    trained = copy.deepcopy(model)
+    opt = optimizer(trained.parameters(), lr=lr)
+    for i in range(steps):
+        b = batches[i % len(batches)]
+        opt.zero_grad()
+        loss = F.mse_loss(trained(*b.args), b.target)
+        setup.user_losses.append(float(loss.detach()))
+        loss.backward()
+        opt.step()
+    return setup
+
+
+def run(setup: TrainingSetup, steps: int = 200) -> Report:
+    return analyse(setup, Locator(), script="<test>", replay_steps=steps)
+
+
+def warnings_of(report: Report) -> list[str]:
+    return [f.code for f in report.findings if f.severity in ("error", "warning")]
+
+
+def sine(n: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.linspace(-math.pi, math.pi, n).unsqueeze(1)
+    return x, torch.sin(x)
+
+
+def mlp(act: Callable[[], nn.Module], widths: list[int], final: nn.Module | None = None) -> nn.Module:
+    layers: list[nn.Module] = []
+    for a, b in itertools.pairwise(widths[:-1]):
+        layers += [nn.Linear(a, b), act()]
+    layers.append(nn.Linear(widths[-2], widths[-1]))
+    if final is not None:
+        layers.append(final)
+    return nn.Sequential(*layers)
