@@ -31,3 +31,19 @@ def test_json_report_shape(check_json) -> None:
     replay = report["training"]["replay"]
     assert replay["baseline"]["curve"] and replay["fixes"]
     assert {"capture_s", "analysis_s", "total_s"} <= set(report["timings"])
+
+
+def test_the_fixture_reports_are_in_the_current_json_shape() -> None:
+    """The renderer and chart tests read saved reports; each must be exactly what ``Report.to_dict`` writes today
+    (a field added to the report fails this until the fixtures are rewritten through ``Report.from_dict``)."""
+    import json
+    from pathlib import Path
+
+    from fitdoctor.findings import Report
+
+    here = Path(__file__).resolve().parent
+    fixtures = sorted([*here.glob("data/report_*.json"), *here.glob("snapshots/report_*.json")])
+    assert fixtures
+    for path in fixtures:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert Report.from_dict(data).to_dict() == data, path.name
