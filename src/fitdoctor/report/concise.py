@@ -111,6 +111,25 @@ def summary(report: Report) -> str:
     return ", ".join(f"{n[s]} {s}{'s' * (n[s] != 1)}" for s in SEVERITIES)
 
 
+def failure_reason(report: Report) -> str:
+    """Why a check that could not run did not: its error message, else its first finding's, else its status."""
+    error = report.error or {}
+    return str(error.get("message") or (report.findings[0].message if report.findings else report.status))
+
+
+def clean_sentence_tail(report: Report) -> str:
+    """`` in N captured training steps`` for a report without findings (empty when no step was counted)."""
+    steps = report.training.get("steps_captured")
+    return f" in {steps} captured training steps" if steps else ""
+
+
+def confirmation_tail(report: Report) -> str:
+    """``N confirmed, M with a fix verified by replay`` for a report's findings."""
+    confirmed = sum(1 for f in report.findings if f.confidence == "confirmed")
+    verified = sum(1 for f in report.findings if f.fix is not None and f.fix.verified)
+    return f"{confirmed} confirmed" + (f", {verified} with a fix verified by replay" if verified else "")
+
+
 def finding_line(report: Report, finding: Finding) -> str:
     """One finding as ``path:line: CODE [severity/confidence] message (fix: title; verified: a → b)``.
 

@@ -13,7 +13,17 @@ from typing import Any
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding, Fix, Report
-from fitdoctor.report.concise import counts, files_sentences, number, one_line, position, summary
+from fitdoctor.report.concise import (
+    clean_sentence_tail,
+    confirmation_tail,
+    counts,
+    failure_reason,
+    files_sentences,
+    number,
+    one_line,
+    position,
+    summary,
+)
 
 ICON = {"error": "🔴", "warning": "🟡", "info": "🔵"}
 TABLE_HEADER = "| | Code | Rule | Location | Confidence | Message |\n|---|---|---|---|---|---|"
@@ -71,21 +81,12 @@ def _first_sentence(message: str) -> str:
 
 def _verdict_line(report: Report) -> str:
     if report.status != "ok":
-        error = report.error or {}
-        reason = str(error.get("message") or (report.findings[0].message if report.findings else report.status))
-        return f"**The check could not run ({cell(report.status)}):** {text(one_line(reason))}"
+        return f"**The check could not run ({cell(report.status)}):** {text(one_line(failure_reason(report)))}"
     if not report.findings:
-        steps = report.training.get("steps_captured")
-        after = f" in {steps} captured training steps" if steps else ""
-        return f"✅ **No problems found**{after}."
+        return f"✅ **No problems found**{clean_sentence_tail(report)}."
     n = counts(report)
-    confirmed = sum(1 for f in report.findings if f.confidence == "confirmed")
-    verified = sum(1 for f in report.findings if f.fix is not None and f.fix.verified)
     icon = ICON["error"] if n["error"] else ICON["warning"] if n["warning"] else ICON["info"]
-    tail = f"{confirmed} confirmed"
-    if verified:
-        tail += f", {verified} with a fix verified by replay"
-    return f"{icon} **{summary(report)}** · {tail}."
+    return f"{icon} **{summary(report)}** · {confirmation_tail(report)}."
 
 
 def _row(report: Report, f: Finding, catalog: dict[str, RuleDoc]) -> str:

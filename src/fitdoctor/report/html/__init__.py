@@ -14,7 +14,16 @@ from typing import Any
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding, Fix, Report
-from fitdoctor.report.concise import counts, data_line, number, one_line, summary
+from fitdoctor.report.concise import (
+    clean_sentence_tail,
+    confirmation_tail,
+    counts,
+    data_line,
+    failure_reason,
+    number,
+    one_line,
+    summary,
+)
 from fitdoctor.report.html.figures import (
     fit_chart,
     fix_chart,
@@ -109,21 +118,16 @@ def _header(report: Report) -> str:
 
 def _verdict(report: Report) -> str:
     if report.status != "ok":
-        error = report.error or {}
-        reason = error.get("message") or (report.findings[0].message if report.findings else report.status)
         return (
             f'<p class="verdict bad">The check could not run ({_e(report.status)}). '
-            f'<span class="sub">{_e(one_line(str(reason)))}</span></p>'
+            f'<span class="sub">{_e(one_line(failure_reason(report)))}</span></p>'
         )
     if not report.findings:
-        steps = report.training.get("steps_captured")
-        after = f" in {steps} captured training steps" if steps else ""
-        return f'<p class="verdict ok">✔ No problems found<span class="sub">{_e(after)}.</span></p>'
-    n = counts(report)
-    confirmed = sum(1 for f in report.findings if f.confidence == "confirmed")
-    verified = sum(1 for f in report.findings if f.fix is not None and f.fix.verified)
-    tail = f"{confirmed} confirmed" + (f", {verified} with a fix verified by replay" if verified else "")
-    css = "bad" if n["error"] else "warn"
+        return (
+            f'<p class="verdict ok">✔ No problems found<span class="sub">{_e(clean_sentence_tail(report))}.</span></p>'
+        )
+    css = "bad" if counts(report)["error"] else "warn"
+    tail = confirmation_tail(report)
     return f'<p class="verdict {css}">{_e(summary(report))} <span class="sub">· {_e(tail)}.</span></p>'
 
 
