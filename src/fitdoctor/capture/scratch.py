@@ -50,13 +50,11 @@ class Mirror:
         folders: Original folder -> its copy.
         manifest: Copy-side path of every mirrored file or link -> its stamp when the mirror was built.
         originals: Copy-side path of a linked file -> the stamp of the original it links to.
-        linked: Original folders linked whole (writes inside them reach the original).
     """
 
     folders: dict[str, str] = field(default_factory=dict)
     manifest: dict[str, _Stamp] = field(default_factory=dict)
     originals: dict[str, tuple[str, _Stamp]] = field(default_factory=dict)
-    linked: list[str] = field(default_factory=list)
 
     def to_scratch(self, path: str) -> str:
         """Where an original path lies in the mirror (unchanged when it lies outside every mirrored folder)."""
@@ -199,16 +197,13 @@ def _copy_tree(original: str, copy: str, mirror: Mirror, budget: _Budget) -> Non
                     target = os.path.realpath(entry.path)
                     os.symlink(target, dst)
                     mirror.manifest[dst] = _stamp(dst) or ("link", 0, 0)
-                    if os.path.isdir(target):
-                        mirror.linked.append(entry.path)
-                    else:
+                    if not os.path.isdir(target):
                         mirror.originals[dst] = (target, _stamp(target, follow=True) or ("file", 0, 0))
                 elif entry.is_dir():
                     if entry.name in SKIPPED:
                         continue
                     if entry.name in LINKED_WHOLE or budget.entries > ENTRY_LIMIT:
                         os.symlink(entry.path, dst)
-                        mirror.linked.append(entry.path)
                         continue
                     os.mkdir(dst)
                     queue.append((entry.path, dst))
@@ -229,9 +224,14 @@ def _copy_tree(original: str, copy: str, mirror: Mirror, budget: _Budget) -> Non
 
 #: Flags of an ``open`` that may change the file.
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-#: Audit events (and the index of their path argument) that change a path without ``open``.
-_CHANGING = {"os.truncate": 0, "os.chmod": 0, "os.utime": 0, "os.chown": 0}
-_REMOVING = {"os.remove": 0, "os.rmdir": 0, "shutil.rmtree": 0}
+#: Audit events, other than ``open``, whose first argument is a path they change or remove.
+_CHANGING = frozenset({"os.truncate", "os.chmod", "os.utime", "os.chown"})
+_REMOVING = frozenset({"os.remove", "os.rmdir", "shutil.rmtree"})
+
+
+def _path(arg: Any) -> str | None:
+    """An audit event's path argument as text (None for a file descriptor)."""
+    return os.fsdecode(arg) if isinstance(arg, (str, bytes, os.PathLike)) else None
 
 
 class WriteGuard:
@@ -252,30 +252,27 @@ class WriteGuard:
         self.writes: dict[str, str] = {}
 
     def __call__(self, event: str, args: tuple[Any, ...]) -> None:
-        if not self.active:
+        if not self.active or not args:
+            return
+        path = _path(args[0])
+        if path is None:
             return
         if event == "open":
-            path, _mode, flags = args
-            if isinstance(path, (str, bytes, os.PathLike)) and isinstance(flags, int) and flags & _WRITE_FLAGS:
-                self._write(os.fsdecode(path), "created" if flags & os.O_CREAT else "modified", flags)
+            flags = args[2]
+            if isinstance(flags, int) and flags & _WRITE_FLAGS:
+                self._write(path, "created" if flags & os.O_CREAT else "modified", flags)
         elif event in _CHANGING:
-            path = args[_CHANGING[event]]
-            if isinstance(path, (str, bytes, os.PathLike)):
-                self._write(os.fsdecode(path), "modified", 0)
+            self._write(path, "modified", 0)
         elif event in _REMOVING:
-            path = args[_REMOVING[event]]
-            if isinstance(path, (str, bytes, os.PathLike)):
-                self._record(os.fsdecode(path), "deleted")
+            self._record(path, "deleted")
         elif event == "os.rename":
-            src, dst = args[0], args[1]
-            if isinstance(src, (str, bytes, os.PathLike)) and isinstance(dst, (str, bytes, os.PathLike)):
-                self._record(os.fsdecode(src), "deleted")
-                self._write(os.fsdecode(dst), "created", 0)
-        elif event == "os.mkdir":
-            path = args[0]
+            target = _path(args[1])
+            if target is not None:
+                self._record(path, "deleted")
+                self._write(target, "created", 0)
+        elif event == "os.mkdir" and not os.path.isdir(path):
             # makedirs(exist_ok=True) of a folder that exists changes nothing.
-            if isinstance(path, (str, bytes, os.PathLike)) and not os.path.isdir(path):
-                self._record(os.fsdecode(path), "created")
+            self._record(path, "created")
 
     def _write(self, path: str, change: str, flags: int) -> None:
         self.active = False  # our own file operations below must not re-enter
