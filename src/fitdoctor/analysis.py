@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -145,6 +146,23 @@ def describe_setup(setup: TrainingSetup, ev: Evidence | None, locate: Locator) -
     return out
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _silent(fn: _F) -> _F:
+    """The probes and replays re-run the user's objective many times: a warning it raises (a broadcast target,
+    a deprecated argument) was shown once when the script ran, from the script's own line."""
+
+    @functools.wraps(fn)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+
+    return quiet  # type: ignore[return-value]
+
+
+@_silent
 def analyse(
     setup: TrainingSetup,
     locate: Locator,
@@ -175,28 +193,6 @@ def analyse(
         budget_s: Seconds the analysis aims to fit in: a model whose measured step cost would need more
             gets shorter replays and fewer probe batches (see ``fitdoctor.effort``), and the report says so.
     """
-    # The probes and replays re-run the user's objective many times: a warning it raises (a broadcast
-    # target, a deprecated argument) was shown once when the script ran, from the script's own line.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return _analyse(
-            setup, locate, script, replay_steps, training, is_user, notes, timings, rules, progress, budget_s
-        )
-
-
-def _analyse(
-    setup: TrainingSetup,
-    locate: Locator,
-    script: str,
-    replay_steps: int,
-    training: dict[str, Any] | None,
-    is_user: Callable[[str], bool] | None,
-    notes: Sequence[str],
-    timings: dict[str, float] | None,
-    rules: RuleSelection | None,
-    progress: Callable[[str], None] | None,
-    budget_s: float,
-) -> Report:
     say = progress or (lambda _: None)
     timings = dict(timings or {})
     started = time.perf_counter()

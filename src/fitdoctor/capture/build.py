@@ -189,8 +189,8 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
     assert recorder.optimizer is not None
     model = unwrap_model(recorder.model)
     names = {m: n for n, m in model.named_modules()}
-    module_sites = {names[m]: recorder.sites_of(m) for m in names if recorder.sites_of(m)}
-    model_sites = recorder.sites_of(model)
+    module_sites = {names[m]: recorder.sites.of_module(m) for m in names if recorder.sites.of_module(m)}
+    model_sites = recorder.sites.of_module(model)
     model_site = next((s for s in model_sites if s.function != "__init__"), model_sites[0] if model_sites else None)
     locate = Locator(
         display_root=display_root,

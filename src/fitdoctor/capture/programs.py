@@ -213,7 +213,7 @@ def _program_batches(
 
 def _called_name(recorder: Recorder, module: nn.Module) -> str:
     """The script's name for a module no optimizer trains (from where it was created)."""
-    for site in recorder.sites_of(module):
+    for site in recorder.sites.of_module(module):
         text = linecache.getline(site.path, site.line)
         if "=" in text:
             name = text.split("=", 1)[0].strip().rsplit(".", 1)[-1]
@@ -380,11 +380,11 @@ def _locator(
     module_sites: dict[str, list[Site]] = {}
     for name, root in members.items():
         for n, m in root.named_modules():
-            sites = recorder.sites_of(m)
+            sites = recorder.sites.of_module(m)
             if sites:
                 module_sites[n if single else (f"{name}.{n}" if n else name)] = sites
     first_root = next(iter(members.values()), None)
-    model_sites = recorder.sites_of(first_root) if first_root is not None else []
+    model_sites = recorder.sites.of_module(first_root) if first_root is not None else []
     model_site = next((s for s in model_sites if s.function != "__init__"), model_sites[0] if model_sites else None)
     first = batches[0] if batches else None
     loss_site = call_site = None

@@ -291,14 +291,6 @@ class Recorder:
         )
 
     # ----------------------------------------------------------------- creation sites
-    def sites_of(self, module: nn.Module) -> list[Site]:
-        """Where the user's code created ``module`` (innermost first)."""
-        return self.sites.of_module(module)
-
-    def optimizer_site_of(self, opt: Any) -> Site | None:
-        """Where the user's code created ``opt``."""
-        return self.sites.of_optimizer(opt)
-
     # ----------------------------------------------------------------- module calls
     def _stack(self) -> list[nn.Module]:
         stack = getattr(self._tls, "stack", None)
@@ -795,7 +787,7 @@ class Recorder:
         self._refuse_exotic(params.values(), "parameters")
         if self.stopped:
             return
-        record = OptimizerRecord(opt, len(self.records), self.optimizer_site_of(opt))
+        record = OptimizerRecord(opt, len(self.records), self.sites.of_optimizer(opt))
         candidates: list[nn.Module] = []
         for sliced in self._step_slices:
             candidates.extend(sliced.modules.values())

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from fitdoctor import findings
-from fitdoctor.report.full import full_renderables
+from fitdoctor.report.full import full_renderables, render
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +33,4 @@ class Report(findings.Report):
         return console.export_html(inline_styles=True)
 
     def __str__(self) -> str:
-        console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
-        console.print(self)
-        return console.export_text()
+        return render(self, {})
