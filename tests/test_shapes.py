@@ -12,7 +12,8 @@ from torch import nn
 
 from conftest import EXAMPLES, SCRIPTS, run_cli
 from fitdoctor.capture.build import build, problem
-from fitdoctor.capture.recorder import Recorder, StopCapture
+from fitdoctor.capture.recorder import Recorder
+from fitdoctor.capture.stops import StopCapture
 from fitdoctor.capture.userframes import UserFiles
 from fitdoctor.training import batch_loss, fresh_model, unwrap
 

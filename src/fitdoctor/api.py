@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from fitdoctor import options
 from fitdoctor.analysis import analyse
 from fitdoctor.capture.build import build, problem
-from fitdoctor.capture.recorder import Recorder, StopCapture
+from fitdoctor.capture.recorder import Recorder
+from fitdoctor.capture.stops import StopCapture
 from fitdoctor.capture.userframes import UserFiles
 from fitdoctor.errors import UsageError
 from fitdoctor.report.display import Report

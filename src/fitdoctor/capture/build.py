@@ -11,7 +11,8 @@ from typing import Any
 from fitdoctor.capture.notes import capture_notes
 from fitdoctor.capture.objective import find_terms, is_simple
 from fitdoctor.capture.programs import LOSS_NAMES, accumulation, build_programs, median
-from fitdoctor.capture.recorder import STAGE_GAP, Recorder, unwrap_model
+from fitdoctor.capture.recorder import Recorder
+from fitdoctor.capture.records import STAGE_GAP, unwrap_model
 from fitdoctor.evidence import Locator
 from fitdoctor.rules._meta import NO_TRAINING_STEP, UNSUPPORTED_SETUP
 from fitdoctor.training import LossSpec, TrainingSetup
@@ -53,14 +54,14 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
         budget: The time budget, mentioned when no step was reached.
         exit_code: The script's ``sys.exit`` code, if it called it.
     """
-    if recorder.failure is not None:
+    if recorder.stops.failure is not None:
         return Problem(
             UNSUPPORTED_SETUP,
             "unsupported",
-            f"{what}: {recorder.failure}; the check stopped after {recorder.steps} training steps",
+            f"{what}: {recorder.stops.failure}; the check stopped after {recorder.steps} training steps",
             {"steps": recorder.steps},
         )
-    if recorder.empty_batches and not recorder.batches and not recorder.programs:
+    if recorder.store.empty_batches and not recorder.store.batches and not recorder.store.programs:
         return Problem(
             NO_TRAINING_STEP,
             "no-step",
@@ -76,18 +77,18 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
             f"{STAGE_GAP} steps)",
             {"stages": recorder.stages_seen},
         )
-    if not recorder.records and recorder.backward_total:
+    if not recorder.records and recorder.facts.backward_total:
         if recorder.manual.lrs or recorder.steps:
             return None
         return Problem(
             NO_TRAINING_STEP,
             "no-step",
             (
-                f"{what} computes gradients ({recorder.backward_total} backward calls) but neither calls step() on "
+                f"{what} computes gradients ({recorder.facts.backward_total} backward calls) but neither calls step() on "
                 "a torch.optim optimizer nor changes the weights between backward calls, so no training step could "
                 "be watched"
             ),
-            {"backward_calls": recorder.backward_total},
+            {"backward_calls": recorder.facts.backward_total},
         )
     if not recorder.records or recorder.steps == 0:
         why = (
@@ -114,7 +115,7 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
 
 def _program_problem(recorder: Recorder, what: str) -> Problem | None:
     """Why the recorded objectives can't be replayed, or None when they can."""
-    if not any(b.optimizer == 0 for b in recorder.programs):
+    if not any(b.optimizer == 0 for b in recorder.store.programs):
         return Problem(
             UNSUPPORTED_SETUP,
             "unsupported",
@@ -147,13 +148,18 @@ MANUAL_TOLERANCE = 0.01
 
 def _use_programs(recorder: Recorder) -> bool:
     """Whether the replay runs the recorded objectives rather than the single loss call."""
-    if not recorder.programs:
+    if not recorder.store.programs:
         return False
     if recorder.records[0].opt is None or len(recorder.records) > 1 or recorder.records[0].closure:
         return True
-    if recorder.loss is None or recorder.loss.transform == "other" or not recorder.batches or recorder.model is None:
+    if (
+        recorder.loss is None
+        or recorder.loss.transform == "other"
+        or not recorder.store.batches
+        or recorder.model is None
+    ):
         return True
-    first = [b for b in recorder.programs if b.optimizer == 0]
+    first = [b for b in recorder.store.programs if b.optimizer == 0]
     return not all(
         is_simple(b.sliced, find_terms(b.sliced, LOSS_NAMES)) and _only(b.sliced, recorder.model) for b in first
     )
@@ -167,7 +173,7 @@ def _only(sliced: Any, model: Any) -> bool:
 def _unsupported(recorder: Recorder) -> str | None:
     """Why a capture without a recorded objective can't be replayed by the classic path, or None."""
     if recorder.model is not None and recorder.loss is not None and recorder.loss.transform != "other":
-        return None if recorder.batches else "no (input, target) batch could be captured"
+        return None if recorder.store.batches else "no (input, target) batch could be captured"
     if recorder.loss is not None and recorder.loss.transform == "other":
         detail = f"the loss is computed on a transformation of the model output ({', '.join(recorder.loss.transform_ops[:4])})"
     elif recorder.model is None:
@@ -208,13 +214,13 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
         optimizer_cls=type(recorder.optimizer),
         optimizer_groups=recorder.optimizer_groups,
         loss=LossSpec(recorder.loss.name, recorder.loss.kwargs, recorder.loss.transform),
-        batches=recorder.batches,
-        user_losses=recorder.user_losses,
+        batches=recorder.store.batches,
+        user_losses=recorder.facts.user_losses,
         seed=seed,
-        zero_grad=recorder.stale_steps <= 0.5 * recorder.single_backward_steps,
-        accumulation=accumulation(recorder.backward_calls),
-        loss_scale=median(recorder.loss_scales, 1.0),
-        train_mode=recorder.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
+        zero_grad=recorder.facts.stale_steps <= 0.5 * recorder.facts.single_backward_steps,
+        accumulation=accumulation(recorder.facts.backward_calls),
+        loss_scale=median(recorder.facts.loss_scales, 1.0),
+        train_mode=recorder.facts.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
     )
     notes = capture_notes(recorder)
     if recorder.other_optimizers:

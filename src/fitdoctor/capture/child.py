@@ -135,7 +135,7 @@ class _Session:
         self.guard = WriteGuard(job["private"], list(back), job["display_root"])
         self.user_files = UserFiles(job["script"], root=job["code_root"], original=self.original)
         self.recorder = Recorder(self.user_files, job["steps"], job["time_budget"], stage=int(job.get("stage", 1)))
-        self.recorder.on_swallowed = self._finish_inside
+        self.recorder.stops.on_swallowed = self._finish_inside
         self.progress = _progress_writer(job.get("progress"))
         self.crash: BaseException | None = None
         self.exit_code: Any = None
@@ -148,7 +148,7 @@ class _Session:
         """Run the script under the recorder until it ends or the recorder stops it."""
         import torch
 
-        from fitdoctor.capture.recorder import StopCapture
+        from fitdoctor.capture.stops import StopCapture
 
         job = self.job
         sys.addaudithook(self.guard)
@@ -175,14 +175,14 @@ class _Session:
         except SystemExit as exc:
             self.exit_code = exc.code
         except BaseException as exc:  # the user's error, reported with the user's traceback
-            if not self.recorder.stopped:
+            if not self.recorder.stops.stopped:
                 self.crash = exc
         finally:
             self._leave()
 
     def _enter(self) -> None:
         """Install the recorder, the write guard and the process-wide patches the capture needs."""
-        from fitdoctor.capture.recorder import StopCapture
+        from fitdoctor.capture.stops import StopCapture
 
         stdout, stderr = sys.stdout, sys.stderr
         real_exit, main_pid = os._exit, os.getpid()

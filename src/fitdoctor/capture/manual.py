@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fitdoctor.capture.records import MANUAL_MAX_PARAMS, unwrap_model
+from fitdoctor.capture.records import MANUAL_MAX_PARAMS, OptimizerRecord, unwrap_model
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,15 @@ class ManualUpdateMeter:
             self.lrs.append(update.lr)
             self.residuals.append(update.excess)
         self.stale += int(update.stale)
+
+    def first_record(self) -> OptimizerRecord | None:
+        """The record of what is trained by hand, with its state before the first update (None before any)."""
+        if not self.start:
+            return None
+        roots, leaves, states = self.start
+        record = OptimizerRecord(None, 0, None, roots, leaves, states)
+        record.leaf_values = [self.value_before(p) for p in leaves]
+        return record
 
     def clear(self) -> None:
         """Forget the kept tensors."""

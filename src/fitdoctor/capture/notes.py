@@ -20,9 +20,9 @@ def capture_notes(recorder: Recorder, programs: bool = False) -> list[str]:
             + (f"; `--stage {recorder.stage + 1}` checks the next one" if recorder.stages_seen > recorder.stage else "")
         )
     kept, dropped = (
-        (len(recorder.programs), recorder.programs_dropped)
+        (len(recorder.store.programs), recorder.store.programs_dropped)
         if programs
-        else (len(recorder.batches), recorder.batches_dropped)
+        else (len(recorder.store.batches), recorder.store.batches_dropped)
     )
     if dropped:
         notes.append(f"kept the first {kept} batches; {dropped} more were not stored")

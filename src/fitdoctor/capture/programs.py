@@ -21,7 +21,8 @@ from torch import nn
 from fitdoctor.batches import Batch, program_batch
 from fitdoctor.capture.notes import capture_notes
 from fitdoctor.capture.objective import Term, find_terms
-from fitdoctor.capture.recorder import LOSS_FUNCTIONS, OptimizerRecord, ProgramBatch, Recorder, unwrap_model
+from fitdoctor.capture.recorder import Recorder
+from fitdoctor.capture.records import LOSS_FUNCTIONS, OptimizerRecord, ProgramBatch, unwrap_model
 from fitdoctor.capture.tape import Op, Program, Ref, is_ref, map_nested, walk
 from fitdoctor.capture.userframes import Site
 from fitdoctor.evidence import Locator
@@ -67,7 +68,7 @@ def _unique(name: str, taken: set[str]) -> str:
 def build_programs(recorder: Recorder, seed: int, display_root: str | None) -> ProgramCapture:
     """The setup that replays the recorded objectives (see the module docstring)."""
     records = recorder.records
-    used = [r for r in records if any(b.optimizer == r.index for b in recorder.programs)]
+    used = [r for r in records if any(b.optimizer == r.index for b in recorder.store.programs)]
     taken: set[str] = set()
     members, keys, states = _members(recorder, used, taken)
     leaf_names, leaf_values = _leaves(recorder, used, members, taken)
@@ -84,9 +85,9 @@ def build_programs(recorder: Recorder, seed: int, display_root: str | None) -> P
     term = _primary(terms_seen)
     loss = LossSpec(term.name, dict(term.kwargs), term.transform) if term else LossSpec("custom", {}, "other")
     manual = records[0].opt is None
-    stale = recorder.manual.stale if manual else recorder.stale_steps
-    single_steps = recorder.steps if manual else recorder.single_backward_steps
-    adversarial = len(used) > 1 and any(_spans(b, keys, used) for b in recorder.programs)
+    stale = recorder.manual.stale if manual else recorder.facts.stale_steps
+    single_steps = recorder.steps if manual else recorder.facts.single_backward_steps
+    adversarial = len(used) > 1 and any(_spans(b, keys, used) for b in recorder.store.programs)
     setup = TrainingSetup(
         model=model,
         initial_state=initial,
@@ -94,12 +95,12 @@ def build_programs(recorder: Recorder, seed: int, display_root: str | None) -> P
         optimizer_groups=optimizers[0][1],
         loss=loss,
         batches=batches,
-        user_losses=recorder.user_losses,
+        user_losses=recorder.facts.user_losses,
         seed=seed,
         zero_grad=stale <= 0.5 * single_steps,
-        accumulation=accumulation(recorder.backward_calls) if not any(r.closure for r in used) else 1,
+        accumulation=accumulation(recorder.facts.backward_calls) if not any(r.closure for r in used) else 1,
         loss_scale=1.0,  # the program computes the value the script backpropagated, scaling included
-        train_mode=recorder.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
+        train_mode=recorder.facts.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
         optimizers=optimizers,
         closure=[r.closure for r in used],
         adversarial=adversarial,
@@ -137,7 +138,7 @@ def _members(
                 states[f"{name}.{k}"] = v
     # Modules the objective runs through with trainable weights that no optimizer holds (FD504's case:
     # a discriminator whose optimizer was given the generator's parameters) are part of the model too.
-    for pb in recorder.programs:
+    for pb in recorder.store.programs:
         for module in pb.sliced.modules.values():
             inner = unwrap_model(module)
             if id(inner) in keys or not any(p.requires_grad for p in inner.parameters()):
@@ -157,7 +158,7 @@ def _leaves(
     leaf_names: dict[int, str] = {}
     leaf_values: dict[str, torch.Tensor] = {}
     owned = {id(p) for m in members.values() for p in m.parameters()}
-    for pb in recorder.programs:
+    for pb in recorder.store.programs:
         for tensor in pb.sliced.leaves.values():
             if id(tensor) in owned or id(tensor) in leaf_names:
                 continue
@@ -199,7 +200,7 @@ def _program_batches(
     batches = []
     terms_seen: list[Term] = []
     unidentified = 0
-    for pb in recorder.programs:
+    for pb in recorder.store.programs:
         batch, terms = _batch(pb, keys, param_names, fixed)
         if batch is None:
             continue
@@ -466,7 +467,7 @@ def _notes(
             f"{unidentified} of {batches} captured steps hold terms whose target can't be identified, and those "
             "terms were replayed but not checked against a target"
         )
-    functional = next((pb.sliced for pb in recorder.programs if pb.sliced.functional), None)
+    functional = next((pb.sliced for pb in recorder.store.programs if pb.sliced.functional), None)
     if functional is not None:
         scale = functional.program.ops[0].func.scale
         notes.append(

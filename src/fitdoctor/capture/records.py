@@ -1,15 +1,13 @@
 """What the recorder keeps, and the helpers its hooks share: the data types (loss calls, root calls, optimizer
-records, program batches), the limits of what is kept, and :func:`guarded_hook`, which makes a failure of our own
-hooks a reported limitation instead of an exception in the user's script."""
+records, program batches) and the limits of what is kept."""
 
 from __future__ import annotations
 
-import functools
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,16 +79,6 @@ MAX_BATCHES = 256
 MAX_BATCH_BYTES = 256 * 2**20
 
 
-#: After the script swallowed this many stops (a bare ``except:`` around its training), the check ends it
-#: from inside the hook (see :attr:`Recorder.on_swallowed`).
-SWALLOWED_STOPS = 20
-
-
-class StopCapture(BaseException):
-    """Raised from a hook to stop the user's script; a ``BaseException`` so ``except Exception`` can't
-    swallow it."""
-
-
 def may_warn(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     """Whether a loss call is one PyTorch warns about: a target whose shape differs from the prediction's
     (broadcasting), or the deprecated ``size_average``/``reduce`` arguments."""
@@ -135,28 +123,6 @@ def exotic(t: torch.Tensor) -> str | None:
     if t.is_quantized:
         return "quantized tensors"
     return None
-
-
-_Hook = TypeVar("_Hook", bound=Callable[..., Any])
-
-
-def guarded_hook(method: _Hook) -> _Hook:
-    """A hook whose body is fitdoctor's own bookkeeping: an error in it is ours, never the script's. It ends
-    the capture with :attr:`Recorder.failure` set (reported as unsupported), instead of surfacing in the
-    script as an exception the script did not raise."""
-
-    @functools.wraps(method)
-    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except StopCapture:
-            raise
-        except Exception as exc:
-            detail = (str(exc).strip().splitlines() or [""])[0][:200]
-            self._fail(f"fitdoctor's capture could not follow this training ({type(exc).__name__}: {detail})")
-            return None
-
-    return guarded  # type: ignore[return-value]
 
 
 @dataclass
@@ -318,3 +284,27 @@ class ProgramBatch:
 
     sliced: Any  # tape.Sliced
     optimizer: int
+
+
+def source_call(calls: list[RootCall], prediction: torch.Tensor) -> tuple[RootCall, tuple[Any, ...], list[str]] | None:
+    """The latest of ``calls`` whose output ``prediction`` is, or was computed from.
+
+    Returns:
+        The call, the path of the output tensor inside its output, and the autograd nodes from that
+        tensor to ``prediction`` (empty when it is the output itself); None when no call produced it.
+    """
+    for call in reversed(calls):
+        for path, out in tensors_in_output(call.output):
+            if prediction is out:
+                return call, path, []
+            ops = path_to(prediction, out.grad_fn) if out.grad_fn is not None else None
+            if ops is not None:
+                return call, path, ops
+    return None
+
+
+def transform_of(ops: list[str]) -> str:
+    """How a loss input relates to the model output: ``identity``, ``reshape`` (views only) or ``other``."""
+    if not ops:
+        return "identity"
+    return "reshape" if all(op in VIEW_NODES for op in ops) else "other"

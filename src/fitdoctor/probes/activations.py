@@ -18,7 +18,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from fitdoctor.batches import Batch
-from fitdoctor.capture.recorder import VIEW_NODES
+from fitdoctor.capture.records import VIEW_NODES
 from fitdoctor.capture.userframes import Site, real_path
 from fitdoctor.replay import in_mode
 from fitdoctor.training import ACTIVATION_FUNCS, NORMALISING, predict

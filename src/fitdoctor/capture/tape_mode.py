@@ -1,0 +1,75 @@
+"""The torch-function mode that shows the recorder every torch operation outside a model's forward (the
+loss the script writes by hand), and the switch that takes it off a thread's mode stack while a model
+forward or an optimizer step runs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+#: Called after each operation with the function, its arguments and its output.
+OnOperation = Callable[[Any, tuple[Any, ...], dict[str, Any], Any], None]
+
+
+class _TapeMode(TorchFunctionMode):
+    def __init__(self, on_operation: OnOperation) -> None:
+        super().__init__()
+        self.on_operation = on_operation
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.on_operation(func, args, kwargs, out)
+        return out
+
+
+class TapeSwitch:
+    """Enters, suspends, resumes and leaves the tape mode.
+
+    Args:
+        on_operation: What each operation seen by the mode is handed to.
+    """
+
+    def __init__(self, on_operation: OnOperation) -> None:
+        self._on_operation = on_operation
+        self._mode: _TapeMode | None = None
+        self._tls = threading.local()
+
+    def enter(self) -> None:
+        """Push the mode on this thread's mode stack."""
+        mode = _TapeMode(self._on_operation)
+        mode.__enter__()
+        self._mode = mode
+
+    def exit(self) -> None:
+        """Pop the mode. A mode the script left buried under one of its own can't be popped; it is made
+        inert instead (a later :meth:`resume` no longer pushes it)."""
+        mode, self._mode = self._mode, None
+        if mode is None or getattr(self._tls, "suspended", False):
+            self._tls.suspended = False
+            return
+        stack = torch.overrides._get_current_function_mode_stack()
+        if stack and stack[-1] is mode:
+            mode.__exit__(None, None, None)
+
+    def suspend(self) -> None:
+        """Take the mode off this thread's stack while a model forward or an optimizer step runs: nothing
+        there belongs on the tape, and every torch call through a Python mode costs microseconds (an
+        optimizer's per-parameter arithmetic, a tiny model's layers)."""
+        mode = self._mode
+        if mode is None or getattr(self._tls, "suspended", False):
+            return
+        stack = torch.overrides._get_current_function_mode_stack()
+        if stack and stack[-1] is mode:
+            torch._C._pop_torch_function_stack()
+            self._tls.suspended = True
+
+    def resume(self) -> None:
+        """Put a suspended mode back on this thread's stack."""
+        if getattr(self._tls, "suspended", False) and self._mode is not None:
+            torch._C._push_on_torch_function_stack(self._mode)
+        self._tls.suspended = False
