@@ -112,7 +112,7 @@ def test_watch_captures_without_disturbing_the_code() -> None:
             opt.step()
     assert math.isfinite(float(loss.detach()))  # the loop ran all its steps
     assert watched.report is not None
-    assert watched.report.training["steps_captured"] == 40
+    assert watched.report.training is not None and watched.report.training.loop.steps_captured == 40
     assert watched.report.findings[0].code == "FD201"
 
 

@@ -22,7 +22,9 @@ from fitdoctor.catalog import rule_doc
 from fitdoctor.findings import Finding, Report
 from fitdoctor.report.charts import fit_chart, layer_bars, line_chart
 from fitdoctor.report.explain import explain, first_sentences, numbers_sentence, plain
+from fitdoctor.report.figures import FitFigure, LayerBar, fit_figure, layer_figure, loss_figure
 from fitdoctor.report.full import full_renderables, pictures
+from fitdoctor.summary import Fit, GradientRow, LayerRow, TrainingSummary
 
 HERE = Path(__file__).resolve().parent
 SNAPSHOTS = HERE / "snapshots"
@@ -99,19 +101,35 @@ GRADIENTS = [
 ]
 
 
-def sine_fit() -> dict[str, object]:
+def with_training(training: TrainingSummary) -> Report:
+    return Report(version="0", script="train.py", status="ok", training=training)
+
+
+def layer_rows(layers: list[dict[str, object]], gradients: list[dict[str, object]]) -> tuple[LayerBar, ...]:
+    """The layer figure of a report holding these ``training.layers`` and ``training.gradients``."""
+    summary = TrainingSummary(
+        layers=tuple(LayerRow.from_dict(a) for a in layers),
+        gradients=tuple(GradientRow(str(g["name"]), g["init"], g["after"]) for g in gradients),  # type: ignore[arg-type]
+    )
+    return layer_figure(with_training(summary))
+
+
+def sine_fit() -> FitFigure:
     xs = [-3.0 + 6.0 * i / 99 for i in range(100)]
     grid = [-3.0 + 6.0 * i / 59 for i in range(60)]
-    return {
-        "x": xs,
-        "y": [math.sin(x) for x in xs],
-        "grid": grid,
-        "curves": {
-            "init": [0.01 * x for x in grid],
-            "baseline": [max(0.0, 0.6 * (x + 1.0)) - 0.7 for x in grid],  # one ReLU kink
-            "he-init": [math.sin(x) * 0.95 for x in grid],
+    fit = Fit(
+        tuple(xs),
+        tuple(math.sin(x) for x in xs),
+        tuple(grid),
+        {
+            "init": tuple(0.01 * x for x in grid),
+            "baseline": tuple(max(0.0, 0.6 * (x + 1.0)) - 0.7 for x in grid),  # one ReLU kink
+            "he-init": tuple(math.sin(x) * 0.95 for x in grid),
         },
-    }
+    )
+    figure = fit_figure(with_training(TrainingSummary(fit=fit)))
+    assert figure is not None
+    return figure
 
 
 # -- line charts ------------------------------------------------------------------------------------
@@ -177,7 +195,7 @@ def test_line_chart_without_finite_values() -> None:
 
 
 def test_layer_bars_flag_the_broken_layer() -> None:
-    lines = layer_bars(LAYERS, GRADIENTS, width=78)
+    lines = layer_bars(layer_rows(LAYERS, GRADIENTS), width=78)
     text = render(lines)
     assert widest(text) <= 78
     assert "75%!" in text  # dead after training
@@ -196,11 +214,11 @@ def test_layer_bars_flag_the_broken_layer() -> None:
 
 def test_layer_bars_ascii_and_missing_values() -> None:
     old_style = [{k: v for k, v in a.items() if not k.startswith("grad")} for a in LAYERS]  # no gradients known
-    text = render(layer_bars(old_style, [], width=78, ascii_only=True))
+    text = render(layer_bars(layer_rows(old_style, []), width=78, ascii_only=True))
     assert is_ascii(text)
     assert "#" in text and "." in text
     snapshot("layer_bars_ascii", text)
-    assert layer_bars([], []) == []
+    assert layer_bars(layer_rows([], [])) == []
 
 
 # -- fit chart --------------------------------------------------------------------------------------
@@ -233,12 +251,15 @@ def test_pictures_of_examples(name: str) -> None:
     assert is_ascii(ascii_text)
 
 
-def test_pictures_show_only_verified_fixes() -> None:
+def test_every_replayed_fix_is_drawn_and_the_verified_ones_on_top() -> None:
     report = load(SNAPSHOTS / "report_interpolation_unscaled.json")
-    text = render(pictures(report))
-    assert "standardize-inputs" in text
-    assert "lr-suggested" not in text  # not verified
-    assert "xavier-init" not in text  # tried, not a finding's fix
+    figure = loss_figure(report)
+    assert figure is not None
+    fixes = [(line.key, line.verified) for line in figure.lines if line.role == "fix"]
+    assert fixes == [("lr-suggested", False), ("xavier-init", False), ("standardize-inputs", True)]
+    assert [line.role for line in figure.lines] == ["baseline", "fix", "fix", "fix", "user"]
+    legend = render(pictures(report)).split("Layers at init", 1)[0]
+    assert all(fix in legend for fix, _ in fixes)  # the terminal draws the same figure as the HTML report
 
 
 def test_full_report_has_pictures_and_explanations() -> None:

@@ -24,9 +24,11 @@ import pytest
 
 from conftest import EXAMPLES, run_cli
 from fitdoctor.catalog import load_catalog
-from fitdoctor.findings import Finding, Fix, Location, Report
+from fitdoctor.findings import Finding, Fix, Report
+from fitdoctor.location import Location
 from fitdoctor.report import html, svg
 from fitdoctor.report.html import svg as palette
+from fitdoctor.summary import TrainingSummary
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXTURES = ("tiny_relu", "interpolation", "healthy", "crash")
@@ -146,7 +148,8 @@ def test_loss_curves_have_one_line_per_series(catalog: dict[str, Any]) -> None:
     page = parse(html.render(report, catalog))
     paths = page.within("loss-curves", "path")
     keys = [p.attrs.get("data-series") for p in paths if p.attrs.get("class") == "series"]
-    expected = ["your loop", "baseline", *report.training["replay"]["fixes"]]
+    assert report.training is not None and report.training.replay is not None
+    expected = ["your loop", "baseline", *report.training.replay.fixes]
     assert sorted(keys) == sorted(expected)
     assert all(p.attrs["d"].startswith("M") for p in paths)
     # The losses span 0.0016 to 4.9, so the y axis is logarithmic and says so; axes are labelled, with a legend.
@@ -163,7 +166,8 @@ def test_loss_curves_have_one_line_per_series(catalog: dict[str, Any]) -> None:
 def test_per_layer_charts(catalog: dict[str, Any]) -> None:
     report = load("tiny_relu")
     page = parse(html.render(report, catalog))
-    layers = report.training["layers"]
+    assert report.training is not None
+    layers = report.training.layers
     for kind in ("dead", "saturated"):
         bars = page.within(f"layers-{kind}", "rect")
         assert sorted(b.attrs["class"] for b in bars if "bar" in b.attrs.get("class", "")) == sorted(
@@ -172,19 +176,20 @@ def test_per_layer_charts(catalog: dict[str, Any]) -> None:
     gradients = page.within("gradients", "path", **{"class": "series"})
     assert [g.attrs["data-series"] for g in gradients] == ["init", "after"]
     # Two parametrised layers: one marker per layer and series.
-    assert len(page.within("gradients", "circle")) == 2 * len(report.training["gradients"])
+    assert len(page.within("gradients", "circle")) == 2 * len(report.training.gradients)
 
 
 def test_fit_plot_for_a_1d_regression(catalog: dict[str, Any]) -> None:
     report = load("tiny_relu")
-    fit = report.training["fit"]
+    fit = report.training.fit if report.training is not None else None
+    assert fit is not None
     page = parse(html.render(report, catalog))
-    assert len(page.within("fit", "circle")) == len(fit["x"]) + 1  # the data, and the legend's dot
+    assert len(page.within("fit", "circle")) == len(fit.x) + 1  # the data, and the legend's dot
     series = {p.attrs["data-series"]: p.attrs for p in page.within("fit", "path", **{"class": "series"})}
-    assert set(series) == set(fit["curves"])
+    assert set(series) == set(fit.curves)
     assert series["baseline"]["stroke"] == palette.RED
     assert series["init"]["stroke"] == palette.GREY
-    assert {series[k]["stroke"] for k in fit["curves"] if k not in ("init", "baseline")} <= set(palette.GREENS)
+    assert {series[k]["stroke"] for k in fit.curves if k not in ("init", "baseline")} <= set(palette.GREENS)
     # Without a fit (more than one input feature) there is no fit plot.
     assert "fit" not in parse(html.render(load("interpolation"), catalog)).ids()
 
@@ -239,10 +244,17 @@ def test_log_axis_only_for_a_wide_span(catalog: dict[str, Any]) -> None:
         version="0.1.0",
         script="train.py",
         status="ok",
-        training={
-            "user_loss": [1.0, 0.8, None, 0.6, 0.5],
-            "replay": {"steps": 4, "baseline": {"final": 0.4, "curve": [[0, 1.0], [2, 0.6], [4, 0.4]]}, "fixes": {}},
-        },
+        training=TrainingSummary.from_dict(
+            {
+                "user_loss": [1.0, 0.8, None, 0.6, 0.5],
+                "replay": {
+                    "steps": 4,
+                    "eval_batches": 1,
+                    "baseline": {"final": 0.4, "curve": [[0, 1.0], [2, 0.6], [4, 0.4]]},
+                    "fixes": {},
+                },
+            }
+        ),
     )
     page = parse(html.render(narrow, catalog))
     text = "".join(page.text)

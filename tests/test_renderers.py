@@ -15,8 +15,10 @@ import jsonschema
 import pytest
 
 from fitdoctor.catalog import load_catalog
-from fitdoctor.findings import FileWrite, Finding, Fix, Location, Report
+from fitdoctor.findings import FileWrite, Finding, Fix, Report
+from fitdoctor.location import Location
 from fitdoctor.report import concise, github, markdown, sarif
+from fitdoctor.summary import TrainingSummary
 
 DATA = Path(__file__).resolve().parent / "data"
 #: The OASIS SARIF 2.1.0 JSON schema, vendored so that every clone validates against it.
@@ -433,7 +435,7 @@ def markup_report(status: str) -> Report:
         script=f"dir{MARKUP}/train.py",
         status=status,
         findings=(finding,),
-        training={"notes": [f"note {MARKUP}"]},
+        training=TrainingSummary(notes=(f"note {MARKUP}",)),
         error=None if status == "ok" else {"message": finding.message, "traceback": f"ValueError: {MARKUP}"},
         files_written=(FileWrite(f"out{MARKUP}.pt", "created", False),),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -18,11 +17,13 @@ from fitdoctor._version import __version__
 from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
 from fitdoctor.confirm import confirm, rank
+from fitdoctor.describe import describe_setup, summarize_training
 from fitdoctor.effort import DEFAULT_SECONDS, Effort, measure_step, plan_effort
 from fitdoctor.evidence import Evidence, Locator, StateEvidence
-from fitdoctor.findings import Finding, Location, Report
-from fitdoctor.probes.activations import DYING, SATURATING, current_site_factory, probe_activations
-from fitdoctor.probes.data import constant_prediction_loss, feature_matrix, input_stats, nonfinite_data, target_stats
+from fitdoctor.findings import Finding, Report
+from fitdoctor.location import Location
+from fitdoctor.probes.activations import current_site_factory, probe_activations
+from fitdoctor.probes.data import constant_prediction_loss, input_stats, nonfinite_data, target_stats
 from fitdoctor.probes.gradients import probe_gradients
 from fitdoctor.probes.lr_range import STEPS as RANGE_STEPS
 from fitdoctor.probes.lr_range import lr_range_test
@@ -30,10 +31,10 @@ from fitdoctor.probes.outputs import prediction_spread
 from fitdoctor.probes.overfit import overfit_one_batch
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.probes.yardstick import program_constant_loss
-from fitdoctor.replay import ReplayResult, inference, replay
+from fitdoctor.replay import replay
 from fitdoctor.rules import load_rules, probe_settings
-from fitdoctor.rules.base import RuleSpec
 from fitdoctor.selection import RuleSelection
+from fitdoctor.summary import LoopSummary
 from fitdoctor.training import Plan, TrainingSetup, fresh_model, term_view, unwrap
 
 MAX_PROBE_SAMPLES = 4096
@@ -82,70 +83,6 @@ def single_thread(model: torch.nn.Module) -> Any:
         torch.set_num_threads(before)
 
 
-def _curve(r: ReplayResult) -> list[list[float | None]]:
-    return [[s, v if math.isfinite(v) else None] for s, v in r.curve]
-
-
-def describe_setup(setup: TrainingSetup, ev: Evidence | None, locate: Locator) -> dict[str, Any]:
-    """The JSON 'setup' section: model, optimizer, loss, data, final activation."""
-    model = setup.model
-    params = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    hyper = {
-        k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
-        for k, v in (setup.optimizer_groups[0].items() if setup.optimizer_groups else [])
-        if k != "params" and isinstance(v, (int, float, bool, str, tuple, type(None)))
-    }
-    first = setup.batches[0] if setup.batches else None
-    distinct = list({id(b): b for b in setup.batches}.values())
-    x = first.args[0] if first and first.args else None
-
-    def loc(location: Location | None) -> dict[str, Any] | None:
-        return None if location is None else {"path": location.path, "line": location.line, "source": location.source}
-
-    out: dict[str, Any] = {
-        "model": {
-            "class": type(model).__name__,
-            "parameters": params,
-            "trainable": trainable,
-            "layers": [n for n, m in model.named_modules() if n and not any(True for _ in m.children())],
-            "location": loc(locate.model),
-        },
-        "optimizer": {
-            "class": setup.optimizer_cls.__name__,
-            "hyperparameters": hyper,
-            "location": loc(locate.optimizer),
-        },
-        "loss": {
-            "name": setup.loss.name,
-            "transform": setup.loss.transform,
-            "location": loc(locate.loss),
-            "kwargs": {k: v for k, v in setup.loss.kwargs.items() if isinstance(v, (int, float, str, bool))},
-        },
-        "data": {
-            "input_shape": list(x.shape) if isinstance(x, torch.Tensor) else None,
-            "input_dtype": str(x.dtype).replace("torch.", "") if isinstance(x, torch.Tensor) else None,
-            "target_shape": list(first.target.shape) if first and first.target is not None else None,
-            "batches": len(setup.batches),
-            "distinct_batches": len(distinct),
-            "samples": sum(b.pred_shape[0] if b.pred_shape else 1 for b in distinct),
-            "location": loc(locate.model_call),
-        },
-        "final_activation": None,
-    }
-    if ev is not None and ev.final is not None:
-        stats = next((a for a in ev.init.activations if a.index == ev.final.index), None)
-        out["final_activation"] = {
-            "kind": ev.final.kind,
-            "range": [
-                ev.final.low if math.isfinite(ev.final.low) else None,
-                ev.final.high if math.isfinite(ev.final.high) else None,
-            ],
-            "location": loc(ev.activation_location(stats)) if stats else None,
-        }
-    return out
-
-
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -169,7 +106,7 @@ def analyse(
     *,
     script: str,
     replay_steps: int,
-    training: dict[str, Any] | None = None,
+    training: LoopSummary | None = None,
     is_user: Callable[[str], bool] | None = None,
     notes: Sequence[str] = (),
     timings: dict[str, float] | None = None,
@@ -270,7 +207,7 @@ def analyse(
             ),
             locate=locate,
             notes=notes,
-            loop=dict(training or {}),
+            loop=training or LoopSummary(),
             nonfinite=nonfinite_data(setup.batches),
             lr_range=range_test,
             overfit=overfit,
@@ -306,44 +243,17 @@ def analyse(
             )
         timings["confirm_s"] = time.perf_counter() - confirm_started
     timings["analysis_s"] = time.perf_counter() - started
-    replays = {
-        name: {"final": r.final if math.isfinite(r.final) else None, "curve": _curve(r), "seconds": r.seconds}
-        for name, r in confirmation.replays.items()
-    }
-    training_out = dict(training or {})
-    training_out["replay"] = {
-        "steps": replay_steps,
-        "eval_batches": len(eval_batches),
-        "baseline": replays.pop("baseline"),
-        "fixes": replays,
-    }
-    training_out["constant_prediction_loss"] = ev.constant_loss
-    training_out["notes"] = ev.notes
-    training_out["layers"] = _with_verdicts(_layers(ev, settings), confirmation.findings, active)
-    training_out["gradients"] = [
-        {"name": g.name, "init": g.grad_norm, "after": after.grad_norm if after else None}
-        for g in ev.init.gradients
-        for after in [next((x for x in ev.trained.gradients if x.name == g.name), None)]
-    ]
-    verified = {f.fix.id for f in confirmation.findings if f.fix is not None and f.fix.verified}
-    fit = _fit(ev, confirmation.replays, verified)
-    if fit is not None:
-        training_out["fit"] = fit
-    if range_test is not None:
-        training_out["lr_range_test"] = {
-            "suggested_lr": range_test.suggested_lr,
-            "best_lr": range_test.best_lr,
-            "diverged_at": range_test.diverged_at,
-        }
-    if overfit is not None:
-        training_out["overfit_one_batch"] = {
-            "samples": overfit.samples,
-            "steps": overfit.steps,
-            "lr": overfit.lr,
-            "start": overfit.start,
-            "best": overfit.best,
-            "baseline": overfit.baseline,
-        }
+    training_out = summarize_training(
+        training or LoopSummary(),
+        ev,
+        confirmation,
+        replay_steps=replay_steps,
+        eval_batches=len(eval_batches),
+        settings=settings,
+        rules=active,
+        range_test=range_test,
+        overfit=overfit,
+    )
     return Report(
         version=__version__,
         script=script,
@@ -402,120 +312,6 @@ def _term_views(
         if suspects:
             out.append((view_ev, suspects))
     return out
-
-
-def _with_verdicts(
-    layers: list[dict[str, Any]], findings: Sequence[Finding], rules: dict[str, RuleSpec]
-) -> list[dict[str, Any]]:
-    """The layer table with each reported layer's share as its finding measured it (a rule may count more than
-    the plain measurement, e.g. units condensed onto another as lost), so chart and finding agree."""
-    by_name = {layer["name"]: layer for layer in layers}
-    for f in findings:
-        spec = rules.get(f.code)
-        per_layer = f.evidence.get("layers")
-        if spec is None or spec.layer_share is None or not isinstance(per_layer, dict):
-            continue
-        for name, shares in per_layer.items():
-            if name in by_name and isinstance(shares, dict):
-                by_name[name][f"{spec.layer_share}_init"] = shares.get("init")
-                by_name[name][f"{spec.layer_share}_after"] = shares.get("after")
-    return layers
-
-
-def _layers(ev: Evidence, settings: dict[str, float]) -> list[dict[str, Any]]:
-    """Per activation layer, at init and after the short training: dead and saturated shares (by the
-    rules' unit thresholds), pre-activation scale, and the weight-gradient norm of the layer feeding it."""
-    active = settings["layers.unit_active_share"]
-    saturated = settings["layers.unit_saturated_share"]
-    after = {a.index: a for a in ev.trained.activations}
-    grads_init = {g.name: g.grad_norm for g in ev.init.gradients}
-    grads_after = {g.name: g.grad_norm for g in ev.trained.gradients}
-
-    def share(values: list[float], below: bool) -> float | None:
-        if not values:
-            return None
-        return sum((v < active) if below else (v >= saturated) for v in values) / len(values)
-
-    out = []
-    for a in ev.init.activations:
-        if not a.units:
-            continue
-        b = after.get(a.index)
-        dying, flat = a.kind in DYING, a.kind in SATURATING
-        out.append(
-            {
-                "name": a.name,
-                "kind": a.kind,
-                "units": a.units,
-                # "Dead" is FD301's notion (ReLU-like units), "saturated" FD302's (flat tails).
-                "dead_init": share(a.active_share, True) if dying else None,
-                "dead_after": share(b.active_share, True) if b and dying else None,
-                "saturated_init": share(a.saturated_share, False) if flat else None,
-                "saturated_after": share(b.saturated_share, False) if b and flat else None,
-                "preact_std": a.preact_std,
-                "preact_std_after": b.preact_std if b else None,
-                "grad_norm_init": grads_init.get(a.producer or ""),
-                "grad_norm_after": grads_after.get(a.producer or ""),
-            }
-        )
-    return out
-
-
-def _fit(
-    ev: Evidence, replays: dict[str, ReplayResult], verified: set[str], points: int = 200
-) -> dict[str, Any] | None:
-    """For regression on one input feature: the data and the fitted curve at init, after the baseline
-    replay and after each verified fix, on a grid over the input range (the picture of the fit)."""
-    if not ev.setup.loss.is_regression or not ev.probe_batches:
-        return None
-    xs, ys = [], []
-    for batch in ev.probe_batches:
-        x = batch.args[0] if len(batch.args) == 1 and not batch.kwargs else None
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or batch.target is None:
-            return None
-        fx = feature_matrix(x.detach())
-        if fx.shape[0] == 0:
-            continue
-        ty = batch.target.detach().reshape(fx.shape[0], -1) if batch.target.numel() % max(fx.shape[0], 1) == 0 else None
-        if fx.shape[1] != 1 or ty is None or ty.shape[1] != 1:
-            return None
-        xs.append(fx[:, 0].double())
-        ys.append(ty[:, 0].double())
-    if not xs:
-        return None
-    x_all, y_all = torch.cat(xs), torch.cat(ys)
-    keep = torch.isfinite(x_all) & torch.isfinite(y_all)
-    x_all, y_all = x_all[keep], y_all[keep]
-    if x_all.numel() < 2 or float(x_all.min()) == float(x_all.max()):
-        return None
-    order = torch.argsort(x_all)[:: max(1, x_all.numel() // 500)]
-    grid = torch.linspace(float(x_all.min()), float(x_all.max()), points)
-    sample = ev.probe_batches[0].args[0]
-    grid_input = grid.reshape(points, *([1] * max(sample.ndim - 1, 1))).to(sample.dtype)
-
-    def curve(model: torch.nn.Module) -> list[float] | None:
-        try:
-            with inference(model):
-                out = model(grid_input)
-        except Exception:  # a model that can't take the grid (e.g. fixed batch size): no picture
-            return None
-        if not isinstance(out, torch.Tensor) or out.numel() != points:
-            return None
-        values = out.detach().double().reshape(-1)
-        return [float(v) if math.isfinite(float(v)) else None for v in values]  # type: ignore[misc]
-
-    curves: dict[str, list[float] | None] = {"init": curve(fresh_model(ev.setup)), "baseline": curve(ev.baseline.model)}
-    for name in sorted(verified):
-        if name in replays:
-            curves[name] = curve(replays[name].model)
-    if curves["baseline"] is None:
-        return None
-    return {
-        "x": x_all[order].tolist(),
-        "y": y_all[order].tolist(),
-        "grid": grid.tolist(),
-        "curves": {k: v for k, v in curves.items() if v is not None},
-    }
 
 
 def meta_report(

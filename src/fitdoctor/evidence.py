@@ -6,13 +6,12 @@ import linecache
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from torch import nn
 
 from fitdoctor.batches import Batch
 from fitdoctor.capture.userframes import Site
-from fitdoctor.findings import Location
+from fitdoctor.location import Location
 from fitdoctor.probes.activations import ActivationStats, FinalActivation
 from fitdoctor.probes.data import FeatureStats, NonFinite, TargetStats
 from fitdoctor.probes.gradients import LayerGradient
@@ -20,6 +19,7 @@ from fitdoctor.probes.lr_range import RangeTest
 from fitdoctor.probes.overfit import OverfitResult
 from fitdoctor.probes.trend import Trend
 from fitdoctor.replay import ReplayResult
+from fitdoctor.summary import LoopSummary
 from fitdoctor.training import TrainingSetup
 
 
@@ -137,7 +137,7 @@ class Evidence:
     constant_loss: float | None
     locate: Locator
     notes: list[str] = field(default_factory=list)
-    loop: dict[str, Any] = field(default_factory=dict)
+    loop: LoopSummary = field(default_factory=LoopSummary)
     nonfinite: NonFinite | None = None
     lr_range: RangeTest | None = None
     overfit: OverfitResult | None = None

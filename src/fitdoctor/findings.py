@@ -5,25 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from fitdoctor.location import Location
+from fitdoctor.summary import SetupInfo, TrainingSummary
+
 Severity = Literal["error", "warning", "info"]
 Confidence = Literal["confirmed", "suspected"]
 
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
-
-
-@dataclass(frozen=True)
-class Location:
-    """A line in the user's script.
-
-    Attributes:
-        path: The file, as given on the command line when it is the script, else absolute.
-        line: 1-based line number.
-        source: The text of that line, stripped.
-    """
-
-    path: str
-    line: int
-    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,9 +108,9 @@ class Report:
         version: fitdoctor's version.
         script: The checked script (or ``<api>``).
         status: ``ok``, ``crashed``, ``no-step``, ``timeout``, ``unsupported`` or ``error``.
-        setup: What was captured: model, optimizer, loss, data.
+        setup: What was captured: model, optimizer, loss, data (None when the check could not run).
         findings: Ordered: severity, then root causes before their effects.
-        training: Loss curves of the user's loop and the replays.
+        training: The user's loop and the analysis' measurements (None when the check could not run).
         timings: Seconds per phase.
         seed: The seed the replays used.
         error: For a status other than ok: message and (for a crash) the user's traceback.
@@ -133,9 +121,9 @@ class Report:
     version: str
     script: str
     status: str
-    setup: dict[str, Any] = field(default_factory=dict)
+    setup: SetupInfo | None = None
     findings: tuple[Finding, ...] = ()
-    training: dict[str, Any] = field(default_factory=dict)
+    training: TrainingSummary | None = None
     timings: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     error: dict[str, Any] | None = None
@@ -148,9 +136,9 @@ class Report:
             "version": self.version,
             "script": self.script,
             "status": self.status,
-            "setup": self.setup,
+            "setup": {} if self.setup is None else self.setup.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
-            "training": self.training,
+            "training": {} if self.training is None else self.training.to_dict(),
             "timings": self.timings,
             "seed": self.seed,
             "error": self.error,
@@ -190,9 +178,9 @@ class Report:
             version=data["version"],
             script=data["script"],
             status=data["status"],
-            setup=data.get("setup", {}),
+            setup=SetupInfo.from_dict(data.get("setup") or {}),
             findings=findings,
-            training=data.get("training", {}),
+            training=TrainingSummary.from_dict(data.get("training") or {}),
             timings=data.get("timings", {}),
             seed=data.get("seed", 0),
             error=data.get("error"),

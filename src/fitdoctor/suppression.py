@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from fitdoctor.findings import Location
+from fitdoctor.location import Location
 
 _PATTERN = re.compile(r"#\s*fitdoctor:\s*ignore(?:\[([^\]]*)\])?", re.IGNORECASE)
 

@@ -15,6 +15,7 @@ from fitdoctor.capture.recorder import Recorder
 from fitdoctor.capture.records import STAGE_GAP, unwrap_model
 from fitdoctor.evidence import Locator
 from fitdoctor.rules._meta import NO_TRAINING_STEP, UNSUPPORTED_SETUP
+from fitdoctor.summary import LoopSummary
 from fitdoctor.training import LossSpec, TrainingSetup
 
 
@@ -31,7 +32,7 @@ class Captured:
 
     setup: TrainingSetup
     locate: Locator
-    training: dict[str, Any]
+    training: LoopSummary
     notes: list[str] = field(default_factory=list)
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
+
+from fitdoctor.summary import LoopSummary
 
 
 @dataclass
@@ -122,23 +123,23 @@ class LoopFacts:
             if old is not None and torch.equal(old, p.detach()):
                 self.params_unchanged.append(name)
 
-    def summary(self, steps: int, stop_reason: str, batches_kept: int, batches_dropped: int) -> dict[str, Any]:
-        """What was seen of the user's own loop, as JSON-able numbers."""
+    def summary(self, steps: int, stop_reason: str, batches_kept: int, batches_dropped: int) -> LoopSummary:
+        """What was seen of the user's own loop, for the rules and the report."""
         finite = [v for v in self.user_losses if math.isfinite(v)]
         calls = self.backward_calls
-        return {
-            "steps_captured": steps,
-            "stop_reason": stop_reason or "the script finished",
-            "user_loss": self.user_losses,
-            "backward_calls_per_step": sum(calls) / len(calls) if calls else 0,
-            "batches_kept": batches_kept,
-            "batches_dropped": batches_dropped,
-            "nonfinite_user_losses": len(self.user_losses) - len(finite),
-            "stale_gradient_steps": self.stale_steps,
-            "single_backward_steps": self.single_backward_steps,
-            "params_outside_optimizer": self.params_outside_optimizer,
-            "params_without_grad": sorted(self.grad_missing),
-            "params_unchanged": self.params_unchanged,
-            "eval_mode_steps": self.eval_mode_steps,
-            "mode_dependent_layers": self.mode_layers,
-        }
+        return LoopSummary(
+            steps_captured=steps,
+            stop_reason=stop_reason or "the script finished",
+            user_loss=tuple(self.user_losses),
+            backward_calls_per_step=sum(calls) / len(calls) if calls else 0,
+            batches_kept=batches_kept,
+            batches_dropped=batches_dropped,
+            nonfinite_user_losses=len(self.user_losses) - len(finite),
+            stale_gradient_steps=self.stale_steps,
+            single_backward_steps=self.single_backward_steps,
+            params_outside_optimizer=tuple(self.params_outside_optimizer),
+            params_without_grad=tuple(sorted(self.grad_missing)),
+            params_unchanged=tuple(self.params_unchanged),
+            eval_mode_steps=self.eval_mode_steps,
+            mode_dependent_layers=tuple(self.mode_layers),
+        )

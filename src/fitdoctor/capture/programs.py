@@ -26,6 +26,7 @@ from fitdoctor.capture.records import LOSS_FUNCTIONS, OptimizerRecord, ProgramBa
 from fitdoctor.capture.tape import Op, Program, Ref, is_ref, map_nested, walk
 from fitdoctor.capture.userframes import Site
 from fitdoctor.evidence import Locator
+from fitdoctor.summary import LoopSummary
 from fitdoctor.training import LossSpec, TrainingSetup
 
 LOSS_NAMES = frozenset(LOSS_FUNCTIONS)
@@ -52,7 +53,7 @@ class ProgramCapture:
 
     setup: TrainingSetup
     locate: Locator
-    training: dict[str, Any]
+    training: LoopSummary
     notes: list[str] = field(default_factory=list)
 
 
@@ -105,16 +106,17 @@ def build_programs(recorder: Recorder, seed: int, display_root: str | None) -> P
         closure=[r.closure for r in used],
         adversarial=adversarial,
     )
-    training = recorder.training_summary()
     in_optimizers = {n for _, groups in optimizers for g in groups for n in g["params"]}
-    training["params_outside_optimizer"] = [
-        n for n, p in model.named_parameters() if p.requires_grad and n not in in_optimizers
-    ]
-    training["stale_gradient_steps"] = stale
-    training["single_backward_steps"] = single_steps
-    training["batches_kept"] = len(batches)
-    if not single:
-        training["models"] = list(members) + list(leaf_values)
+    training = replace(
+        recorder.training_summary(),
+        params_outside_optimizer=tuple(
+            n for n, p in model.named_parameters() if p.requires_grad and n not in in_optimizers
+        ),
+        stale_gradient_steps=stale,
+        single_backward_steps=single_steps,
+        batches_kept=len(batches),
+        models=None if single else (*members, *leaf_values),
+    )
     locate = _locator(recorder, model, members, single, display_root, batches, used)
     notes = _notes(recorder, used, members, leaf_values, term, unidentified, len(batches), adversarial)
     return ProgramCapture(setup, locate, training, notes)

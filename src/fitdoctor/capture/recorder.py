@@ -50,6 +50,7 @@ from fitdoctor.capture.stops import StopControl, guarded_hook
 from fitdoctor.capture.tape import Tape
 from fitdoctor.capture.tape_mode import TapeSwitch
 from fitdoctor.capture.userframes import Site, UserFiles
+from fitdoctor.summary import LoopSummary
 
 
 class Recorder:
@@ -388,7 +389,7 @@ class Recorder:
             return
         record = self.manual.first_record() if not self.records else None
         if record is not None:
-            self._name(record)
+            name_targets(record, self.user_files)
             self.records.append(record)
         if not self.records:
             self.manual.clear()
@@ -531,7 +532,7 @@ class Recorder:
         candidates = [m for sliced in self._step_slices for m in sliced.modules.values()]
         candidates += pending + [m for ref in self._roots.values() if (m := ref()) is not None]
         record = new_record(opt, len(self.records), self.sites.of_optimizer(opt), candidates)
-        self._name(record)
+        name_targets(record, self.user_files)
         self.records.append(record)
         if len(self.records) > 1:
             self.other_optimizers.append(type(opt).__name__)
@@ -560,9 +561,6 @@ class Recorder:
         # Model calls of this step by another root (e.g. a target network) are not training batches.
         self.store.keep_from(best)
 
-    def _name(self, record: OptimizerRecord) -> None:
-        name_targets(record, self.user_files)
-
     def _optimized_params(self) -> list[tuple[str, torch.Tensor]]:
         if self.model is None or self.optimizer is None:
             return []
@@ -575,8 +573,8 @@ class Recorder:
         if self.initial_state is not None:
             self.facts.note_unchanged(self.initial_state, self._optimized_params())
 
-    def training_summary(self) -> dict[str, Any]:
-        """What was seen of the user's own loop, as JSON-able numbers."""
+    def training_summary(self) -> LoopSummary:
+        """What was seen of the user's own loop."""
         return self.facts.summary(self.steps, self.stops.reason, len(self.store.batches), self.store.batches_dropped)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fitdoctor.findings import Location
+from fitdoctor.location import Location
 from fitdoctor.training import Plan
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from rich.text import Text
+
+from fitdoctor.report.figures import FitFigure, LayerBar
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 ASCII_BLOCKS = "_.-=+*#@"
@@ -400,16 +401,15 @@ def _legend(items: Sequence[Series], width: int, indent: int, ascii_only: bool) 
 # -- fit -------------------------------------------------------------------------------------------
 
 
-def fit_chart(fit: dict[str, Any], width: int = 72, height: int = 14, ascii_only: bool = False) -> list[Text]:
+def fit_chart(fig: FitFigure, width: int = 72, height: int = 14, ascii_only: bool = False) -> list[Text]:
     """The data and the model's fitted curves over the input x (regression on one feature).
 
     The data points are dots; the curve at initialisation is dim, the baseline replay's red and each
-    verified fix's green (then cyan, magenta...). The y axis spans the data (and curves within twice the
-    data's span of it).
+    fix's green (then cyan, magenta...). The y axis spans the data (and curves within twice the data's
+    span of it).
 
     Args:
-        fit: The report's ``training.fit``: ``x``, ``y`` (data), ``grid`` and ``curves`` (name -> values over
-            ``grid``).
+        fig: The fit figure (:func:`fitdoctor.report.figures.fit_figure`).
         width: Columns of the whole chart.
         height: Rows of the plot area.
         ascii_only: ASCII markers instead of braille dots.
@@ -417,12 +417,9 @@ def fit_chart(fit: dict[str, Any], width: int = 72, height: int = 14, ascii_only
     Returns:
         The chart's lines.
     """
-    data = [(float(x), y) for x, y in zip(fit.get("x", []), fit.get("y", []), strict=False)]
-    grid = list(fit.get("grid", []))
-    curves: dict[str, list[float | None]] = dict(fit.get("curves", {}))
-    ys = [y for _, y in data if _finite(y)]
-    ys += [v for c in curves.values() for v in c if _finite(v)]
-    data_ys = [y for _, y in data if _finite(y)] or ys
+    data = list(fig.data)
+    ys = [y for _, y in data] + [v for line in fig.lines for _, v in line.points if v is not None and _finite(v)]
+    data_ys = [y for _, y in data] or ys
     if not ys:
         return [Text("(nothing to draw: no finite values)", style="dim")]
     dlo, dhi = min(data_ys), max(data_ys)
@@ -434,59 +431,19 @@ def fit_chart(fit: dict[str, Any], width: int = 72, height: int = 14, ascii_only
     items: list[Series] = []
     fixes = iter(("green", "cyan", "magenta", "yellow", "blue"))
     fix_marks = iter("x#%&@")
-    for name, values in curves.items():
-        pts = list(zip(grid, values, strict=False))
-        if name == "init":
-            items.insert(0, Series("init", pts, "dim", "-"))
-        elif name != "baseline":
-            items.append(Series(name, pts, next(fixes, "green"), next(fix_marks, "+")))
+    for line in fig.lines:
+        if line.role == "init":
+            items.insert(0, Series("init", list(line.points), "dim", "-"))
+        elif line.role == "fix":
+            items.append(Series(line.key, list(line.points), next(fixes, "green"), next(fix_marks, "+")))
     items.append(Series("data", data[::thin], "bold", "." if ascii_only else "⠂", lines=False, label=False))
-    if "baseline" in curves:
-        items.append(Series("baseline", list(zip(grid, curves["baseline"], strict=False)), "red", "o"))
+    for line in fig.lines:
+        if line.role == "baseline":
+            items.append(Series("baseline", list(line.points), "red", "o"))
     return plot(items, width, height, log_y=False, ascii_only=ascii_only, x_label="x", y_range=(lo, hi))
 
 
 # -- per-layer bars --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Row:
-    name: str
-    layer: dict[str, Any] | None
-    grad: tuple[float | None, float | None]
-
-
-def _rows(layers: Sequence[dict[str, Any]], gradients: Sequence[dict[str, Any]]) -> list[_Row]:
-    """Activation layers and parametrised layers in forward order: a layer whose gradient entry carries the
-    same norms as an activation layer's producer shares that layer's row."""
-
-    def same(a: float | None, b: float | None) -> bool:
-        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9)
-
-    rows: list[_Row] = []
-    todo = list(layers)
-    for g in gradients:
-        match = next(
-            (i for i, a in enumerate(todo) if same(a.get("grad_norm_init"), g.get("init"))),
-            None,
-        )
-        if match is None:
-            rows.append(_Row(_module(str(g.get("name"))), None, (g.get("init"), g.get("after"))))
-            continue
-        rows.extend(
-            _Row(str(a.get("name")), a, (a.get("grad_norm_init"), a.get("grad_norm_after"))) for a in todo[:match]
-        )
-        a = todo[match]
-        rows.append(_Row(str(a.get("name")), a, (a.get("grad_norm_init"), a.get("grad_norm_after"))))
-        todo = todo[match + 1 :]
-    rows.extend(_Row(str(a.get("name")), a, (a.get("grad_norm_init"), a.get("grad_norm_after"))) for a in todo)
-    return rows
-
-
-def _module(name: str) -> str:
-    """A parameter-owning module's qualified name as the activation layers spell it: ``model.out``,
-    ``model[2]``, ``model.encoder[0]``."""
-    return "model" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in name.split(".") if p)
 
 
 def _log_bar(v: float | None, lo: float, hi: float, width: int, ascii_only: bool) -> str:
@@ -511,8 +468,7 @@ def _log_range(values: Iterable[float | None]) -> tuple[float, float]:
 
 
 def layer_bars(
-    layers: Sequence[dict[str, Any]],
-    gradients: Sequence[dict[str, Any]] = (),
+    rows: Sequence[LayerBar],
     width: int = 78,
     ascii_only: bool = False,
     share_limit: float = 0.5,
@@ -527,8 +483,7 @@ def layer_bars(
     below ``grad_share`` of the largest layer's at the same time.
 
     Args:
-        layers: The report's ``training.layers`` (activation layers).
-        gradients: The report's ``training.gradients`` (parametrised layers, forward order).
+        rows: The layer figure's rows (:func:`fitdoctor.report.figures.layer_figure`).
         width: Columns of the table.
         ascii_only: ``#``/``.`` bars instead of block characters.
         share_limit: Dead or saturated share that is flagged.
@@ -538,15 +493,12 @@ def layer_bars(
     Returns:
         The table's lines.
     """
-    rows = _rows(layers, gradients)
     if not rows:
         return []
     label_w = 7
     col_w = max(12, min(18, (width - label_w) // 4 - 2))
     bar_w = col_w - 9
-    std_lo, std_hi = _log_range(
-        v for r in rows if r.layer for v in (r.layer.get("preact_std"), r.layer.get("preact_std_after"))
-    )
+    std_lo, std_hi = _log_range(v for r in rows if r.preact_std for v in r.preact_std)
     g_lo, g_hi = _log_range(v for r in rows for v in r.grad)
     g_max = [max([g for r in rows if (g := r.grad[i]) is not None and math.isfinite(g)], default=0.0) for i in (0, 1)]
 
@@ -569,19 +521,19 @@ def layer_bars(
         head.append(f"  {column:<{col_w}}", style="dim")
     lines = [head]
     for r in rows:
-        a = r.layer
         title = Text(r.name, style="bold", no_wrap=True, overflow="crop" if ascii_only else "ellipsis")
-        if a and a.get("units"):
-            title.append(f" {'-' if ascii_only else '·'} {a['units']} unit{'s' * (a['units'] != 1)}", style="dim")
+        if r.units:
+            title.append(f" {'-' if ascii_only else '·'} {r.units} unit{'s' * (r.units != 1)}", style="dim")
         lines.append(title)
         for i, phase in enumerate(("init", "after")):
             line = Text(f"  {phase:<{label_w - 2}}", style="dim", no_wrap=True, overflow="crop")
-            if a is None:
+            if r.preact_std is None:
                 line.append(" " * (col_w + 2) * 3)
             else:
-                line.append_text(share(a.get("dead_init" if i == 0 else "dead_after")))
-                line.append_text(share(a.get("saturated_init" if i == 0 else "saturated_after")))
-                std = a.get("preact_std" if i == 0 else "preact_std_after")
+                for kind in ("dead", "saturated"):
+                    measured = r.shares.get(kind)
+                    line.append_text(share(None if measured is None else (measured.init, measured.after)[i]))
+                std = r.preact_std[i]
                 bad = std is not None and not (scale_band[0] <= std <= scale_band[1])
                 line.append_text(cell(_log_bar(std, std_lo, std_hi, bar_w, ascii_only), fmt(std), bad))
             g = r.grad[i]

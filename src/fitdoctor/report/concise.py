@@ -7,10 +7,10 @@ machine formats (``sarif``, ``github``, ``markdown``) so that every format words
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding, Fix, Report
+from fitdoctor.summary import DataInfo
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -62,13 +62,12 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def data_line(data: dict[str, Any]) -> str:
+def data_line(data: DataInfo) -> str:
     """The report's data summary in one line: input and target shapes and dtype, distinct batches."""
-    shape = "×".join(str(d) for d in data.get("input_shape") or []) or "?"
-    tshape = "×".join(str(d) for d in data.get("target_shape") or []) or "?"
-    distinct = data.get("distinct_batches", data.get("batches"))
-    plural = "es" if distinct != 1 else ""
-    return f"x {shape} {data.get('input_dtype') or ''} → y {tshape} · {distinct} distinct batch{plural}"
+    shape = "×".join(str(d) for d in data.input_shape or ()) or "?"
+    tshape = "×".join(str(d) for d in data.target_shape or ()) or "?"
+    plural = "es" if data.distinct_batches != 1 else ""
+    return f"x {shape} {data.input_dtype or ''} → y {tshape} · {data.distinct_batches} distinct batch{plural}"
 
 
 #: At most this many paths are named per sentence of :func:`files_sentences`.
@@ -119,7 +118,7 @@ def failure_reason(report: Report) -> str:
 
 def clean_sentence_tail(report: Report) -> str:
     """`` in N captured training steps`` for a report without findings (empty when no step was counted)."""
-    steps = report.training.get("steps_captured")
+    steps = report.training.loop.steps_captured if report.training is not None else 0
     return f" in {steps} captured training steps" if steps else ""
 
 

@@ -15,15 +15,18 @@ from rich.text import Text
 from fitdoctor.catalog import rule_doc
 from fitdoctor.errors import UsageError
 from fitdoctor.findings import Finding, Fix, Report
+from fitdoctor.location import Location
 from fitdoctor.report.charts import fit_chart, layer_bars, line_chart, sparkline
 from fitdoctor.report.concise import data_line, files_sentences
 from fitdoctor.report.explain import explain as explain_finding
 from fitdoctor.report.explain import to_ascii
+from fitdoctor.report.figures import LossFigure, fit_figure, layer_figure, loss_figure, replay_figure
+from fitdoctor.summary import LoopSummary
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 #: Widest a picture gets, whatever the terminal's width (its 2-column indent comes on top).
 CHART_WIDTH = 78
-#: Line colours of the loss chart; verified fixes take FIX_STYLES in order.
+#: Line colours of the loss chart; verified fixes take FIX_STYLES in order, the others are dim.
 LOSS_STYLES = {"your loop": "bright_blue", "baseline": "red"}
 FIX_STYLES = ("green", "cyan", "magenta", "yellow")
 MARK = {"error": "✖", "warning": "▲", "info": "●"}
@@ -36,50 +39,45 @@ def _num(v: float | None) -> str:
     return f"{v:.4g}"
 
 
-def _loc(d: dict[str, Any] | None) -> str:
+def _loc(location: Location | None) -> str:
     """``file:line`` with the file's base name: the report's header names the script's folder."""
-    return f"{d['path'].rsplit('/', 1)[-1]}:{d['line']}" if d else ""
+    return f"{location.path.rsplit('/', 1)[-1]}:{location.line}" if location else ""
 
 
 def setup_table(report: Report) -> Table:
     """The captured setup in one glance."""
-    s = report.setup
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold", no_wrap=True)
     t.add_column(ratio=1)
     t.add_column(style="dim", no_wrap=True, justify="right")
-    model = s.get("model", {})
+    s = report.setup
+    if s is None:
+        return t
+    model, opt = s.model, s.optimizer
     t.add_row(
-        "model",
-        f"{model.get('class')} · {model.get('parameters', 0):,} parameters · {len(model.get('layers', []))} layers",
-        _loc(model.get("location")),
+        "model", f"{model.cls} · {model.parameters:,} parameters · {len(model.layers)} layers", _loc(model.location)
     )
-    opt = s.get("optimizer", {})
-    hyper = opt.get("hyperparameters", {})
-    lr = hyper.get("lr")
+    lr = opt.hyperparameters.get("lr")
     t.add_row(
         "optimizer",
-        f"{opt.get('class')}(lr={lr:g})" if isinstance(lr, (int, float)) else str(opt.get("class")),
-        _loc(opt.get("location")),
+        f"{opt.cls}(lr={lr:g})" if isinstance(lr, (int, float)) else opt.cls,
+        _loc(opt.location),
     )
-    loss = s.get("loss", {})
-    t.add_row("loss", str(loss.get("name")), _loc(loss.get("location")))
-    data = s.get("data", {})
-    t.add_row("data", data_line(data), _loc(data.get("location")))
-    final = s.get("final_activation")
+    t.add_row("loss", s.loss.name, _loc(s.loss.location))
+    t.add_row("data", data_line(s.data), _loc(s.data.location))
+    final = s.final_activation
     if final:
-        lo, hi = final["range"]
+        lo, hi = final.low, final.high
         rng = f"{'(-∞' if lo is None else f'[{lo:.3g}'}, {'∞)' if hi is None else f'{hi:.3g}]'}"
-        t.add_row("output", f"{final['kind']} → range {rng}", _loc(final.get("location")))
+        t.add_row("output", f"{final.kind} → range {rng}", _loc(final.location))
     return t
 
 
 def _curves(report: Report, fix: Fix, ascii_only: bool) -> Text | None:
-    replay = report.training.get("replay", {})
-    base = replay.get("baseline", {}).get("curve")
-    fixed = replay.get("fixes", {}).get(fix.id, {}).get("curve")
-    if not base or not fixed:
+    figure = replay_figure(report, fix)
+    if figure is None:
         return None
+    base, fixed = (line.points for line in figure.lines)
     values = [v for _, v in base + fixed if v is not None and v > 0]
     if not values:
         return None
@@ -150,7 +148,8 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False, explain:
 
 def full_renderables(report: Report, ascii_only: bool = False, explain: bool = False) -> Iterator[RenderableType]:
     """The full report as rich renderables, top to bottom."""
-    steps = report.training.get("steps_captured", 0)
+    loop = report.training.loop if report.training is not None else LoopSummary()
+    steps = loop.steps_captured
     head = Text()
     head.append("fitdoctor ", style="bold")
     head.append(f"{report.version} · {report.script}")
@@ -167,14 +166,14 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
         return
     yield Text()
     yield setup_table(report)
-    user = report.training.get("user_loss") or []
-    finite = [v for v in user if v is not None and math.isfinite(v) and v > 0]
+    user = list(loop.user_loss)
+    finite = [v for v in user if math.isfinite(v) and v > 0]
     if finite:
         line = Text("your loop  ", style="bold")
         line.append(sparkline(user, min(finite), max(finite), width=40, ascii_only=ascii_only))
         line.append(f"  {_num(user[0])} → {_num(user[-1])}", style="dim")
         yield line
-    for note in report.training.get("notes") or []:
+    for note in report.training.notes if report.training is not None else ():
         yield Text(f"note: {note}", style="dim")
     yield from _files(report)
     yield Text()
@@ -221,61 +220,20 @@ class _Sized:
         yield from self.draw(max(40, min(options.max_width, CHART_WIDTH)))
 
 
-def _verified_fixes(report: Report) -> list[str]:
-    """Ids of the findings' verified fixes that have a replay curve, in report order."""
-    fixes = report.training.get("replay", {}).get("fixes", {})
-    out: list[str] = []
-    for f in report.findings:
-        if f.fix is not None and f.fix.verified and f.fix.id in fixes and f.fix.id not in out:
-            out.append(f.fix.id)
-    return out
-
-
-def loss_series(report: Report) -> dict[str, list[tuple[float, float | None]]]:
-    """The loss chart's series: the user's loop by step, the baseline replay and each verified fix's replay."""
-    training = report.training
-    replay = training.get("replay", {})
-    series: dict[str, list[tuple[float, float | None]]] = {}
-    user = training.get("user_loss") or []
-    if user:
-        series["your loop"] = [(float(i), v) for i, v in enumerate(user)]
-    base = replay.get("baseline", {}).get("curve")
-    if base:
-        series["baseline"] = [(float(x), y) for x, y in base]
-    for fix_id in _verified_fixes(report)[: len(FIX_STYLES)]:
-        curve = replay["fixes"][fix_id].get("curve")
-        if curve:
-            series[fix_id] = [(float(x), y) for x, y in curve]
-    return series
-
-
-def _best_fit_fix(report: Report, fit: dict[str, Any]) -> str | None:
-    """The verified fix with a fitted curve whose replay ended lowest."""
-    fixes = report.training.get("replay", {}).get("fixes", {})
-    names = [n for n in fit.get("curves", {}) if n not in ("init", "baseline")]
-    preferred = [n for n in _verified_fixes(report) if n in names] or names
-
-    def final(name: str) -> float:
-        v = fixes.get(name, {}).get("final")
-        return v if isinstance(v, (int, float)) and math.isfinite(v) else math.inf
-
-    return min(preferred, key=final, default=None)
-
-
 def pictures(report: Report, ascii_only: bool = False) -> Iterator[RenderableType]:
     """The "Pictures" section: loss curves, per-layer bars and the fit, each where the report has the data."""
-    training = report.training
     if report.status != "ok":
         return
-    series = loss_series(report)
-    layers, gradients = training.get("layers") or [], training.get("gradients") or []
-    fit = training.get("fit")
-    if not (any(len(s) > 1 for s in series.values()) or layers or gradients or fit):
+    loss = loss_figure(report)
+    curves = loss is not None and any(len(line.points) > 1 for line in loss.lines)
+    layers = layer_figure(report)
+    fit = fit_figure(report, best_only=True)
+    if not (curves or layers or fit):
         return
     yield Text("Pictures", style="bold")
-    if any(len(s) > 1 for s in series.values()):
-        styles = {**LOSS_STYLES, **dict(zip([k for k in series if k not in LOSS_STYLES], FIX_STYLES, strict=False))}
-        yield Padding(Text("Loss: your loop, the baseline replay and each verified fix's replay"), (1, 0, 0, 2))
+    if loss is not None and curves:
+        series, styles = _loss_series(loss)
+        yield Padding(Text("Loss: your loop, the baseline replay and each fix's replay"), (1, 0, 0, 2))
         yield Padding(
             _Sized(
                 lambda w: line_chart(
@@ -284,16 +242,30 @@ def pictures(report: Report, ascii_only: bool = False) -> Iterator[RenderableTyp
             ),
             (0, 0, 0, 2),
         )
-    if layers or gradients:
+    if layers:
         yield Padding(Text("Layers at init and after the short training"), (1, 0, 0, 2))
-        yield Padding(_Sized(lambda w: layer_bars(layers, gradients, w, ascii_only=ascii_only)), (0, 0, 0, 2))
+        yield Padding(_Sized(lambda w: layer_bars(layers, w, ascii_only=ascii_only)), (0, 0, 0, 2))
     if fit:
-        best = _best_fit_fix(report, fit)
-        keep = {k: v for k, v in fit.get("curves", {}).items() if k in ("init", "baseline", best)}
-        caption = "Fit over x: the data and the model (at init, baseline replay" + (", with the fix)" if best else ")")
+        with_fix = any(line.role == "fix" for line in fit.lines)
+        caption = "Fit over x: the data and the model (at init, baseline replay" + (
+            ", with the fix)" if with_fix else ")"
+        )
         yield Padding(Text(caption), (1, 0, 0, 2))
-        yield Padding(_Sized(lambda w: fit_chart({**fit, "curves": keep}, w, 14, ascii_only)), (0, 0, 0, 2))
+        yield Padding(_Sized(lambda w: fit_chart(fit, w, 14, ascii_only)), (0, 0, 0, 2))
     yield Text()
+
+
+def _loss_series(figure: LossFigure) -> tuple[dict[str, list[tuple[float, float | None]]], dict[str, str]]:
+    """The loss figure's lines as chart series and their styles: the user's loop first, verified fixes in
+    :data:`FIX_STYLES` order, fixes that were not verified dim."""
+    order = sorted(figure.lines, key=lambda line: line.role != "user")
+    series = {line.key: list(line.points) for line in order}
+    styles = dict(LOSS_STYLES)
+    verified = iter(FIX_STYLES)
+    for line in order:
+        if line.role == "fix":
+            styles[line.key] = next(verified, FIX_STYLES[-1]) if line.verified else "dim"
+    return series, styles
 
 
 def render_full(report: Report, console: Console, explain: bool = False) -> None:

@@ -183,7 +183,7 @@ def render(report: Report, catalog: dict[str, RuleDoc], explain: bool = False) -
     if report.findings:
         parts += ["", TABLE_HEADER, *(_row(report, f, catalog) for f in report.findings)]
         parts += ["", *(_details(report, f, catalog) + "\n" for f in report.findings)]
-    notes = report.training.get("notes") or []
+    notes = report.training.notes if report.training is not None else ()
     if notes:
         parts += ["", *(f"> Note: {text(one_line(n))}" for n in notes)]
     files = files_sentences(report)

@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import quote
 
 from fitdoctor.catalog import RuleDoc
-from fitdoctor.findings import Finding, Location, Report
+from fitdoctor.findings import Finding, Report
+from fitdoctor.location import Location
 from fitdoctor.report.concise import one_line, position, verdict
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"

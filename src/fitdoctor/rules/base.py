@@ -9,8 +9,8 @@ from typing import Any
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
-from fitdoctor.findings import Location
 from fitdoctor.fixes import FixCandidate
+from fitdoctor.location import Location
 
 
 @dataclass

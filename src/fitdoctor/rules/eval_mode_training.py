@@ -12,9 +12,9 @@ from fitdoctor.rules.base import Suspect, pct, rule
 @rule("FD505")
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """More than ``eval_step_share`` of the captured steps ran in eval mode, with Dropout/BatchNorm layers."""
-    steps = int(ev.loop.get("steps_captured", 0) or 0)
-    eval_steps = int(ev.loop.get("eval_mode_steps", 0) or 0)
-    layers = list(ev.loop.get("mode_dependent_layers") or [])
+    steps = ev.loop.steps_captured
+    eval_steps = ev.loop.eval_mode_steps
+    layers = list(ev.loop.mode_dependent_layers)
     if not steps or not layers or eval_steps / steps <= doc.threshold("eval_step_share"):
         return []
     shown = ", ".join(pretty(n) for n in layers[:4]) + (f" and {len(layers) - 4} more" if len(layers) > 4 else "")

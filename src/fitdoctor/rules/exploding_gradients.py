@@ -17,7 +17,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     limit = doc.threshold("grad_norm_growth")
     norms = [n for n in ev.baseline.grad_norms if math.isfinite(n)]
     growth = max(norms) / norms[0] if norms and norms[0] > 0 else 1.0
-    user_nonfinite = int(ev.loop.get("nonfinite_user_losses", 0) or 0)
+    user_nonfinite = ev.loop.nonfinite_user_losses
     init_nonfinite = any(not x.finite for x in ev.init.gradients)
     diverged = ev.baseline.diverged
     if not (growth > limit or user_nonfinite or diverged or init_nonfinite):

@@ -11,8 +11,8 @@ from fitdoctor.rules.base import Suspect, rule
 @rule("FD503")
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """More than ``stale_step_share`` of the single-backward steps found last step's gradient still there."""
-    stale = int(ev.loop.get("stale_gradient_steps", 0) or 0)
-    single = int(ev.loop.get("single_backward_steps", 0) or 0)
+    stale = ev.loop.stale_gradient_steps
+    single = ev.loop.single_backward_steps
     if not single or stale / single <= doc.threshold("stale_step_share"):
         return []
     message = (

@@ -17,8 +17,8 @@ def _names(names: list[str], limit: int = 4) -> str:
 @rule("FD504")
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Trainable parameters outside the optimizer, without gradient, or unchanged by the captured steps."""
-    outside = list(ev.loop.get("params_outside_optimizer") or [])
-    no_grad = list(ev.loop.get("params_without_grad") or [])
+    outside = list(ev.loop.params_outside_optimizer)
+    no_grad = list(ev.loop.params_without_grad)
     # Weights that a vanishing gradient leaves bit-identical are FD401's business; lr 0 is this rule's.
     frozen = [n for g in ev.setup.optimizer_groups if float(g.get("lr", 1.0) or 0.0) == 0.0 for n in g["params"]]
     unchanged = [n for n in frozen if n not in no_grad]

@@ -14,6 +14,7 @@ from typing import Any
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding, Fix, Report
+from fitdoctor.location import Location
 from fitdoctor.report.concise import (
     clean_sentence_tail,
     confirmation_tail,
@@ -40,49 +41,40 @@ from fitdoctor.report.html.svg import (
 )
 
 
-def _where(d: dict[str, Any] | None) -> str:
-    if not d:
+def _where(location: Location | None) -> str:
+    if location is None:
         return ""
-    out = f"<code>{_e(d.get('path', ''))}:{_e(d.get('line', ''))}</code>"
-    if d.get("source"):
-        out += f"<br><code>{_e(d['source'])}</code>"
+    out = f"<code>{_e(location.path)}:{_e(str(location.line))}</code>"
+    if location.source:
+        out += f"<br><code>{_e(location.source)}</code>"
     return out
 
 
 def _setup(report: Report) -> str:
     """The captured setup as a table: model, optimizer, loss, data and final activation."""
     s = report.setup
-    if not s:
+    if s is None:
         return ""
-    rows: list[tuple[str, str, dict[str, Any] | None]] = []
-    model = s.get("model") or {}
-    if model:
-        parameters = model.get("parameters")
-        count = f"{parameters:,} parameters" if isinstance(parameters, int) else "? parameters"
-        layers = model.get("layers") or []
-        rows.append(("model", f"{model.get('class')} · {count} · {len(layers)} layers", model.get("location")))
-    opt = s.get("optimizer") or {}
-    if opt:
-        hyper = opt.get("hyperparameters") or {}
-        shown = [f"lr={hyper['lr']:g}"] if _finite(hyper.get("lr")) else []
-        for key in ("momentum", "weight_decay"):
-            if _finite(hyper.get(key)) and hyper[key]:
-                shown.append(f"{key}={hyper[key]:g}")
-        rows.append(("optimizer", f"{opt.get('class')}({', '.join(shown)})", opt.get("location")))
-    loss = s.get("loss") or {}
-    if loss:
-        text = str(loss.get("name"))
-        if loss.get("transform") not in (None, "identity"):
-            text += f" (on {loss['transform']} of the output)"
-        rows.append(("loss", text, loss.get("location")))
-    data = s.get("data") or {}
-    if data:
-        rows.append(("data", data_line(data), data.get("location")))
-    final = s.get("final_activation")
+    model, opt, loss = s.model, s.optimizer, s.loss
+    rows: list[tuple[str, str, Location | None]] = [
+        ("model", f"{model.cls} · {model.parameters:,} parameters · {len(model.layers)} layers", model.location)
+    ]
+    hyper = opt.hyperparameters
+    shown = [f"lr={hyper['lr']:g}"] if _finite(hyper.get("lr")) else []
+    for key in ("momentum", "weight_decay"):
+        if _finite(hyper.get(key)) and hyper[key]:
+            shown.append(f"{key}={hyper[key]:g}")
+    rows.append(("optimizer", f"{opt.cls}({', '.join(shown)})", opt.location))
+    text = loss.name
+    if loss.transform != "identity":
+        text += f" (on {loss.transform} of the output)"
+    rows.append(("loss", text, loss.location))
+    rows.append(("data", data_line(s.data), s.data.location))
+    final = s.final_activation
     if final:
-        lo, hi = (final.get("range") or [None, None])[:2]
+        lo, hi = final.low, final.high
         rng = f"{'(-∞' if lo is None else f'[{lo:.3g}'}, {'∞)' if hi is None else f'{hi:.3g}]'}"
-        rows.append(("output", f"{final.get('kind')} → range {rng}", final.get("location")))
+        rows.append(("output", f"{final.kind} → range {rng}", final.location))
     body = "".join(
         f'<tr><th>{_e(name)}</th><td>{_e(text)}</td><td class="where">{_where(loc)}</td></tr>'
         for name, text, loc in rows
@@ -93,12 +85,10 @@ def _setup(report: Report) -> str:
 def _header(report: Report) -> str:
     training = report.training
     meta = [f"fitdoctor {report.version}", f"status {report.status}"]
-    steps = training.get("steps_captured")
-    if steps:
-        meta.append(f"{steps} steps captured")
-    replay_steps = (training.get("replay") or {}).get("steps")
-    if replay_steps:
-        meta.append(f"{replay_steps} replay steps")
+    if training is not None and training.loop.steps_captured:
+        meta.append(f"{training.loop.steps_captured} steps captured")
+    if training is not None and training.replay is not None and training.replay.steps:
+        meta.append(f"{training.replay.steps} replay steps")
     meta.append(f"seed {report.seed}")
     timing = ""
     total = report.timings.get("total_s")
@@ -111,8 +101,8 @@ def _header(report: Report) -> str:
     out = f'<header>\n<h1>fitdoctor report: <code>{_e(report.script)}</code></h1>\n<p class="meta">{spans}</p>'
     if timing:
         out += f'\n<p class="meta"><span>{_e(timing)}</span></p>'
-    if training.get("stop_reason"):
-        out += f'\n<p class="meta"><span>{_e(training["stop_reason"])}</span></p>'
+    if training is not None and training.loop.stop_reason:
+        out += f'\n<p class="meta"><span>{_e(training.loop.stop_reason)}</span></p>'
     return out + "\n</header>"
 
 
@@ -249,8 +239,8 @@ def _figure(svg: str, caption: str, hint: str, wide: bool = False) -> str:
 
 
 def _plots(report: Report) -> str:
-    replay = report.training.get("replay") or {}
-    steps = replay.get("steps")
+    replay = report.training.replay if report.training is not None else None
+    steps = replay.steps if replay is not None else None
     hint = "each fix replayed from the same initial weights and batches" + (f" for {steps} steps" if steps else "")
     fit_hint = "grey dashed: at init · red: your setup after training · green: verified fixes"
     figures = [

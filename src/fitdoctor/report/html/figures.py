@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 from fitdoctor.findings import Fix, Report
 from fitdoctor.report.concise import number
+from fitdoctor.report.figures import Line, fit_figure, layer_figure, loss_figure, replay_figure
 from fitdoctor.report.html.svg import (
     AFTER_BAR,
     BLUE,
@@ -35,44 +35,20 @@ from fitdoctor.report.html.svg import (
 )
 
 
-def _fixes_by_id(report: Report) -> dict[str, Fix]:
-    """Every fix the findings mention (best and alternatives), by replay id; a verified one wins."""
-    out: dict[str, Fix] = {}
-    for f in report.findings:
-        for fix in ([f.fix] if f.fix else []) + list(f.alternatives):
-            if fix.id not in out or (fix.verified and not out[fix.id].verified):
-                out[fix.id] = fix
-    return out
-
-
-def _curve(raw: Any) -> list[tuple[float, float | None]]:
-    """A replay curve ``[[step, loss|None], ...]`` as pairs, dropping malformed entries."""
-    out: list[tuple[float, float | None]] = []
-    for item in raw or []:
-        if isinstance(item, (list, tuple)) and len(item) == 2 and _finite(item[0]):
-            out.append((float(item[0]), float(item[1]) if _finite(item[1]) else None))
-    return out
-
-
-def _fix_styles(ids: Sequence[str], fixes: dict[str, Fix]) -> dict[str, tuple[str, str, bool]]:
-    """Colour, dash pattern and verified flag per fix id: greens for verified fixes, muted colours for the rest."""
-    out: dict[str, tuple[str, str, bool]] = {}
+def _fix_styles(lines: Sequence[Line]) -> dict[str, tuple[str, str]]:
+    """Colour and dash pattern per fix line: greens for verified fixes, muted colours for the rest."""
+    out: dict[str, tuple[str, str]] = {}
     green = other = 0
-    for fix_id in ids:
-        verified = bool(fixes.get(fix_id) and fixes[fix_id].verified)
-        if verified:
-            out[fix_id] = (GREENS[green % len(GREENS)], DASHES[(green // len(GREENS)) % len(DASHES)], True)
+    for line in lines:
+        if line.role != "fix":
+            continue
+        if line.verified:
+            out[line.key] = (GREENS[green % len(GREENS)], DASHES[(green // len(GREENS)) % len(DASHES)])
             green += 1
         else:
-            out[fix_id] = (OTHERS[other % len(OTHERS)], DASHES[1 + other % (len(DASHES) - 1)], False)
+            out[line.key] = (OTHERS[other % len(OTHERS)], DASHES[1 + other % (len(DASHES) - 1)])
             other += 1
     return out
-
-
-def _fix_label(fix_id: str, verified: bool, final: Any) -> str:
-    mark = " ✔" if verified else ""
-    tail = " (diverged)" if final is not None and not _finite(final) else ""
-    return f"fix {fix_id}{mark}{tail}"
 
 
 def loss_chart(report: Report) -> str:
@@ -84,44 +60,28 @@ def loss_chart(report: Report) -> str:
     Returns:
         An ``<svg id="loss-curves">`` element, or an empty string when there is no curve.
     """
-    training = report.training
-    replay = training.get("replay") or {}
-    fixes = _fixes_by_id(report)
-    series: list[_Series] = []
-    base = replay.get("baseline") or {}
-    base_curve = _curve(base.get("curve"))
-    if base_curve:
-        series.append(_Series("baseline", "baseline replay", base_curve, RED, width=2.6))
-    fix_curves = {k: v for k, v in (replay.get("fixes") or {}).items() if _curve((v or {}).get("curve"))}
-    styles = _fix_styles(list(fix_curves), fixes)
-    # Unverified replays go below the verified ones, so the greens stay on top.
-    for fix_id in sorted(fix_curves, key=lambda k: styles[k][2]):
-        color, dash, verified = styles[fix_id]
-        series.append(
-            _Series(
-                fix_id,
-                _fix_label(fix_id, verified, fix_curves[fix_id].get("final")),
-                _curve(fix_curves[fix_id].get("curve")),
-                color,
-                width=2.2 if verified else 1.5,
-                dash=dash,
-                opacity=1.0 if verified else 0.8,
-            )
-        )
-    # The user's loop goes last, thin and on top: it usually matches the baseline's start exactly.
-    user = training.get("user_loss") or []
-    if user:
-        points = [(float(i), float(v) if _finite(v) else None) for i, v in enumerate(user)]
-        series.append(_Series("your loop", "your loop", points, BLUE, width=1.6, opacity=0.9))
-    if not series:
+    figure = loss_figure(report)
+    if figure is None:
         return ""
+    styles = _fix_styles(figure.lines)
+    series: list[_Series] = []
+    for line in figure.lines:
+        if line.role == "baseline":
+            series.append(_Series(line.key, line.label, list(line.points), RED, width=2.6))
+        elif line.role == "fix":
+            color, dash = styles[line.key]
+            width, opacity = (2.2, 1.0) if line.verified else (1.5, 0.8)
+            series.append(_Series(line.key, line.label, list(line.points), color, width, dash, opacity))
+        else:  # the user's loop goes last, thin and on top: it usually matches the baseline's start exactly
+            series.append(_Series(line.key, line.label, list(line.points), BLUE, width=1.6, opacity=0.9))
+    user = figure.lines[-1].role == "user"
     values = [v for s in series for _, v in s.points if v is not None]
-    constant = training.get("constant_prediction_loss")
+    constant = figure.constant
     log = _wants_log(values)
     chart = _frame("loss-curves", "Loss curves: your loop, the replay baseline and each fix", 1080, 380, 230)
     steps = [p for s in series for p, _ in s.points]
     x = _axis(steps, chart.left, chart.right, count=8)
-    reference = [float(constant)] if _finite(constant) and (not log or constant > 0) else []
+    reference = [constant] if constant is not None and (not log or constant > 0) else []
     y = _axis(values + reference, chart.bottom, chart.top, log=log)
     _axes(chart, x, y, "training step", "loss (log scale)" if log else "loss")
     for value in reference:
@@ -143,14 +103,13 @@ def fix_chart(report: Report, fix: Fix, chart_id: str) -> str:
     Returns:
         An ``<svg>`` element, or an empty string when either curve is missing.
     """
-    replay = report.training.get("replay") or {}
-    base = _curve((replay.get("baseline") or {}).get("curve"))
-    fixed = _curve(((replay.get("fixes") or {}).get(fix.id) or {}).get("curve"))
-    if not base or not fixed:
+    figure = replay_figure(report, fix)
+    if figure is None:
         return ""
+    base, fixed = figure.lines
     series = [
-        _Series("baseline", "baseline", base, RED, width=2.2),
-        _Series(fix.id, "with fix", fixed, GREENS[0] if fix.verified else OTHERS[0], width=2.2),
+        _Series("baseline", "baseline", list(base.points), RED, width=2.2),
+        _Series(fix.id, "with fix", list(fixed.points), GREENS[0] if fix.verified else OTHERS[0], width=2.2),
     ]
     values = [v for s in series for _, v in s.points if v is not None]
     log = _wants_log(values)
@@ -171,31 +130,23 @@ def fit_chart(report: Report) -> str:
     Returns:
         An ``<svg id="fit">`` element, or an empty string without a usable ``fit``.
     """
-    fit = report.training.get("fit") or {}
-    xs, ys, grid = fit.get("x") or [], fit.get("y") or [], fit.get("grid") or []
-    curves: dict[str, Any] = fit.get("curves") or {}
-    dots = [(float(a), float(b)) for a, b in zip(xs, ys, strict=False) if _finite(a) and _finite(b)]
-    if not dots or not grid:
+    figure = fit_figure(report)
+    if figure is None:
         return ""
+    dots = list(figure.data)
     if len(dots) > MAX_DOTS:
         dots = dots[:: math.ceil(len(dots) / MAX_DOTS)]
-    fixes = _fixes_by_id(report)
-    fix_ids = [k for k in curves if k not in ("init", "baseline")]
-    styles = _fix_styles(fix_ids, fixes)
+    styles = _fix_styles(figure.lines)
     series: list[_Series] = []
-
-    def points(values: Any) -> list[tuple[float, float | None]]:
-        return [
-            (float(g), float(v) if _finite(v) else None) for g, v in zip(grid, values or [], strict=False) if _finite(g)
-        ]
-
-    if "init" in curves:
-        series.append(_Series("init", "at init", points(curves["init"]), GREY, width=1.8, dash="5 4", opacity=0.75))
-    for fix_id in fix_ids:
-        color, dash, verified = styles[fix_id]
-        series.append(_Series(fix_id, _fix_label(fix_id, verified, None), points(curves[fix_id]), color, 2.0, dash))
-    if "baseline" in curves:
-        series.append(_Series("baseline", "baseline (your setup)", points(curves["baseline"]), RED, width=2.6))
+    for line in figure.lines:
+        points = list(line.points)
+        if line.role == "init":
+            series.append(_Series(line.key, line.label, points, GREY, width=1.8, dash="5 4", opacity=0.75))
+        elif line.role == "fix":
+            color, dash = styles[line.key]
+            series.append(_Series(line.key, line.label, points, color, 2.0, dash))
+        else:
+            series.append(_Series(line.key, line.label, points, RED, width=2.6))
     # The y range follows the data; a curve far outside it is clipped rather than squashing the data.
     dlo, dhi = min(b for _, b in dots), max(b for _, b in dots)
     span = (dhi - dlo) or 1.0
@@ -203,7 +154,7 @@ def fit_chart(report: Report) -> str:
         min(max(v, dlo - span), dhi + span) for s in series for _, v in s.points if v is not None
     ]
     chart = _frame("fit", "The network's fit to the data", 1080, 400, 230)
-    xs_all = [a for a, _ in dots] + [float(g) for g in grid if _finite(g)]
+    xs_all = [a for a, _ in dots] + [p for line in figure.lines for p, _ in line.points]
     x = _axis(xs_all, chart.left + 8, chart.right - 8, count=8, tight=True)
     y = _axis(values, chart.bottom, chart.top, count=6)
     _axes(chart, x, y, "input x", "target y / prediction")
@@ -213,11 +164,9 @@ def fit_chart(report: Report) -> str:
         chart.parts.append(f'<circle cx="{_f(x.px(a))}" cy="{_f(y.px(b))}" r="3.3" fill="#39414d" fill-opacity="0.4"/>')
     chart.parts.append("</g>")
     chart.legend.append(("dot", "#39414d", "", f"data ({len(dots)} points)", 0, 0.6))
-    final = report.setup.get("final_activation") or {}
-    bounds = final.get("range") or [None, None]
-    for bound, word, below in zip(bounds, ("≥", "≤"), (True, False), strict=False):
-        if _finite(bound):
-            text = f"{final.get('kind', 'output')} output {word} {bound:.3g}: no weights reach past this line"
+    for bound, word, below in zip(figure.bounds, ("≥", "≤"), (True, False), strict=True):
+        if bound is not None and _finite(bound):
+            text = f"{figure.activation or 'output'} output {word} {bound:.3g}: no weights reach past this line"
             _hline(chart, y, float(bound), text, RED, below=below)
     _draw_series(chart, x, y, series)
     return chart.svg()
@@ -281,10 +230,10 @@ def share_chart(report: Report, kind: str) -> str:
     Returns:
         An ``<svg id="layers-KIND">`` element, or an empty string without layers.
     """
-    layers = [layer for layer in report.training.get("layers") or [] if isinstance(layer, dict)]
+    layers = [row for row in layer_figure(report) if row.units]
     if not layers:
         return ""
-    names = [str(layer.get("name", f"layer {i}")) for i, layer in enumerate(layers)]
+    names = [row.name for row in layers]
     word = "Dead" if kind == "dead" else "Saturated"
     chart = _layer_frame(f"layers-{kind}", f"{word} units per layer, at init and after training", names)
     y = _Axis(0.0, 100.0, chart.bottom, chart.top, step=25.0)
@@ -294,10 +243,11 @@ def share_chart(report: Report, kind: str) -> str:
     chart.parts.append('<g class="bars">')
     for i, layer in enumerate(layers):
         cx = chart.left + band * (i + 0.5)
+        share = layer.shares.get(kind)
         for j, (when, color) in enumerate((("init", INIT_BAR), ("after", AFTER_BAR))):
-            value = layer.get(f"{kind}_{when}")
+            value = None if share is None else (share.init, share.after)[j]
             bx = cx - bar - 1 + j * (bar + 2)
-            if not _finite(value):
+            if value is None or not _finite(value):
                 chart.parts.append(
                     f'<text x="{_f(bx + bar / 2)}" y="{_f(chart.bottom - 4)}" text-anchor="middle" '
                     f'fill="#5c6470" font-size="10">n/a</text>'
@@ -330,18 +280,11 @@ def gradient_chart(report: Report) -> str:
     Returns:
         An ``<svg id="gradients">`` element, or an empty string without gradient norms.
     """
-    rows = [g for g in report.training.get("gradients") or [] if isinstance(g, dict)]
-    if rows:
-        names = [str(g.get("name", f"layer {i}")) for i, g in enumerate(rows)]
-        init = [g.get("init") for g in rows]
-        after = [g.get("after") for g in rows]
-    else:
-        layers = [layer for layer in report.training.get("layers") or [] if isinstance(layer, dict)]
-        layers = [layer for layer in layers if "grad_norm_init" in layer or "grad_norm_after" in layer]
-        names = [str(layer.get("name", f"layer {i}")) for i, layer in enumerate(layers)]
-        init = [layer.get("grad_norm_init") for layer in layers]
-        after = [layer.get("grad_norm_after") for layer in layers]
-    values = [float(v) for v in init + after if _finite(v) and v > 0]
+    rows = [row for row in layer_figure(report) if row.grad_name is not None or row.grad != (None, None)]
+    names = [row.grad_name or row.name for row in rows]
+    init = [row.grad[0] for row in rows]
+    after = [row.grad[1] for row in rows]
+    values = [float(v) for v in init + after if v is not None and _finite(v) and v > 0]
     if not names or not values:
         return ""
     chart = _layer_frame("gradients", "Weight-gradient norm per layer, at init and after training", names)
