@@ -20,6 +20,7 @@ from rich.console import Console, RenderableType
 
 from fitdoctor.catalog import rule_doc
 from fitdoctor.findings import Finding, Report
+from fitdoctor.measured import Measured, evidence_from_json, evidence_to_json
 from fitdoctor.report.charts import fit_chart, layer_bars, line_chart
 from fitdoctor.report.explain import explain, first_sentences, numbers_sentence, plain
 from fitdoctor.report.figures import FitFigure, LayerBar, fit_figure, layer_figure, loss_figure
@@ -296,10 +297,10 @@ def test_explain_quotes_the_why_and_this_runs_numbers() -> None:
 
 def test_numbers_follow_the_evidence_conventions() -> None:
     doc = rule_doc("output-range-mismatch")
-    evidence = {"final_activation": "gelu", "target_min": -10.4, "outside_share": 0.93, "threshold": 0.01}
+    evidence = {"final_activation": "gelu", "target_min": -10.4, "outside_share": Measured(0.93, 0.01)}
     assert numbers_sentence(evidence, doc) == "Here: outside share 93% (threshold 1%), target min -10.4."
     doc = rule_doc("learning-rate-too-low")
-    evidence = {"lr": 0.001, "update_ratio": 3.8e-05, "update_ratio_threshold": 0.0001, "lr_ratio": 10.0}
+    evidence = {"lr": 0.001, "update_ratio": Measured(3.8e-05, 0.0001), "lr_ratio": 10.0}
     assert (
         numbers_sentence(evidence, doc)
         == "Here: update ratio 3.8e-05 (threshold 0.0001), lr 0.001; threshold: lr ratio 10."
@@ -315,6 +316,30 @@ def test_numbers_follow_the_evidence_conventions() -> None:
         evidence, doc
     )
     assert numbers_sentence({"loss": "nll_loss"}, rule_doc("loss-activation-mismatch")) == ""
+
+
+def test_measured_values_keep_the_json_shape_of_their_rule() -> None:
+    evidence = {
+        "scale": Measured(1e5, 10.0, threshold_key="threshold"),
+        "features": 3,
+        "first_layer_norm": Measured(2e-8, 1e-6),
+        "share": Measured(0.4, 0.5, unit="of the units"),
+    }
+    written = evidence_to_json(evidence)
+    assert written == {
+        "scale": 1e5,
+        "threshold": 10.0,
+        "features": 3,
+        "first_layer_norm": 2e-8,
+        "first_layer_norm_threshold": 1e-6,
+        "share": 0.4,
+        "share_threshold": 0.5,
+        "share_unit": "of the units",
+    }
+    assert list(written)[:2] == ["scale", "threshold"]
+    assert evidence_from_json(written) == evidence
+    plain = {"ratio": 2.0, "threshold_note": "none", "first_to_last_ratio": 0.01}
+    assert evidence_from_json(plain) == plain  # no comparison stated: nothing paired
 
 
 def test_plain_text_and_sentences() -> None:

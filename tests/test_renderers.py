@@ -17,6 +17,7 @@ import pytest
 from fitdoctor.catalog import load_catalog
 from fitdoctor.findings import FileWrite, Finding, Fix, Report
 from fitdoctor.location import Location
+from fitdoctor.measured import evidence_to_json
 from fitdoctor.report import concise, github, markdown, sarif
 from fitdoctor.summary import TrainingSummary
 
@@ -163,7 +164,7 @@ def test_sarif_rules_and_results(name: str, catalog: dict[str, Any]) -> None:
         assert physical["region"]["startLine"] == line
         assert re.fullmatch(r"[0-9a-f]{16}:\d+", result["partialFingerprints"]["primaryLocationLineHash"])
         assert result["properties"]["confidence"] == finding.confidence
-        assert result["properties"]["evidence"] == finding.evidence
+        assert result["properties"]["evidence"] == evidence_to_json(finding.evidence)
         for related in result.get("relatedLocations", []):
             assert related["message"]["text"], "GitHub rejects a related location without a message"
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from fitdoctor.location import Location
+from fitdoctor.measured import evidence_from_json, evidence_to_json
 from fitdoctor.summary import SetupInfo, TrainingSummary
 
 Severity = Literal["error", "warning", "info"]
@@ -58,7 +59,7 @@ class Finding:
         message: What was found, with the measured numbers.
         location: The user's line it concerns.
         module: The model part it concerns (qualified module name or description).
-        evidence: Measured values and the thresholds they were compared with.
+        evidence: What the rule measured: numbers, names, and :class:`Measured` comparisons with thresholds.
         fix: The best fix, measured.
         alternatives: Other fixes that were tried.
         caused_by: Codes of findings that explain this one (root causes come first in the report).
@@ -79,6 +80,7 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         """The fixed JSON shape of a finding."""
         out = asdict(self)
+        out["evidence"] = evidence_to_json(self.evidence)
         out["alternatives"] = [asdict(a) for a in self.alternatives]
         out["caused_by"] = list(self.caused_by)
         return out
@@ -167,6 +169,7 @@ class Report:
                 **{
                     **f,
                     "location": location(f.get("location")),
+                    "evidence": evidence_from_json(f.get("evidence", {})),
                     "fix": fix(f.get("fix")),
                     "alternatives": tuple(x for x in (fix(a) for a in f.get("alternatives", [])) if x),
                     "caused_by": tuple(f.get("caused_by", [])),

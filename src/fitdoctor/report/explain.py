@@ -3,9 +3,8 @@
 The text is generic: the first sentences of the rule's ``why`` and a sentence built from the finding's
 ``evidence`` dict and the rule's thresholds, following the conventions the rules use for their evidence:
 
+- a :class:`~fitdoctor.measured.Measured` value is a measurement with the threshold it was compared with;
 - a key named after one of the rule's thresholds holds that threshold (as this run applied it);
-- a key ``threshold`` holds the threshold for the measured key just before it (``"scale": 1e5, "threshold": 10``);
-- a key ``<name>_threshold`` holds the threshold for the measured key ``<name>``;
 - for layer rules, ``layers[<layer>]`` holds the layer's share at init and after the short training.
 
 ``fitdoctor rule <slug>`` shows the whole catalog entry.
@@ -20,6 +19,7 @@ from typing import Any
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding
+from fitdoctor.measured import Measured
 
 #: Words whose trailing full stop does not end a sentence.
 _ABBREVIATIONS = ("e.g.", "i.e.", "al.", "vs.", "cf.", "fig.", "eq.", "approx.", "sec.", "no.")
@@ -125,7 +125,11 @@ def numbers_sentence(evidence: dict[str, Any], doc: RuleDoc) -> str:
         parts.append(layer_part)
     ordered = [k for k in measured if k in paired] + [k for k in measured if k not in paired]
     for key in ordered[: max(0, MAX_NUMBERS - len(parts))]:
-        text = f"{_words(key)} {_value(key, evidence[key])}"
+        value = evidence[key]
+        measured_value = value.value if isinstance(value, Measured) else value
+        text = f"{_words(key)} {_value(key, measured_value)}"
+        if isinstance(value, Measured) and value.unit:
+            text += f" {value.unit}"
         if key in paired:
             text += f" (threshold {_value(paired[key], thresholds[paired[key]], exact=True)})"
         parts.append(text)
@@ -145,19 +149,12 @@ def _pairings(evidence: dict[str, Any], doc: RuleDoc) -> tuple[dict[str, Any], d
     thresholds: dict[str, Any] = {}  # threshold name -> value used
     held: set[str] = set()  # evidence keys that hold a threshold
     paired: dict[str, str] = {}  # measured key -> threshold name
-    for i, key in enumerate(keys):
-        if key == "threshold":
-            name = _threshold_named(evidence[key], doc, evidence)
-            if i > 0 and _is_number(evidence[keys[i - 1]]):
-                paired[keys[i - 1]] = name
-        elif key.endswith("_threshold"):
-            name = key[: -len("_threshold")]
-            if name in evidence:
-                paired[name] = name
-        else:
-            continue
-        thresholds[name] = evidence[key]
-        held.add(key)
+    for key in keys:
+        value = evidence[key]
+        if isinstance(value, Measured):
+            name = _threshold_named(value.threshold, doc, evidence, key)
+            paired[key] = name
+            thresholds[name] = value.threshold
     for name in names:
         if name in evidence and name not in thresholds and name not in paired:
             thresholds[name] = evidence[name]
@@ -187,9 +184,11 @@ def _layer_part(evidence: dict[str, Any], thresholds: dict[str, Any], paired: di
     return text
 
 
-def _threshold_named(value: Any, doc: RuleDoc, evidence: dict[str, Any]) -> str:
-    """The rule's threshold that a bare ``threshold`` key stands for: the one with that value in the catalog,
-    else the first one not in the evidence under its own name."""
+def _threshold_named(value: Any, doc: RuleDoc, evidence: dict[str, Any], key: str) -> str:
+    """The rule's threshold a :class:`Measured` value at ``key`` was compared with: the one named ``key``, else
+    the one with that value in the catalog, else the first one not in the evidence under its own name."""
+    if key in doc.thresholds:
+        return key
     for name, entry in doc.thresholds.items():
         limit = entry.get("value") if isinstance(entry, dict) else None
         if _is_number(value) and isinstance(limit, (int, float)) and math.isclose(value, limit, rel_tol=1e-9):
@@ -221,7 +220,7 @@ def _shown(v: Any) -> bool:
     """Whether an evidence value goes in the sentence: numbers, True flags, short lists of numbers, names."""
     if isinstance(v, bool):
         return v
-    if _is_number(v):
+    if _is_number(v) or isinstance(v, Measured):
         return True
     if isinstance(v, list) and v:
         return (len(v) <= 4 and all(_is_number(x) for x in v)) or all(isinstance(x, str) for x in v)

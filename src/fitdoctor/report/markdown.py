@@ -13,6 +13,7 @@ from typing import Any
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding, Fix, Report
+from fitdoctor.measured import evidence_to_json
 from fitdoctor.report.concise import (
     clean_sentence_tail,
     confirmation_tail,
@@ -153,7 +154,7 @@ def _details(report: Report, f: Finding, catalog: dict[str, RuleDoc]) -> str:
         out += ["", f"Module: {code_span(f.module)}"]
     if f.caused_by:
         out += ["", f"Caused by: {', '.join(f.caused_by)}"]
-    evidence = _evidence(f.evidence)
+    evidence = _evidence(evidence_to_json(f.evidence))
     if evidence:
         out += ["", "**Evidence**", "", *evidence]
     if f.fix is not None:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding, Report
 from fitdoctor.location import Location
+from fitdoctor.measured import evidence_to_json
 from fitdoctor.report.concise import one_line, position, verdict
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -198,7 +199,7 @@ def _result(report: Report, finding: Finding, index: dict[str, int], seen: dict[
     properties: dict[str, Any] = {
         "rule": finding.rule,
         "confidence": finding.confidence,
-        "evidence": json_safe(finding.evidence),
+        "evidence": json_safe(evidence_to_json(finding.evidence)),
         "fix": json_safe(asdict(finding.fix)) if finding.fix is not None else None,
     }
     if finding.alternatives:

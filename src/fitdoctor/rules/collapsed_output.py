@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
+from fitdoctor.measured import Measured
 from fitdoctor.rules.base import Suspect, g, pct, rule
 
 
@@ -28,8 +29,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     evidence = {
         "prediction_std": after[0],
         "target_std": after[1],
-        "ratio": ratio,
-        "threshold": limit,
+        "ratio": Measured(ratio, limit, threshold_key="threshold"),
         "ratio_init": init[0] / init[1] if init and init[1] > 0 else None,
     }
     return [Suspect("FD204", message, ev.locate.model, None, evidence, [], symptom=True)]

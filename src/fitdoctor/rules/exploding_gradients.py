@@ -8,6 +8,7 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import clip_gradients, lower_lr
+from fitdoctor.measured import Measured
 from fitdoctor.rules.base import Suspect, g, rule
 
 
@@ -33,8 +34,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         parts.append(f"the gradient norm grew {g(growth)}× (from {g(norms[0])} to {g(max(norms))})")
     message = "Gradients explode: " + "; ".join(parts)
     evidence = {
-        "growth": growth,
-        "threshold": limit,
+        "growth": Measured(growth, limit, threshold_key="threshold"),
         "first_norm": norms[0] if norms else None,
         "max_norm": max(norms) if norms else None,
         "user_nonfinite_losses": user_nonfinite,

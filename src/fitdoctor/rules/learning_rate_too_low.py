@@ -5,6 +5,7 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import learning_rate
+from fitdoctor.measured import Measured
 from fitdoctor.rules._lr_range import range_note
 from fitdoctor.rules.base import Suspect, g, rule
 
@@ -29,8 +30,7 @@ def too_low(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         "lr": lr,
         "suggested_lr": rt.suggested_lr,
         "best_lr": rt.best_lr,
-        "update_ratio": update,
-        "update_ratio_threshold": doc.threshold("update_ratio"),
+        "update_ratio": Measured(update, doc.threshold("update_ratio")),
         "lr_ratio": doc.threshold("lr_ratio"),
     }
     fix = learning_rate(ev, rt.suggested_lr, range_note(ev))

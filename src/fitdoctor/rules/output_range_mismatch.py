@@ -7,6 +7,7 @@ import math
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import remove_final_activation
+from fitdoctor.measured import Measured
 from fitdoctor.rules.base import Suspect, g, pct, rule
 
 BOUNDED_LOSSES = ("binary_cross_entropy",)
@@ -60,8 +61,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         "range": [low, high],
         "target_min": targets.low,
         "target_max": targets.high,
-        "outside_share": share,
-        "threshold": limit,
+        "outside_share": Measured(share, limit, threshold_key="threshold"),
         "loss_floor": floor,
         "baseline_final_loss": ev.baseline.final,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import standardize_inputs
+from fitdoctor.measured import Measured
 from fitdoctor.rules.base import Suspect, g, pct, rule
 
 
@@ -34,8 +35,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         "std": worst.std,
         "min": worst.low,
         "max": worst.high,
-        "scale": worst.scale,
-        "threshold": limit,
+        "scale": Measured(worst.scale, limit, threshold_key="threshold"),
         "features_unscaled": len(bad),
         "features": len(ev.inputs),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import standardize_targets
+from fitdoctor.measured import Measured
 from fitdoctor.rules.base import Suspect, g, rule
 
 
@@ -25,6 +26,12 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     )
     if lr:
         message += f": at lr {lr:g} the output weights need about {scale / lr:.0g} steps just to reach that scale"
-    evidence = {"mean": t.mean, "std": t.std, "min": t.low, "max": t.high, "scale": scale, "threshold": limit}
+    evidence = {
+        "mean": t.mean,
+        "std": t.std,
+        "min": t.low,
+        "max": t.high,
+        "scale": Measured(scale, limit, threshold_key="threshold"),
+    }
     fix = standardize_targets(ev)
     return [Suspect("FD102", message, ev.locate.loss, None, evidence, [fix] if fix else [], symptom=True)]

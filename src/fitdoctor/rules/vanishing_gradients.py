@@ -6,6 +6,7 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence, StateEvidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import relu_he, xavier_init
+from fitdoctor.measured import Measured
 from fitdoctor.probes.activations import pretty
 from fitdoctor.rules.base import Suspect, g, rule
 
@@ -46,11 +47,10 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     evidence = {
         "first_layer": first,
         "last_layer": last,
-        "first_layer_norm": first_norm,
+        "first_layer_norm": Measured(first_norm, norm_limit),
         "ratio": ratio,
         "when": "init" if label == "At init" else "after",
         "first_to_last_ratio": ratio_limit,
-        "first_layer_norm_threshold": norm_limit,
         "layers": {x.name: x.grad_norm for x in ev.init.gradients},
     }
     squashing = SQUASHING.intersection(kinds)

@@ -15,6 +15,7 @@ from typing import Any
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.findings import Finding, Fix, Report
 from fitdoctor.location import Location
+from fitdoctor.measured import evidence_to_json
 from fitdoctor.report.concise import (
     clean_sentence_tail,
     confirmation_tail,
@@ -216,7 +217,7 @@ def _finding(report: Report, f: Finding, index: int, catalog: dict[str, RuleDoc]
         extra.append(f"<span>caused by {links}</span>")
     if extra:
         parts.append(f'<p class="meta">{"".join(extra)}</p>')
-    evidence = {k: v for k, v in f.evidence.items() if k != "traceback"}
+    evidence = {k: v for k, v in evidence_to_json(f.evidence).items() if k != "traceback"}
     parts.append(_evidence(evidence))
     parts.append(_fix(report, f, index))
     if explain and doc is not None:
