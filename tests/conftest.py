@@ -38,6 +38,38 @@ class CheckRun:
         return next(f for f in self.report["findings"] if f["code"] == code)
 
 
+def start_cli(
+    *args: str, cwd: Path = ROOT, stdin_text: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start `python -m fitdoctor ARGS` without waiting (see :func:`run_cli`); :func:`finish_cli` collects it."""
+    env = dict(os.environ if env is None else env)
+    env.pop("OMP_NUM_THREADS", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fitdoctor", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+
+
+def finish_cli(proc: subprocess.Popen[str], timeout: float = 300, stdin_text: str | None = None) -> CheckRun:
+    """Wait for a run from :func:`start_cli` and parse stdout as JSON when `--format json` was given."""
+    try:
+        stdout, stderr = proc.communicate(stdin_text, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    args = proc.args if isinstance(proc.args, list) else []
+    report = None
+    if "json" in args and stdout.strip().startswith("{"):
+        report = json.loads(stdout)
+    return CheckRun(proc.returncode, report, stdout, stderr)
+
+
 def run_cli(
     *args: str, cwd: Path = ROOT, timeout: float = 300, stdin_text: str | None = None, env: dict[str, str] | None = None
 ) -> CheckRun:
@@ -45,21 +77,7 @@ def run_cli(
 
     fitdoctor's own stdin is empty, or a pipe holding ``stdin_text``; its environment is ours (or ``env``).
     """
-    env = dict(os.environ if env is None else env)
-    env.pop("OMP_NUM_THREADS", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "fitdoctor", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        **({"input": stdin_text} if stdin_text is not None else {"stdin": subprocess.DEVNULL}),
-    )
-    report = None
-    if "json" in args and proc.stdout.strip().startswith("{"):
-        report = json.loads(proc.stdout)
-    return CheckRun(proc.returncode, report, proc.stdout, proc.stderr)
+    return finish_cli(start_cli(*args, cwd=cwd, stdin_text=stdin_text, env=env), timeout, stdin_text)
 
 
 def process_alive(pid: int) -> bool:

@@ -1,4 +1,8 @@
-"""Hangs in pure Python before any training (a busy loop: no hook is ever reached)."""
+"""Hangs in pure Python before any training: a wait loop for a file that never comes (no hook is ever
+reached). ``hang_in_training.py`` spins in a busy loop instead."""
 
-while True:
-    pass
+import os
+import time
+
+while not os.path.exists("a file that never comes"):
+    time.sleep(0.2)

@@ -1,4 +1,4 @@
-"""Trains 5 steps, then spins forever in pure Python inside the data pipeline (no torch call, no hook)."""
+"""Trains 2 steps, then spins forever in pure Python inside the data pipeline (no torch call, no hook)."""
 
 import torch
 from torch import nn
@@ -7,7 +7,7 @@ from torch import nn
 def batches():
     g = torch.Generator().manual_seed(0)
     for step in range(10**9):
-        if step == 5:
+        if step == 2:
             while True:  # e.g. a retry loop waiting for a file that never comes
                 pass
         x = torch.randn(32, 4, generator=g)
