@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -10,10 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fitdoctor.analysis import analyse
+from fitdoctor.analysis import analyse, gather_evidence
 from fitdoctor.batches import Batch
-from fitdoctor.evidence import Locator
+from fitdoctor.catalog import load_catalog
+from fitdoctor.evidence import Evidence, Locator
 from fitdoctor.findings import Report
+from fitdoctor.rules import load_rules
+from fitdoctor.rules.base import Suspect
 from fitdoctor.training import LossSpec, TrainingSetup
 
 
@@ -73,3 +77,23 @@ def mlp(act: Callable[[], nn.Module], widths: list[int], final: nn.Module | None
     if final is not None:
         layers.append(final)
     return nn.Sequential(*layers)
+
+
+@functools.cache
+def healthy_evidence() -> Evidence:
+    """The evidence of a small healthy regression (a 1-32-32-1 tanh MLP fitting sin on [-pi, pi] with Adam),
+    measured once per test process: the per-rule tests change only the facts their rule reads."""
+    torch.manual_seed(0)
+    x, y = sine()
+    setup = make_setup(mlp(nn.Tanh, [1, 32, 32, 1]), x, y, steps=50)
+    return gather_evidence(setup, Locator(), replay_steps=50).ev
+
+
+def suspects(code: str, ev: Evidence) -> list[Suspect]:
+    """What the rule ``code`` alone reports on ``ev`` (its check, with its catalog entry)."""
+    return load_rules()[code].check(ev, load_catalog()[code])
+
+
+def threshold(code: str, name: str) -> float:
+    """A threshold of the rule ``code`` as catalogued."""
+    return load_catalog()[code].threshold(name)

@@ -83,6 +83,119 @@ def single_thread(model: torch.nn.Module) -> Any:
         torch.set_num_threads(before)
 
 
+@dataclasses.dataclass(frozen=True)
+class Gathered:
+    """What :func:`gather_evidence` measured: the evidence, the effort it chose, and the fresh model it probed."""
+
+    ev: Evidence
+    effort: Effort
+    init_model: torch.nn.Module
+
+
+def gather_evidence(
+    setup: TrainingSetup,
+    locate: Locator,
+    *,
+    replay_steps: int,
+    settings: dict[str, float] | None = None,
+    needed: set[str] | frozenset[str] = frozenset({"lr_range", "overfit"}),
+    training: LoopSummary | None = None,
+    is_user: Callable[[str], bool] | None = None,
+    notes: Sequence[str] = (),
+    budget_s: float = DEFAULT_SECONDS,
+    progress: Callable[[str], None] | None = None,
+) -> Gathered:
+    """Probe the setup and run the baseline replay: the :class:`Evidence` every rule reads.
+
+    Args:
+        setup: The captured setup.
+        locate: Maps captured sites to the user's lines.
+        replay_steps: Steps of the baseline replay (before the effort is scaled to the budget).
+        settings: The probe settings the rules' thresholds supply (default: the catalog's).
+        needed: Optional probes to run (``lr_range``, ``overfit``): those the selected rules declare.
+        training: What the capture saw of the user's loop.
+        is_user: Tells the user's files apart (for activation call lines).
+        notes: What was sampled or skipped during capture.
+        budget_s: Seconds the analysis aims to fit in (see ``fitdoctor.effort``).
+        progress: Told what the analysis is doing, phase by phase.
+    """
+    say = progress or (lambda _: None)
+    settings = settings if settings is not None else probe_settings(load_catalog())
+    site_of = current_site_factory(is_user) if is_user else None
+    ratio = settings["activations.derivative_ratio"]
+    notes = list(notes)
+    overfit_steps = int(settings["overfit.steps"]) if "overfit" in needed else 0
+    range_steps = RANGE_STEPS if "lr_range" in needed else 0
+    defaults = Effort(replay_steps, MAX_PROBE_BATCHES, MAX_GRAD_BATCHES, range_steps, "overfit" in needed)
+    step_s, forward_s, start_s = measure_step(setup)
+    effort = plan_effort(defaults, step_s, forward_s, budget_s, overfit_steps, overfit_runs=4, start_s=start_s)
+    scaled = effort.note(defaults, budget_s)
+    if scaled:
+        notes.append(scaled)
+    replay_steps = effort.replay_steps
+    probe_batches = select_batches(setup.batches, effort.probe_batches, MAX_PROBE_SAMPLES)
+    eval_batches = probe_batches
+    sampled = sampling_note(setup.batches, probe_batches)
+    if sampled:
+        notes.append(sampled)
+    say("probing the model at its initial weights")
+    init_model = fresh_model(setup)
+    acts, final, order = probe_activations(init_model, probe_batches, ratio, site_of)
+    grads, init_loss = probe_gradients(init_model, setup, probe_batches[: effort.grad_batches], order)
+    say(f"replaying {replay_steps} steps from the initial weights")
+    baseline = replay(setup, Plan(), replay_steps, eval_batches, points=effort.points)
+    trained = unwrap(baseline.model)
+    acts_after, _, _ = probe_activations(trained, probe_batches, ratio, site_of)
+    grads_after, after_loss = probe_gradients(trained, setup, probe_batches[: effort.grad_batches], order)
+    spread_init = prediction_spread(init_model, setup, probe_batches)
+    spread_after = prediction_spread(trained, setup, probe_batches)
+    say("learning-rate range test and overfit-one-batch check")
+    range_test = (
+        lr_range_test(setup, settings["lr_range.divergence_factor"], effort.range_steps)
+        if effort.range_steps and not setup.adversarial
+        else None
+    )
+    overfit = None
+    if effort.overfit:
+        # Karpathy's check is about the model and the data, not the optimizer: the user's optimizer at
+        # its own and the range test's rate, and Adam at two standard rates.
+        lrs = [lr for lr in (setup.lr, range_test.suggested_lr if range_test else None) if lr]
+        overfit = overfit_one_batch(
+            setup,
+            int(settings["overfit.batch_size"]),
+            int(settings["overfit.steps"]),
+            sorted(set(lrs)),
+            adam_lrs=(1e-3, 1e-2),
+        )
+    targets = target_stats(setup.batches)
+    ev = Evidence(
+        setup=setup,
+        probe_batches=probe_batches,
+        eval_batches=eval_batches,
+        inputs=input_stats(setup.batches),
+        targets=targets,
+        final=final,
+        layers=order,
+        init=StateEvidence(acts, grads, init_loss, spread_init),
+        trained=StateEvidence(acts_after, grads_after, after_loss, spread_after),
+        baseline=baseline,
+        user_trend=loss_trend(setup.user_losses, block_size([id(b) for b in setup.batches])),
+        replay_trend=loss_trend([v for _, v in baseline.curve]),
+        constant_loss=(
+            program_constant_loss(setup, setup.batches, targets)
+            if setup.programmed
+            else constant_prediction_loss(setup.batches, setup.loss, targets)
+        ),
+        locate=locate,
+        notes=notes,
+        loop=training or LoopSummary(),
+        nonfinite=nonfinite_data(setup.batches),
+        lr_range=range_test,
+        overfit=overfit,
+    )
+    return Gathered(ev, effort, init_model)
+
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -140,81 +253,28 @@ def analyse(
     settings = probe_settings(catalog)
     site_of = current_site_factory(is_user) if is_user else None
     ratio = settings["activations.derivative_ratio"]
-    notes = list(notes)
-    overfit_steps = int(settings["overfit.steps"]) if "overfit" in needed else 0
-    range_steps = RANGE_STEPS if "lr_range" in needed else 0
-    defaults = Effort(replay_steps, MAX_PROBE_BATCHES, MAX_GRAD_BATCHES, range_steps, "overfit" in needed)
     with single_thread(setup.model):
-        step_s, forward_s, start_s = measure_step(setup)
-        effort = plan_effort(defaults, step_s, forward_s, budget_s, overfit_steps, overfit_runs=4, start_s=start_s)
-        scaled = effort.note(defaults, budget_s)
-        if scaled:
-            notes.append(scaled)
-        replay_steps = effort.replay_steps
-        probe_batches = select_batches(setup.batches, effort.probe_batches, MAX_PROBE_SAMPLES)
-        eval_batches = probe_batches
-        sampled = sampling_note(setup.batches, probe_batches)
-        if sampled:
-            notes.append(sampled)
-        say("probing the model at its initial weights")
-        init_model = fresh_model(setup)
-        acts, final, order = probe_activations(init_model, probe_batches, ratio, site_of)
-        grads, init_loss = probe_gradients(init_model, setup, probe_batches[: effort.grad_batches], order)
-        say(f"replaying {replay_steps} steps from the initial weights")
-        baseline = replay(setup, Plan(), replay_steps, eval_batches, points=effort.points)
-        trained = unwrap(baseline.model)
-        acts_after, _, _ = probe_activations(trained, probe_batches, ratio, site_of)
-        grads_after, after_loss = probe_gradients(trained, setup, probe_batches[: effort.grad_batches], order)
-        spread_init = prediction_spread(init_model, setup, probe_batches)
-        spread_after = prediction_spread(trained, setup, probe_batches)
-        say("learning-rate range test and overfit-one-batch check")
-        range_test = (
-            lr_range_test(setup, settings["lr_range.divergence_factor"], effort.range_steps)
-            if effort.range_steps and not setup.adversarial
-            else None
-        )
-        overfit = None
-        if effort.overfit:
-            # Karpathy's check is about the model and the data, not the optimizer: the user's optimizer at
-            # its own and the range test's rate, and Adam at two standard rates.
-            lrs = [lr for lr in (setup.lr, range_test.suggested_lr if range_test else None) if lr]
-            overfit = overfit_one_batch(
-                setup,
-                int(settings["overfit.batch_size"]),
-                int(settings["overfit.steps"]),
-                sorted(set(lrs)),
-                adam_lrs=(1e-3, 1e-2),
-            )
-        timings["probe_s"] = time.perf_counter() - started
-        targets = target_stats(setup.batches)
-        ev = Evidence(
-            setup=setup,
-            probe_batches=probe_batches,
-            eval_batches=eval_batches,
-            inputs=input_stats(setup.batches),
-            targets=targets,
-            final=final,
-            layers=order,
-            init=StateEvidence(acts, grads, init_loss, spread_init),
-            trained=StateEvidence(acts_after, grads_after, after_loss, spread_after),
-            baseline=baseline,
-            user_trend=loss_trend(setup.user_losses, block_size([id(b) for b in setup.batches])),
-            replay_trend=loss_trend([v for _, v in baseline.curve]),
-            constant_loss=(
-                program_constant_loss(setup, setup.batches, targets)
-                if setup.programmed
-                else constant_prediction_loss(setup.batches, setup.loss, targets)
-            ),
-            locate=locate,
+        gathered = gather_evidence(
+            setup,
+            locate,
+            replay_steps=replay_steps,
+            settings=settings,
+            needed=needed,
+            training=training,
+            is_user=is_user,
             notes=notes,
-            loop=training or LoopSummary(),
-            nonfinite=nonfinite_data(setup.batches),
-            lr_range=range_test,
-            overfit=overfit,
+            budget_s=budget_s,
+            progress=say,
         )
+        ev, effort = gathered.ev, gathered.effort
+        replay_steps, eval_batches, probe_batches = effort.replay_steps, ev.eval_batches, ev.probe_batches
+        notes, range_test, overfit = ev.notes, ev.lr_range, ev.overfit
+        timings["probe_s"] = time.perf_counter() - started
         suspects = [s for code, r in active.items() for s in r.check(ev, catalog[code])]
         term_views = (
-            _term_views(ev, active, catalog, probe_batches, ratio, site_of, init_model) if setup.programmed else []
+            _term_views(ev, active, catalog, list(probe_batches), ratio, site_of, gathered.init_model)
+            if setup.programmed
+            else []
         )
         confirm_started = time.perf_counter()
         fixes = len({c.id for s in suspects for c in s.candidates})
