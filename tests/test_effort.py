@@ -38,6 +38,15 @@ def test_at_the_floors_the_overfit_check_goes_first_then_the_range_test() -> Non
     assert note is not None and "no overfit-one-batch check" in note and "no learning-rate range test" in note
 
 
+def test_scaling_down_never_turns_on_a_probe_the_rules_did_not_ask_for() -> None:
+    # A selection without the range test and the overfit check (e.g. --select FD2) on a slow model.
+    selected = Effort(replay_steps=400, probe_batches=64, grad_batches=16, range_steps=0, overfit=False)
+    effort = plan_effort(selected, step_s=0.05, forward_s=0.015, seconds=60, overfit_steps=0, overfit_runs=4)
+    assert effort.scaled and effort.range_steps == 0 and not effort.overfit
+    note = effort.note(selected, 60)
+    assert note is not None and "range test" not in note and "overfit" not in note
+
+
 def test_measure_step_times_a_step_and_leaves_the_setup_untouched() -> None:
     torch.manual_seed(0)
     x = torch.randn(64, 4)

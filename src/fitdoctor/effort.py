@@ -84,11 +84,11 @@ class Effort:
             f"replays of {self.replay_steps} steps (not {defaults.replay_steps})",
             f"probes and evaluation on {self.probe_batches} batches (not up to {defaults.probe_batches})",
         ]
-        if self.range_steps == 0:
+        if self.range_steps == 0 and defaults.range_steps:
             parts.append("no learning-rate range test")
         elif self.range_steps < defaults.range_steps:
             parts.append(f"a learning-rate range test of {self.range_steps} steps (not {defaults.range_steps})")
-        if not self.overfit:
+        if not self.overfit and defaults.overfit:
             parts.append("no overfit-one-batch check")
         return (
             f"large for this machine: one training step takes {self.step_s:.2f} s, so the analysis was scaled "
@@ -149,7 +149,10 @@ def plan_effort(
         replay_steps=max(MIN_REPLAY_STEPS, min(defaults.replay_steps, int(defaults.replay_steps * share))),
         probe_batches=batches,
         grad_batches=max(1, min(defaults.grad_batches, batches // 2)),
-        range_steps=max(MIN_RANGE_STEPS, min(defaults.range_steps, int(defaults.range_steps * share))),
+        # A probe the selected rules did not ask for (0 steps) stays off when the rest is scaled down.
+        range_steps=max(MIN_RANGE_STEPS, min(defaults.range_steps, int(defaults.range_steps * share)))
+        if defaults.range_steps
+        else 0,
         overfit=defaults.overfit,
         points=max(MIN_EVAL_POINTS, min(defaults.points, int(defaults.points * share))),
         step_s=step_s,
