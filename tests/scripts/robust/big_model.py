@@ -1,4 +1,4 @@
-"""A ~100M-parameter MLP (six 4096x4096 layers) on a regression: large for a CPU, healthy otherwise."""
+"""A ~100M-parameter MLP (six 4096x4096 layers) on a regression, batches of 8: large for a CPU, healthy otherwise."""
 
 import torch
 from torch import nn
@@ -14,7 +14,7 @@ optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
 g = torch.Generator().manual_seed(1)
 w = torch.randn(256, 1, generator=g) / 16
 for step in range(10**6):
-    x = torch.randn(32, 256, generator=g)
+    x = torch.randn(8, 256, generator=g)  # small batches: the weights, not the data, make it large
     optimizer.zero_grad()
     loss = nn.functional.mse_loss(model(x), torch.tanh(x @ w))
     loss.backward()
