@@ -4,6 +4,7 @@ it) and the picture of a one-feature regression's fit."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -189,20 +190,7 @@ def with_verdicts(
         for name, measured in per_layer.items():
             if name in shares and isinstance(measured, dict):
                 shares[name][spec.layer_share] = Share(measured.get("init"), measured.get("after"))
-    return tuple(_with_shares(row, shares[row.name]) for row in rows)
-
-
-def _with_shares(row: LayerRow, shares: dict[str, Share]) -> LayerRow:
-    return LayerRow(
-        row.name,
-        row.kind,
-        row.units,
-        shares,
-        row.preact_std,
-        row.preact_std_after,
-        row.grad_norm_init,
-        row.grad_norm_after,
-    )
+    return tuple(dataclasses.replace(row, shares=shares[row.name]) for row in rows)
 
 
 def fit_of(ev: Evidence, replays: dict[str, ReplayResult], verified: set[str], points: int = FIT_POINTS) -> Fit | None:

@@ -204,7 +204,8 @@ def _best_fit_fix(report: Report, names: list[str]) -> str | None:
 
     def final(name: str) -> float:
         curve = replay.fixes.get(name) if replay is not None else None
-        return curve.final if curve is not None and _finite(curve.final) else math.inf  # type: ignore[return-value]
+        value = curve.final if curve is not None else None
+        return value if value is not None and math.isfinite(value) else math.inf
 
     return min(preferred, key=final, default=None)
 
