@@ -65,6 +65,7 @@ from fitdoctor.evidence import Evidence
 from fitdoctor.rules.base import Suspect, rule
 
 
+# needs=(...): the probed quantities the check reads, from fitdoctor.quantities.QUANTITIES (e.g. "spread").
 @rule("{code}")
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """TODO: the condition, in terms of the evidence and ``doc.threshold(...)``."""

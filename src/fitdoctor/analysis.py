@@ -31,6 +31,7 @@ from fitdoctor.probes.outputs import prediction_spread
 from fitdoctor.probes.overfit import overfit_one_batch
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.probes.yardstick import program_constant_loss
+from fitdoctor.quantities import ALL, measured
 from fitdoctor.replay import replay
 from fitdoctor.rules import load_rules, probe_settings
 from fitdoctor.selection import RuleSelection
@@ -98,7 +99,7 @@ def gather_evidence(
     *,
     replay_steps: int,
     settings: dict[str, float] | None = None,
-    needed: set[str] | frozenset[str] = frozenset({"lr_range", "overfit"}),
+    needed: set[str] | frozenset[str] = ALL,
     training: LoopSummary | None = None,
     is_user: Callable[[str], bool] | None = None,
     notes: Sequence[str] = (),
@@ -112,7 +113,8 @@ def gather_evidence(
         locate: Maps captured sites to the user's lines.
         replay_steps: Steps of the baseline replay (before the effort is scaled to the budget).
         settings: The probe settings the rules' thresholds supply (default: the catalog's).
-        needed: Optional probes to run (``lr_range``, ``overfit``): those the selected rules declare.
+        needed: The quantities to measure (:data:`fitdoctor.quantities.QUANTITIES`): those the selected rules
+            declare. The others are left :class:`~fitdoctor.quantities.NotMeasured`.
         training: What the capture saw of the user's loop.
         is_user: Tells the user's files apart (for activation call lines).
         notes: What was sampled or skipped during capture.
@@ -141,14 +143,17 @@ def gather_evidence(
     say("probing the model at its initial weights")
     init_model = fresh_model(setup)
     acts, final, order = probe_activations(init_model, probe_batches, ratio, site_of)
-    grads, init_loss = probe_gradients(init_model, setup, probe_batches[: effort.grad_batches], order)
+    grad_batches = probe_batches[: effort.grad_batches]
+    # A quantity no selected rule needs is not measured: its placeholder is masked by ``restricted`` below.
+    init_grads = probe_gradients(init_model, setup, grad_batches, order) if "init.gradients" in needed else ([], 0.0)
     say(f"replaying {replay_steps} steps from the initial weights")
     baseline = replay(setup, Plan(), replay_steps, eval_batches, points=effort.points)
     trained = unwrap(baseline.model)
-    acts_after, _, _ = probe_activations(trained, probe_batches, ratio, site_of)
-    grads_after, after_loss = probe_gradients(trained, setup, probe_batches[: effort.grad_batches], order)
-    spread_init = prediction_spread(init_model, setup, probe_batches)
-    spread_after = prediction_spread(trained, setup, probe_batches)
+    acts_after = probe_activations(trained, probe_batches, ratio, site_of)[0] if "trained.activations" in needed else []
+    after_grads = probe_gradients(trained, setup, grad_batches, order) if "trained.gradients" in needed else ([], 0.0)
+    spread = "spread" in needed
+    spread_init = prediction_spread(init_model, setup, probe_batches) if spread else None
+    spread_after = prediction_spread(trained, setup, probe_batches) if spread else None
     say("learning-rate range test and overfit-one-batch check")
     range_test = (
         lr_range_test(setup, settings["lr_range.divergence_factor"], effort.range_steps)
@@ -176,8 +181,8 @@ def gather_evidence(
         targets=targets,
         final=final,
         layers=order,
-        init=StateEvidence(acts, grads, init_loss, spread_init),
-        trained=StateEvidence(acts_after, grads_after, after_loss, spread_after),
+        init=StateEvidence(acts, *init_grads, spread_init),
+        trained=StateEvidence(acts_after, *after_grads, spread_after),
         baseline=baseline,
         user_trend=loss_trend(setup.user_losses, block_size([id(b) for b in setup.batches])),
         replay_trend=loss_trend([v for _, v in baseline.curve]),
@@ -192,7 +197,7 @@ def gather_evidence(
         nonfinite=nonfinite_data(setup.batches),
         lr_range=range_test,
         overfit=overfit,
-    )
+    ).restricted(needed)
     return Gathered(ev, effort, init_model)
 
 
@@ -249,7 +254,7 @@ def analyse(
     selection = rules or RuleSelection()
     catalog = selection.catalog()
     active = {code: r for code, r in load_rules().items() if code in catalog and selection.is_selected(catalog[code])}
-    needed = {probe for r in active.values() for probe in r.needs}
+    needed = {quantity for r in active.values() for quantity in r.needs}
     settings = probe_settings(catalog)
     site_of = current_site_factory(is_user) if is_user else None
     ratio = settings["activations.derivative_ratio"]
@@ -268,7 +273,9 @@ def analyse(
         )
         ev, effort = gathered.ev, gathered.effort
         replay_steps, eval_batches, probe_batches = effort.replay_steps, ev.eval_batches, ev.probe_batches
-        notes, range_test, overfit = ev.notes, ev.lr_range, ev.overfit
+        notes = ev.notes
+        range_test = ev.lr_range if measured(ev.lr_range) else None
+        overfit = ev.overfit if measured(ev.overfit) else None
         timings["probe_s"] = time.perf_counter() - started
         suspects = [s for code, r in active.items() for s in r.check(ev, catalog[code])]
         term_views = (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -18,6 +18,7 @@ from fitdoctor.probes.activations import DYING, SATURATING
 from fitdoctor.probes.data import feature_matrix
 from fitdoctor.probes.lr_range import RangeTest
 from fitdoctor.probes.overfit import OverfitResult
+from fitdoctor.quantities import measured
 from fitdoctor.replay import ReplayResult, inference
 from fitdoctor.rules.base import RuleSpec
 from fitdoctor.summary import (
@@ -39,6 +40,8 @@ from fitdoctor.summary import (
     TrainingSummary,
 )
 from fitdoctor.training import TrainingSetup, fresh_model
+
+_T = TypeVar("_T")
 
 #: Points of the fit picture's grid over the input range.
 FIT_POINTS = 200
@@ -107,7 +110,7 @@ def summarize_training(
     """The report's training section: the user's loop, the replays, the layer table, the fit and the checks."""
     curves = {name: curve_of(r) for name, r in confirmation.replays.items()}
     baseline = curves.pop("baseline")
-    after = {g.name: g.grad_norm for g in ev.trained.gradients}
+    after = {g.name: g.grad_norm for g in _measured_or_empty(ev.trained.gradients)}
     verified = {f.fix.id for f in confirmation.findings if f.fix is not None and f.fix.verified}
     return TrainingSummary(
         loop=loop,
@@ -115,7 +118,9 @@ def summarize_training(
         constant_prediction_loss=ev.constant_loss,
         notes=tuple(ev.notes),
         layers=with_verdicts(layer_rows(ev, settings), confirmation.findings, rules),
-        gradients=tuple(GradientRow(g.name, g.grad_norm, after.get(g.name)) for g in ev.init.gradients),
+        gradients=tuple(
+            GradientRow(g.name, g.grad_norm, after.get(g.name)) for g in _measured_or_empty(ev.init.gradients)
+        ),
         fit=fit_of(ev, confirmation.replays, verified),
         lr_range_test=None
         if range_test is None
@@ -124,6 +129,11 @@ def summarize_training(
         if overfit is None
         else OverfitSummary(overfit.samples, overfit.steps, overfit.lr, overfit.start, overfit.best, overfit.baseline),
     )
+
+
+def _measured_or_empty(values: list[_T]) -> list[_T]:
+    """A measured list of per-layer values, or none when a selection did not need them (not measured)."""
+    return values if measured(values) else []
 
 
 def curve_of(r: ReplayResult) -> Curve:
@@ -136,9 +146,9 @@ def layer_rows(ev: Evidence, settings: dict[str, float]) -> list[LayerRow]:
     rules' unit thresholds), pre-activation scale, and the weight-gradient norm of the layer feeding it."""
     active = settings["layers.unit_active_share"]
     saturated = settings["layers.unit_saturated_share"]
-    after = {a.index: a for a in ev.trained.activations}
-    grads_init = {g.name: g.grad_norm for g in ev.init.gradients}
-    grads_after = {g.name: g.grad_norm for g in ev.trained.gradients}
+    after = {a.index: a for a in _measured_or_empty(ev.trained.activations)}
+    grads_init = {g.name: g.grad_norm for g in _measured_or_empty(ev.init.gradients)}
+    grads_after = {g.name: g.grad_norm for g in _measured_or_empty(ev.trained.gradients)}
 
     def share(values: list[float], below: bool) -> float | None:
         if not values:
@@ -187,9 +197,9 @@ def with_verdicts(
         per_layer = f.evidence.get("layers")
         if spec is None or spec.layer_share is None or not isinstance(per_layer, dict):
             continue
-        for name, measured in per_layer.items():
-            if name in shares and isinstance(measured, dict):
-                shares[name][spec.layer_share] = Share(measured.get("init"), measured.get("after"))
+        for name, per_rule in per_layer.items():
+            if name in shares and isinstance(per_rule, dict):
+                shares[name][spec.layer_share] = Share(per_rule.get("init"), per_rule.get("after"))
     return tuple(dataclasses.replace(row, shares=shares[row.name]) for row in rows)
 
 

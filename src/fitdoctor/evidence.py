@@ -5,7 +5,8 @@ from __future__ import annotations
 import linecache
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from torch import nn
 
@@ -18,6 +19,7 @@ from fitdoctor.probes.gradients import LayerGradient
 from fitdoctor.probes.lr_range import RangeTest
 from fitdoctor.probes.overfit import OverfitResult
 from fitdoctor.probes.trend import Trend
+from fitdoctor.quantities import NotMeasured
 from fitdoctor.replay import ReplayResult
 from fitdoctor.summary import LoopSummary
 from fitdoctor.training import TrainingSetup
@@ -141,6 +143,34 @@ class Evidence:
     nonfinite: NonFinite | None = None
     lr_range: RangeTest | None = None
     overfit: OverfitResult | None = None
+
+    def restricted(self, needed: frozenset[str] | set[str]) -> Evidence:
+        """This evidence as a check measuring only the ``needed`` quantities
+        (:data:`fitdoctor.quantities.QUANTITIES`) sees it: every other one :class:`NotMeasured`."""
+
+        def keep(name: str, value: Any) -> Any:
+            return value if name in needed else NotMeasured(name)
+
+        init = replace(
+            self.init,
+            gradients=keep("init.gradients", self.init.gradients),
+            loss=keep("init.gradients", self.init.loss),
+            spread=keep("spread", self.init.spread),
+        )
+        trained = replace(
+            self.trained,
+            activations=keep("trained.activations", self.trained.activations),
+            gradients=keep("trained.gradients", self.trained.gradients),
+            loss=keep("trained.gradients", self.trained.loss),
+            spread=keep("spread", self.trained.spread),
+        )
+        return replace(
+            self,
+            init=init,
+            trained=trained,
+            lr_range=keep("lr_range", self.lr_range),
+            overfit=keep("overfit", self.overfit),
+        )
 
     def module(self, name: str) -> nn.Module | None:
         """The module with this qualified name in the setup's model."""

@@ -11,6 +11,7 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.location import Location
+from fitdoctor.quantities import unknown
 
 
 @dataclass
@@ -40,9 +41,6 @@ class Suspect:
 
 RuleFn = Callable[[Evidence, RuleDoc], list[Suspect]]
 
-#: The optional probes a rule may need (the others run for every check).
-OPTIONAL_PROBES = frozenset({"lr_range", "overfit"})
-
 
 @dataclass(frozen=True)
 class RuleSpec:
@@ -51,8 +49,9 @@ class RuleSpec:
     Attributes:
         code: The catalog code.
         check: The rule itself, a pure function of the evidence and the rule's catalog entry.
-        needs: Optional probes the rule reads (:data:`OPTIONAL_PROBES`); a check with none of the rules that
-            need a probe selected skips it.
+        needs: The probed quantities the rule reads (:data:`fitdoctor.quantities.QUANTITIES`); a check
+            measures only those its selected rules need, and leaves the others
+            :class:`~fitdoctor.quantities.NotMeasured`.
         per_term: Whether the rule reads the loss target, so it runs once more for every further loss term.
         settings: Probe settings this rule's thresholds supply: ``"probe.setting"`` -> threshold name.
         layer_share: The per-layer share the rule reports in its evidence (``layers``: name -> init and after),
@@ -80,9 +79,9 @@ def rule(
     layer_share: str | None = None,
 ) -> Callable[[RuleFn], RuleFn]:
     """Register a rule's check under its catalog code, with what it declares (see :class:`RuleSpec`)."""
-    unknown = set(needs) - OPTIONAL_PROBES
-    if unknown:
-        raise ValueError(f"{code} needs unknown probes: {sorted(unknown)}")
+    strangers = unknown(frozenset(needs))
+    if strangers:
+        raise ValueError(f"{code} needs unknown quantities: {strangers}")
 
     def register(fn: RuleFn) -> RuleFn:
         settings_items = tuple(sorted((settings or {}).items()))

@@ -8,7 +8,7 @@ from fitdoctor.measured import Measured
 from fitdoctor.rules.base import Suspect, g, pct, rule
 
 
-@rule("FD204")
+@rule("FD204", needs=("spread",))
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """After the short training, the predictions' spread across inputs is below ``relative_spread`` of the
     targets' spread."""

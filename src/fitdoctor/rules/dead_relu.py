@@ -56,7 +56,12 @@ def _layers(ev: Evidence, unit_limit: float, correlation: float, count_duplicate
     return out
 
 
-@rule("FD301", settings={"layers.unit_active_share": "unit_active_share"}, layer_share="dead")
+@rule(
+    "FD301",
+    needs=("trained.activations",),
+    settings={"layers.unit_active_share": "unit_active_share"},
+    layer_share="dead",
+)
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Layers where more than ``layer_dead_share`` of ReLU units are lost: active on less than
     ``unit_active_share`` of inputs, or (after training) correlated ≥ ``duplicate_correlation`` with

@@ -12,7 +12,7 @@ from fitdoctor.measured import Measured
 from fitdoctor.rules.base import Suspect, g, rule
 
 
-@rule("FD402")
+@rule("FD402", needs=("init.gradients",))
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Total gradient norm growing more than ``grad_norm_growth``× during the replay, or non-finite values."""
     limit = doc.threshold("grad_norm_growth")

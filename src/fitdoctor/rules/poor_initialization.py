@@ -18,7 +18,7 @@ RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "celu", "
 LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
-@rule("FD303")
+@rule("FD303", needs=("init.gradients",))
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Weight std off by more than ``weight_std_ratio`` from He/LeCun; activation scale drifting more than
     ``depth_scale_ratio`` from the first to the last hidden layer; classification loss at init above

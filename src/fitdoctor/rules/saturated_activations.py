@@ -13,6 +13,7 @@ from fitdoctor.rules.base import Suspect, pct, rule
 
 @rule(
     "FD302",
+    needs=("trained.activations",),
     settings={
         "activations.derivative_ratio": "derivative_ratio",
         "layers.unit_saturated_share": "unit_saturated_share",

@@ -21,7 +21,7 @@ def _ratio(state: StateEvidence) -> tuple[float, float, str, str] | None:
     return first.grad_norm / last.grad_norm, first.grad_norm, first.name, last.name
 
 
-@rule("FD401")
+@rule("FD401", needs=("init.gradients", "trained.gradients"))
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """First-to-last weight-gradient norm ratio below ``first_to_last_ratio`` and first norm below
     ``first_layer_norm`` (both), at init or after the short training."""
