@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import math
+
+import pytest
 import torch
-from rule_support import make_setup, mlp, run, sine, warnings_of
 from torch import nn
+
+from fitdoctor.analysis import gather_evidence
+from fitdoctor.evidence import Locator
+from fitdoctor.rules import load_rules
+from fitdoctor.training import unwrap
+from rule_support import make_setup, mlp, run, sine, suspects, threshold, warnings_of
 
 
 def test_fd301_dead_relu_and_twin() -> None:
@@ -51,3 +60,64 @@ def test_fd301_collapsed_units_count_as_lost_and_twin() -> None:
     assert f.fix is not None and f.fix.verified and f.fix.id == "widen-he-init"
     torch.manual_seed(2)
     assert [f.code for f in run(make_setup(_Tiny(64, False), x, y, lr=1e-2), steps=400).findings] == []
+
+
+NEEDS = load_rules()["FD301"].needs
+
+
+def _lost_units_from_the_weights(model: _Tiny, x: torch.Tensor, limit: float, count_duplicates: bool) -> int:
+    """The units of the hidden layer the rule calls lost, computed from the weights in float64 instead of the
+    activation probe: dead (active on under ``unit_active_share`` of the inputs) or, while the model
+    underfits, explained up to scale and offset by an earlier kinked unit to within float16's 2^-10."""
+    w = model.hidden.weight.detach().double()[:, 0]
+    b = model.hidden.bias.detach().double()
+    z = x.double() @ w[None, :] + b  # (inputs, units)
+    h = z.clamp(min=0)
+    active = (z > 0).double().mean(0)
+    dead = int((active < limit).sum())
+    if not count_duplicates:
+        return dead
+    kinked = [u for u in range(len(w)) if limit <= active[u] < 1 - limit]
+    representatives: list[int] = []
+    duplicates = 0
+    for u in kinked:
+        for r in representatives:
+            design = torch.stack([h[:, r], torch.ones_like(h[:, r])], 1)
+            fit = design @ torch.linalg.lstsq(design, h[:, u : u + 1]).solution
+            unexplained = float(((h[:, u : u + 1] - fit) ** 2).mean() / h[:, u].var(unbiased=False))
+            if unexplained < 2.0**-20:
+                duplicates += 1
+                break
+        else:
+            representatives.append(u)
+    return dead + duplicates
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fd301_over_seeds_agrees_with_the_units_read_from_the_weights(seed: int) -> None:
+    """The founding 4-unit case over eight seeds (about half condense, the others end with mirrored kinks or a
+    dead pair): FD301 is raised exactly when more than half the layer is lost by the weights' own account, and
+    never on the He-initialised 64-unit twin."""
+    x, y = sine(100)
+    limit = threshold("FD301", "unit_active_share")
+    for width, keras in ((4, True), (64, False)):
+        torch.manual_seed(seed)
+        model = _Tiny(width, keras)
+        init = copy.deepcopy(model)
+        ev = gather_evidence(
+            make_setup(model, x, y, lr=1e-2), Locator(), replay_steps=400, needed=NEEDS, budget_s=math.inf
+        ).ev
+        assert ev.constant_loss is not None
+        underfit = ev.baseline.final > threshold("FD301", "underfit_share") * ev.constant_loss
+        trained = unwrap(ev.baseline.model)
+        lost = max(
+            _lost_units_from_the_weights(init, x, limit, False),
+            _lost_units_from_the_weights(trained, x, limit, underfit),
+        )
+        expected = lost / width > threshold("FD301", "layer_dead_share")
+        found = suspects("FD301", ev)
+        assert bool(found) == expected, (seed, width, lost)
+        if width == 64:
+            assert not found
+        if found:
+            assert found[0].evidence["effective_units_after"] == width - lost
