@@ -2,14 +2,13 @@
 
 Snapshot tests render at 80 columns without colour and compare with ``tests/snapshots/*.txt``; a change in
 the rendering fails them. After checking a new rendering by eye, rewrite the snapshots with
-``FITDOCTOR_UPDATE_SNAPSHOTS=1 pytest tests/test_charts.py``. The ``report_*.json`` files next to them are
-``fitdoctor check examples/<name>/broken.py --format json`` outputs.
+``FITDOCTOR_UPDATE_SNAPSHOTS=1 pytest tests/test_charts.py``. The reports they render are the saved ones of
+``saved_reports.py``, which are checked against what the check writes today.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from fitdoctor.report.explain import explain, first_sentences, numbers_sentence,
 from fitdoctor.report.figures import FitFigure, LayerBar, fit_figure, layer_figure, loss_figure
 from fitdoctor.report.full import full_renderables, pictures
 from fitdoctor.summary import Fit, GradientRow, LayerRow, TrainingSummary
+from saved_reports import load
 
 HERE = Path(__file__).resolve().parent
 SNAPSHOTS = HERE / "snapshots"
@@ -45,11 +45,6 @@ def snapshot(name: str, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     assert path.exists(), f"no snapshot {path.name}: render it, check it by eye, then set FITDOCTOR_UPDATE_SNAPSHOTS=1"
     assert text == path.read_text(encoding="utf-8"), f"rendering differs from {path.name}"
-
-
-def load(path: Path) -> Report:
-    with path.open(encoding="utf-8") as fh:
-        return Report.from_dict(json.load(fh))
 
 
 def is_ascii(text: str) -> bool:
@@ -244,7 +239,7 @@ def test_fit_chart_ascii() -> None:
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_pictures_of_examples(name: str) -> None:
-    report = load(SNAPSHOTS / f"report_{name}.json")
+    report = load(name)
     text = render(pictures(report))
     assert widest(text) <= 80
     snapshot(f"pictures_{name}", text)
@@ -253,7 +248,7 @@ def test_pictures_of_examples(name: str) -> None:
 
 
 def test_every_replayed_fix_is_drawn_and_the_verified_ones_on_top() -> None:
-    report = load(SNAPSHOTS / "report_interpolation_unscaled.json")
+    report = load("interpolation_unscaled")
     figure = loss_figure(report)
     assert figure is not None
     fixes = [(line.key, line.verified) for line in figure.lines if line.role == "fix"]
@@ -264,7 +259,7 @@ def test_every_replayed_fix_is_drawn_and_the_verified_ones_on_top() -> None:
 
 
 def test_full_report_has_pictures_and_explanations() -> None:
-    report = load(HERE / "data" / "report_interpolation.json")
+    report = load("interpolation_unscaled")
     text = render(full_renderables(report))
     assert "Pictures" in text
     assert "loss (log scale)" in text
@@ -279,7 +274,7 @@ def test_full_report_has_pictures_and_explanations() -> None:
 
 
 def test_no_pictures_without_a_training_run() -> None:
-    crash = load(HERE / "data" / "report_crash.json")
+    crash = load("crash")
     assert "Pictures" not in render(full_renderables(crash))
 
 
@@ -287,7 +282,7 @@ def test_no_pictures_without_a_training_run() -> None:
 
 
 def test_explain_quotes_the_why_and_this_runs_numbers() -> None:
-    report = load(SNAPSHOTS / "report_sine_tiny_relu.json")
+    report = load("sine_tiny_relu")
     dead = next(f for f in report.findings if f.rule == "dead-relu")
     text = explain(dead, rule_doc("dead-relu"))
     assert text.startswith("A ReLU passes gradient only where its input is positive.")

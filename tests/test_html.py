@@ -2,14 +2,13 @@
 
 The HTML is checked as a document (balanced tags, nothing loaded from outside), for its plots (one line per loss
 curve, the per-layer charts, the fit of a 1-D regression), and in a real headless browser: Debian's chromium
-takes a screenshot that must show the red and green plot lines. The fixtures in tests/data/ were saved from
-``fitdoctor check SCRIPT --format json``; report_tiny_relu.json comes from examples/sine_tiny_relu/broken.py and
-has the ``fit`` of a 1-D regression.
+takes a screenshot that must show the red and green plot lines. The reports rendered are the saved ones of
+``saved_reports.py`` (checked against what the check writes today); sine_tiny_relu's has the ``fit`` of a 1-D
+regression.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -29,16 +28,11 @@ from fitdoctor.location import Location
 from fitdoctor.report import html, svg
 from fitdoctor.report.html import svg as palette
 from fitdoctor.summary import TrainingSummary
+from saved_reports import load
 
-DATA = Path(__file__).resolve().parent / "data"
-FIXTURES = ("tiny_relu", "interpolation", "healthy", "crash")
+FIXTURES = ("sine_tiny_relu", "interpolation_unscaled", "gelu_healthy", "crash")
 FAST = ["--steps", "60", "--replay-steps", "120"]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-
-
-def load(name: str) -> Report:
-    with (DATA / f"report_{name}.json").open(encoding="utf-8") as fh:
-        return Report.from_dict(json.load(fh))
 
 
 def chromium() -> str | None:
@@ -144,7 +138,7 @@ def test_html_is_well_formed_and_self_contained(name: str, explain: bool, catalo
 
 
 def test_loss_curves_have_one_line_per_series(catalog: dict[str, Any]) -> None:
-    report = load("tiny_relu")
+    report = load("sine_tiny_relu")
     page = parse(html.render(report, catalog))
     paths = page.within("loss-curves", "path")
     keys = [p.attrs.get("data-series") for p in paths if p.attrs.get("class") == "series"]
@@ -164,15 +158,22 @@ def test_loss_curves_have_one_line_per_series(catalog: dict[str, Any]) -> None:
 
 
 def test_per_layer_charts(catalog: dict[str, Any]) -> None:
-    report = load("tiny_relu")
+    report = load("sine_tiny_relu")
     page = parse(html.render(report, catalog))
     assert report.training is not None
     layers = report.training.layers
+    # One bar per layer and state where the share is measured: ReLU layers have a dead share, and no
+    # saturated one (a ReLU has no flat tail).
     for kind in ("dead", "saturated"):
         bars = page.within(f"layers-{kind}", "rect")
+        measured = [
+            state for row in layers for state in ("init", "after") if getattr(row.shares[kind], state) is not None
+        ]
         assert sorted(b.attrs["class"] for b in bars if "bar" in b.attrs.get("class", "")) == sorted(
-            ["bar init", "bar after"] * len(layers)
+            f"bar {state}" for state in measured
         )
+    assert {row.kind for row in layers} == {"relu"}
+    assert all(row.shares["dead"].after is not None for row in layers)
     gradients = page.within("gradients", "path", **{"class": "series"})
     assert [g.attrs["data-series"] for g in gradients] == ["init", "after"]
     # Two parametrised layers: one marker per layer and series.
@@ -180,7 +181,7 @@ def test_per_layer_charts(catalog: dict[str, Any]) -> None:
 
 
 def test_fit_plot_for_a_1d_regression(catalog: dict[str, Any]) -> None:
-    report = load("tiny_relu")
+    report = load("sine_tiny_relu")
     fit = report.training.fit if report.training is not None else None
     assert fit is not None
     page = parse(html.render(report, catalog))
@@ -191,17 +192,18 @@ def test_fit_plot_for_a_1d_regression(catalog: dict[str, Any]) -> None:
     assert series["init"]["stroke"] == palette.GREY
     assert {series[k]["stroke"] for k in fit.curves if k not in ("init", "baseline")} <= set(palette.GREENS)
     # Without a fit (more than one input feature) there is no fit plot.
-    assert "fit" not in parse(html.render(load("interpolation"), catalog)).ids()
+    assert "fit" not in parse(html.render(load("interpolation_unscaled"), catalog)).ids()
 
 
 def test_healthy_and_crashed_reports(catalog: dict[str, Any]) -> None:
-    healthy = html.render(load("healthy"), catalog)
+    healthy = html.render(load("gelu_healthy"), catalog)
     assert "No problems found" in healthy and "<h2>Findings</h2>" not in healthy
     assert "loss-curves" in parse(healthy).ids()
     crashed = html.render(load("crash"), catalog)
     page = parse(crashed)
     assert "FD901" in crashed and "could not run (crashed)" in crashed
-    assert [t.attrs.get("class") for t in page.tags if t.name == "pre"] == ["traceback"]
+    # The user's raising line, then the traceback trimmed to the user's frames.
+    assert [t.attrs.get("class") for t in page.tags if t.name == "pre"] == ["source", "traceback"]
     assert 'raise ValueError("corrupt batch 4")' in "".join(page.text)
     assert "loss-curves" not in page.ids()
 
@@ -282,7 +284,7 @@ def test_browser_shows_the_plots(tmp_path: Path, catalog: dict[str, Any]) -> Non
     import matplotlib.image
 
     page = tmp_path / "report.html"
-    page.write_text(html.render(load("tiny_relu"), catalog), encoding="utf-8")
+    page.write_text(html.render(load("sine_tiny_relu"), catalog), encoding="utf-8")
     shot = tmp_path / "shot.png"
     command = [
         binary,

@@ -42,7 +42,7 @@ def test_the_fixture_reports_are_in_the_current_json_shape() -> None:
     from fitdoctor.findings import Report
 
     here = Path(__file__).resolve().parent
-    fixtures = sorted([*here.glob("data/report_*.json"), *here.glob("snapshots/report_*.json")])
+    fixtures = sorted(here.glob("reports/*.json"))
     assert fixtures
     for path in fixtures:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""The concise, SARIF, GitHub and Markdown renderers, on reports saved from real runs (tests/data/).
+"""The concise, SARIF, GitHub and Markdown renderers, on reports saved from real runs (``saved_reports.py``).
 
 The fixtures were made with ``fitdoctor check SCRIPT --format json``: the unscaled-inputs example (several
 findings, verified fixes, causes), a healthy example (no findings) and a script that crashes in training.
@@ -20,20 +20,15 @@ from fitdoctor.location import Location
 from fitdoctor.measured import evidence_to_json
 from fitdoctor.report import concise, github, markdown, sarif
 from fitdoctor.summary import TrainingSummary
+from saved_reports import load
 
-DATA = Path(__file__).resolve().parent / "data"
 #: The OASIS SARIF 2.1.0 JSON schema, vendored so that every clone validates against it.
 SARIF_SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-2.1.0.json"
-FIXTURES = ("interpolation", "healthy", "crash")
+FIXTURES = ("interpolation_unscaled", "gelu_healthy", "crash")
 LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 #: A message with everything GitHub's workflow commands must escape.
 AWKWARD = "50% of units: dead, 3 of 4\nsecond line\r\nthird | line with %0A and %25 literally"
-
-
-def load(name: str) -> Report:
-    with (DATA / f"report_{name}.json").open(encoding="utf-8") as fh:
-        return Report.from_dict(json.load(fh))
 
 
 def awkward_report() -> Report:
@@ -99,7 +94,9 @@ def test_fixtures_are_what_the_tests_expect() -> None:
     assert any(f.caused_by for f in interpolation.findings)
     assert healthy.status == "ok" and not healthy.findings
     assert crash.status == "crashed" and [f.code for f in crash.findings] == ["FD901"]
-    assert crash.findings[0].location is None and (crash.error or {}).get("traceback")
+    location = crash.findings[0].location  # the line that raised
+    assert location is not None and location.source == 'raise ValueError("corrupt batch 4")'
+    assert (crash.error or {}).get("traceback")
 
 
 # --- SARIF -------------------------------------------------------------------------------------------------
@@ -170,7 +167,7 @@ def test_sarif_rules_and_results(name: str, catalog: dict[str, Any]) -> None:
 
 
 def test_sarif_invocation_says_whether_the_check_ran(catalog: dict[str, Any]) -> None:
-    (ok,) = sarif_of(load("interpolation"), catalog)["runs"][0]["invocations"]
+    (ok,) = sarif_of(load("interpolation_unscaled"), catalog)["runs"][0]["invocations"]
     assert ok["executionSuccessful"] is True
     crash = load("crash")
     (failed,) = sarif_of(crash, catalog)["runs"][0]["invocations"]
@@ -182,7 +179,7 @@ def test_sarif_invocation_says_whether_the_check_ran(catalog: dict[str, Any]) ->
 
 
 def test_sarif_fingerprints_are_stable_and_ignore_the_line_number(catalog: dict[str, Any]) -> None:
-    report = load("interpolation")
+    report = load("interpolation_unscaled")
     first = [r["partialFingerprints"] for r in sarif_of(report, catalog)["runs"][0]["results"]]
     assert first == [r["partialFingerprints"] for r in sarif_of(report, catalog)["runs"][0]["results"]]
     moved = Report.from_dict(
@@ -310,7 +307,7 @@ def cells(row: str) -> list[str]:
     return [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
 
 
-@pytest.mark.parametrize("name", ["interpolation", "crash"])
+@pytest.mark.parametrize("name", ["interpolation_unscaled", "crash"])
 def test_markdown_table_and_details(name: str, catalog: dict[str, Any]) -> None:
     report = load(name)
     out = markdown.render(report, catalog)
@@ -336,7 +333,7 @@ def test_markdown_table_and_details(name: str, catalog: dict[str, Any]) -> None:
 
 
 def test_markdown_healthy(catalog: dict[str, Any]) -> None:
-    out = markdown.render(load("healthy"), catalog)
+    out = markdown.render(load("gelu_healthy"), catalog)
     assert "No problems found" in out
     assert markdown.TABLE_HEADER not in out and "<details>" not in out
 
@@ -377,7 +374,7 @@ def test_markdown_fences_hold_backticks(catalog: dict[str, Any]) -> None:
 
 
 def test_concise_one_line_per_finding_and_summary(catalog: dict[str, Any]) -> None:
-    report = load("interpolation")
+    report = load("interpolation_unscaled")
     lines = concise.render(report, catalog).split("\n")
     assert len(lines) == len(report.findings) + 1
     for line, finding in zip(lines[:-1], report.findings, strict=True):
@@ -396,11 +393,13 @@ def test_concise_one_line_per_finding_and_summary(catalog: dict[str, Any]) -> No
 
 
 def test_concise_healthy_and_crash(catalog: dict[str, Any]) -> None:
-    assert concise.render(load("healthy"), catalog) == "No problems found."
+    assert concise.render(load("gelu_healthy"), catalog) == "No problems found."
     crash = load("crash")
     out = concise.render(crash, catalog)
     first, *rest = out.split("\n")
-    assert first.startswith(f"{crash.script}:1: FD901 [error/confirmed] ")
+    location = crash.findings[0].location
+    assert location is not None and location.path == crash.script
+    assert first.startswith(f"{crash.script}:{location.line}: FD901 [error/confirmed] ")
     assert "\n".join(rest) == (crash.error or {})["traceback"].rstrip()
 
 
