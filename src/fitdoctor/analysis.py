@@ -106,7 +106,8 @@ def gather_evidence(
     budget_s: float = DEFAULT_SECONDS,
     progress: Callable[[str], None] | None = None,
 ) -> Gathered:
-    """Probe the setup and run the baseline replay: the :class:`Evidence` every rule reads.
+    """Probe the setup and run the baseline replay: the :class:`Evidence` every rule reads. A small model is
+    probed on one intra-op thread (see :func:`single_thread`).
 
     Args:
         setup: The captured setup.
@@ -121,6 +122,22 @@ def gather_evidence(
         budget_s: Seconds the analysis aims to fit in (see ``fitdoctor.effort``).
         progress: Told what the analysis is doing, phase by phase.
     """
+    with single_thread(setup.model):
+        return _gather(setup, locate, replay_steps, settings, needed, training, is_user, notes, budget_s, progress)
+
+
+def _gather(
+    setup: TrainingSetup,
+    locate: Locator,
+    replay_steps: int,
+    settings: dict[str, float] | None,
+    needed: set[str] | frozenset[str],
+    training: LoopSummary | None,
+    is_user: Callable[[str], bool] | None,
+    notes: Sequence[str],
+    budget_s: float,
+    progress: Callable[[str], None] | None,
+) -> Gathered:
     say = progress or (lambda _: None)
     settings = settings if settings is not None else probe_settings(load_catalog())
     site_of = current_site_factory(is_user) if is_user else None
