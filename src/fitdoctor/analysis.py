@@ -29,6 +29,7 @@ from fitdoctor.probes.lr_range import STEPS as RANGE_STEPS
 from fitdoctor.probes.lr_range import lr_range_test
 from fitdoctor.probes.outputs import prediction_spread
 from fitdoctor.probes.overfit import overfit_one_batch
+from fitdoctor.probes.sequence import probe_sequence_inputs
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.probes.yardstick import program_constant_loss
 from fitdoctor.quantities import ALL, measured
@@ -160,6 +161,7 @@ def _gather(
     say("probing the model at its initial weights")
     init_model = fresh_model(setup)
     acts, final, order = probe_activations(init_model, probe_batches, ratio, site_of)
+    sequence_inputs = probe_sequence_inputs(init_model, probe_batches) if "sequence_inputs" in needed else []
     grad_batches = probe_batches[: effort.grad_batches]
     # A quantity no selected rule needs is not measured: its placeholder is masked by ``restricted`` below.
     init_grads = probe_gradients(init_model, setup, grad_batches, order) if "init.gradients" in needed else ([], 0.0)
@@ -214,6 +216,7 @@ def _gather(
         nonfinite=nonfinite_data(setup.batches),
         lr_range=range_test,
         overfit=overfit,
+        sequence_inputs=sequence_inputs,
     ).restricted(needed)
     return Gathered(ev, effort, init_model)
 

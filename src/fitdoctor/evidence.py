@@ -18,6 +18,7 @@ from fitdoctor.probes.data import FeatureStats, NonFinite, TargetStats
 from fitdoctor.probes.gradients import LayerGradient
 from fitdoctor.probes.lr_range import RangeTest
 from fitdoctor.probes.overfit import OverfitResult
+from fitdoctor.probes.sequence import SequenceInput
 from fitdoctor.probes.trend import Trend
 from fitdoctor.quantities import NotMeasured
 from fitdoctor.replay import ReplayResult
@@ -122,6 +123,7 @@ class Evidence:
         nonfinite: NaN/Inf counts in the captured data.
         lr_range: The learning-rate range test.
         overfit: The overfit-one-batch test.
+        sequence_inputs: What the recurrent and attention layers received on the probe batches.
     """
 
     setup: TrainingSetup
@@ -143,6 +145,7 @@ class Evidence:
     nonfinite: NonFinite | None = None
     lr_range: RangeTest | None = None
     overfit: OverfitResult | None = None
+    sequence_inputs: list[SequenceInput] = field(default_factory=list)
 
     def restricted(self, needed: frozenset[str] | set[str]) -> Evidence:
         """This evidence as a check measuring only the ``needed`` quantities
@@ -170,6 +173,7 @@ class Evidence:
             trained=trained,
             lr_range=keep("lr_range", self.lr_range),
             overfit=keep("overfit", self.overfit),
+            sequence_inputs=keep("sequence_inputs", self.sequence_inputs),
         )
 
     def module(self, name: str) -> nn.Module | None:

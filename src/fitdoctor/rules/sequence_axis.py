@@ -1,0 +1,115 @@
+"""FD206 sequence-axis: a recurrent or attention layer reads the batch as its sequence (``batch_first=False``
+fed ``(batch, time, feature)`` data)."""
+
+from __future__ import annotations
+
+import io
+import tokenize
+from collections import defaultdict
+from collections.abc import Sequence
+
+from torch import nn
+
+from fitdoctor.catalog import RuleDoc
+from fitdoctor.evidence import Evidence
+from fitdoctor.fixes import FixCandidate
+from fitdoctor.probes.sequence import SequenceInput
+from fitdoctor.rules.base import Suspect, rule
+from fitdoctor.training import Plan
+
+
+def batch_axis(call: SequenceInput) -> int | None:
+    """The axis of the layer's input that holds the samples, as the loss target tells: 0 or 1, or None where
+    the shapes can't tell (the two leading axes equal, no target, or a per-step target whose own layout is as
+    ambiguous as the input's)."""
+    shape, target = call.shape, call.target_shape
+    if not target or shape[0] == shape[1]:
+        return None
+    samples = target[0]
+    per_step = len(target) >= 2 and target[1] in (shape[0], shape[1]) and target[1] != 1
+    if per_step:
+        return None
+    if samples == shape[0]:
+        return 0
+    if samples == shape[1]:
+        return 1
+    return None
+
+
+def misread_layers(calls: Sequence[SequenceInput]) -> dict[str, list[SequenceInput]]:
+    """Layers with ``batch_first=False`` whose every judgeable call had the samples on axis 0 (at least one)."""
+    by_layer: dict[str, list[SequenceInput]] = defaultdict(list)
+    for call in calls:
+        if not call.batch_first:
+            by_layer[call.module].append(call)
+    out = {}
+    for name, layer_calls in by_layer.items():
+        axes = {batch_axis(c) for c in layer_calls} - {None}
+        if axes == {0}:
+            out[name] = layer_calls
+    return out
+
+
+def _without_comment(line: str) -> str:
+    """A source line without its trailing comment (a ``#`` inside a string stays), stripped."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return line.strip()
+    comment = next((t for t in tokens if t.type == tokenize.COMMENT), None)
+    return (line[: comment.start[1]] if comment else line).strip()
+
+
+def batch_first(ev: Evidence, names: Sequence[str], kind: str) -> FixCandidate:
+    """The fix: create the layers with ``batch_first=True``, replayed by setting the flag on a fresh copy."""
+
+    def edit(model: nn.Module) -> None:
+        modules = dict(model.named_modules())
+        for name in names:
+            if name in modules:
+                modules[name].batch_first = True
+
+    location = ev.locate.module(names[0])
+    code = _without_comment(location.source if location else "")
+    if code.endswith(")") and "batch_first" not in code:
+        fixed = code[:-1].rstrip()
+        fixed = f"{fixed}{'' if fixed.endswith('(') else ', '}batch_first=True)"
+        snippet = f"{fixed}  # was: {code}"
+    else:
+        snippet = f"nn.{kind}(..., batch_first=True)  # the data is (batch, time, feature)"
+    return FixCandidate(
+        "batch-first",
+        "Create the layer with batch_first=True" if len(names) == 1 else "Create the layers with batch_first=True",
+        snippet,
+        Plan("batch-first", model_edits=(edit,)),
+        location,
+    )
+
+
+@rule("FD206", needs=("sequence_inputs",))
+def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
+    """A ``batch_first=False`` layer whose input has the loss target's sample count on axis 0, not axis 1."""
+    misread = misread_layers(ev.sequence_inputs)
+    if not misread:
+        return []
+    names = list(misread)
+    call = misread[names[0]][0]
+    samples, steps = call.shape[0], call.shape[1]
+    message = (
+        f"{names[0]} ({call.kind}, batch_first=False) reads its input as (time, batch, feature), but it receives "
+        f"{list(call.shape)} with the batch's {samples} samples on the first axis (the target is "
+        f"{list(call.target_shape or ())}): it runs across the {samples} samples of a batch as if they were one "
+        f"sequence, {steps} such sequences side by side, so every prediction mixes the samples before it in the "
+        "batch and sees one step of its own sequence"
+    )
+    if len(names) > 1:
+        message += f" ({len(names)} layers read it so: {', '.join(names)})"
+    evidence = {
+        "layers": names,
+        "kind": call.kind,
+        "input_shape": list(call.shape),
+        "target_shape": list(call.target_shape or ()),
+    }
+    return [
+        Suspect("FD206", message, ev.locate.module(names[0]), names[0], evidence, [batch_first(ev, names, call.kind)])
+    ]
