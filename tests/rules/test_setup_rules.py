@@ -5,12 +5,18 @@ healthy setup with one part of its setup changed; the healthy evidence itself ra
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
+import torch
+from torch import nn
 
-from fitdoctor.evidence import Evidence
+from fitdoctor.analysis import analyse
+from fitdoctor.batches import Batch
+from fitdoctor.evidence import Evidence, Locator
 from fitdoctor.probes.lr_range import RangeTest
-from fitdoctor.training import LossSpec
+from fitdoctor.selection import RuleSelection
+from fitdoctor.training import LossSpec, TrainingSetup
 from rule_support import healthy_evidence, suspects, threshold
 
 CODES = ("FD202", "FD203", "FD303", "FD501")
@@ -60,3 +66,42 @@ def test_fd501_a_rate_far_above_the_range_tests_suggestion(factor: float) -> Non
     suggested = lr / (threshold("FD501", "lr_ratio") * factor)
     rt = RangeTest(lrs=[lr], losses=[1.0], best_lr=suggested * 10, suggested_lr=suggested, diverged_at=None)
     assert codes("FD501", dataclasses.replace(ev, lr_range=rt)) == (["FD501"] if factor > 1 else [])
+
+
+def _classifier_report(final: nn.Module | None, loss: str, seed: int) -> list[tuple[str, str]]:
+    """FD203 alone on a 10-class (or, for BCE with logits, one-logit) MLP whose output ends in ``final``."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(512, 20, generator=g)
+    scores = x[:, :10] @ torch.randn(10, 10, generator=g)
+    binary = loss == "binary_cross_entropy_with_logits"
+    y = (scores[:, :1] > 0).float() if binary else scores.argmax(1)
+    torch.manual_seed(seed)
+    layers = [nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 1 if binary else 10), *([final] if final else [])]
+    model = nn.Sequential(*layers)
+    batches = [Batch((x[i : i + 64],), {}, y[i : i + 64], (64, 1 if binary else 10)) for i in range(0, 512, 64)]
+    setup = TrainingSetup(
+        model=model,
+        initial_state={k: v.clone() for k, v in model.state_dict().items()},
+        optimizer_cls=torch.optim.Adam,
+        optimizer_groups=[{"lr": 1e-3, "params": [n for n, _ in model.named_parameters()]}],
+        loss=LossSpec(loss, {}),
+        batches=batches,
+        seed=seed,
+    )
+    report = analyse(setup, Locator(), script="<test>", replay_steps=150, rules=RuleSelection(select=("FD203",)))
+    return [(f.code, f.message) for f in report.findings]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fd203_a_final_activation_that_bounds_the_logits(seed: int) -> None:
+    relu = _classifier_report(nn.ReLU(), "cross_entropy", seed)
+    assert [c for c, _ in relu] == ["FD203"] and "clips every logit cross_entropy receives at 0" in relu[0][1]
+    (tanh,) = _classifier_report(nn.Tanh(), "cross_entropy", seed)
+    # Logits in [-1, 1] over 10 classes: the true class's probability can't exceed e / (e + 9 / e) = 0.451.
+    floor = math.log1p(9 * math.exp(-2))
+    assert tanh[0] == "FD203" and f"a loss floor of {floor:.3g}" in tanh[1]
+    (bce,) = _classifier_report(nn.ReLU(), "binary_cross_entropy_with_logits", seed)
+    assert "no input is ever predicted negative" in bce[1]
+    # The twins: raw logits, and a final activation whose lower tail is soft (not judged).
+    assert _classifier_report(None, "cross_entropy", seed) == []
+    assert _classifier_report(nn.GELU(), "cross_entropy", seed) == []

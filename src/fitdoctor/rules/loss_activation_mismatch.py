@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import add_log_softmax, remove_final_activation
-from fitdoctor.probes.activations import ActivationStats
+from fitdoctor.probes.activations import DYING, ActivationStats, FinalActivation
 from fitdoctor.rules.base import Suspect, rule
 from fitdoctor.training import fresh_model, predict
 
@@ -26,6 +28,45 @@ DOUBLE_ACTIVATION: dict[tuple[str, str], str] = {
 }
 
 
+#: Losses that take raw scores (logits), which may need any real value.
+LOGIT_LOSSES = ("cross_entropy", "binary_cross_entropy_with_logits")
+#: One-sided final activations that clip the logits at 0 (the smooth lower tails of GELU, SiLU or ELU are not
+#: judged: they bound a wrong class's score only softly).
+CLIPPING_AT_ZERO = DYING | {"softplus"}
+
+
+def _clipped_logits(ev: Evidence, final: FinalActivation) -> str | None:
+    """Why a final activation that bounds the scores hurts a loss that takes logits (None when it doesn't)."""
+    name, low, high = ev.setup.loss.name, final.low, final.high
+    if name not in LOGIT_LOSSES or (low == -math.inf and high == math.inf) or final.kind in ("softmax", "log_softmax"):
+        return None
+    if name == "binary_cross_entropy_with_logits":
+        if low < 0 and high > 0 and high - low > 8:  # sigmoid(±4) covers 2%..98%: not a real bound
+            return None
+        p_low, p_high = 1 / (1 + math.exp(-low)), (1 / (1 + math.exp(-high)) if high < math.inf else 1.0)
+        return (
+            f"The model ends in {final.kind}, so the logits binary_cross_entropy_with_logits receives lie in "
+            f"[{low:.3g}, {high:.3g}]: the predicted probability can't leave [{p_low:.3g}, {p_high:.3g}]"
+            + (", so no input is ever predicted negative" if p_low >= 0.5 else "")
+        )
+    first = ev.setup.batches[0] if ev.setup.batches else None
+    classes = first.pred_shape[1] if first is not None and len(first.pred_shape) >= 2 else None
+    if high < math.inf and classes and classes > 1:
+        floor = math.log1p((classes - 1) * math.exp(-(high - low)))
+        return (
+            f"The model ends in {final.kind}, so the logits cross_entropy receives lie in [{low:.3g}, {high:.3g}]: "
+            f"over {classes} classes the true class's probability can't exceed {math.exp(-floor):.3g}, a loss "
+            f"floor of {floor:.3g}, and the gradient fades where {final.kind} saturates"
+        )
+    if final.kind in CLIPPING_AT_ZERO:
+        return (
+            f"The model ends in {final.kind}, which clips every logit cross_entropy receives at {low:.3g}: a class "
+            f"score below it gets no gradient{' at all' if final.kind in DYING else ''}, so the model can't push "
+            "wrong classes down and stops learning wherever its logits are clipped"
+        )
+    return None
+
+
 def _final_stats(ev: Evidence) -> ActivationStats | None:
     if ev.final is None:
         return None
@@ -34,7 +75,8 @@ def _final_stats(ev: Evidence) -> ActivationStats | None:
 
 @rule("FD203", per_term=True)
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
-    """Softmax before cross-entropy, sigmoid before BCE-with-logits, NLL on non-log-probabilities,
+    """Softmax before cross-entropy, sigmoid before BCE-with-logits, any other final activation that bounds
+    the logits of a loss that takes logits (ReLU or tanh before cross-entropy), NLL on non-log-probabilities,
     cross-entropy over a single output unit."""
     name = ev.setup.loss.name
     final, stats = ev.final, _final_stats(ev)
@@ -45,6 +87,20 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
             Suspect(
                 "FD203",
                 double.format(kind=final.kind),
+                ev.activation_location(stats),
+                stats.name,
+                evidence,
+                [remove_final_activation(ev, final, stats)],
+                symptom=True,
+            )
+        ]
+    clipped = _clipped_logits(ev, final) if final is not None else None
+    if clipped is not None and final is not None and stats is not None:
+        evidence.update({"logit_low": final.low, "logit_high": final.high})
+        return [
+            Suspect(
+                "FD203",
+                clipped,
                 ev.activation_location(stats),
                 stats.name,
                 evidence,
