@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 
 #: Names under which each activation kind is called in user code.
 CALL_NAMES: dict[str, tuple[str, ...]] = {
@@ -64,3 +66,27 @@ def strip_activation(line: str, kind: str) -> str | None:
     if not stripper.done:
         return None
     return ast.unparse(new)
+
+
+def without_comment(line: str) -> str:
+    """A source line without its trailing comment (a ``#`` inside a string stays), stripped."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return line.strip()
+    comment = next((t for t in tokens if t.type == tokenize.COMMENT), None)
+    return (line[: comment.start[1]] if comment else line).strip()
+
+
+def wrap_assignment(line: str, wrapper: str) -> str | None:
+    """``self.x = VALUE`` as ``self.x = wrapper(VALUE)``, from the user's line (None when it isn't one
+    complete assignment)."""
+    code = without_comment(line)
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    if len(tree.body) != 1 or not isinstance(tree.body[0], (ast.Assign, ast.AnnAssign)):
+        return None
+    target, _, value = code.partition("=")
+    return f"{target.rstrip()} = {wrapper}({value.strip()})"

@@ -169,6 +169,8 @@ class LoopSummary:
         params_unchanged: Optimised parameters that never changed.
         eval_mode_steps: Steps taken with the model in eval mode.
         mode_dependent_layers: Layers that behave differently in train and eval mode.
+        unregistered: Attributes holding layers or tensors the model does not register that got gradients
+            while no optimizer held them (``self.hidden`` for a plain list of layers).
         models: The replay model's members, when the script trains several models or raw tensors.
     """
 
@@ -186,6 +188,7 @@ class LoopSummary:
     params_unchanged: tuple[str, ...] = ()
     eval_mode_steps: int = 0
     mode_dependent_layers: tuple[str, ...] = ()
+    unregistered: tuple[str, ...] = ()
     models: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:

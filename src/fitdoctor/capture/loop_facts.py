@@ -5,12 +5,14 @@ eval mode. One collector, filled by the recorder's hooks and summarised once for
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 from fitdoctor.summary import LoopSummary
+from fitdoctor.unregistered import unregistered_labels
 
 
 @dataclass
@@ -30,6 +32,8 @@ class LoopFacts:
         params_outside_optimizer: Trainable parameters of the model that no optimizer group holds.
         params_unchanged: Optimised parameters whose values never changed during the capture.
         mode_layers: Layers that behave differently in train and eval mode (dropout, batch norm).
+        unregistered: Attributes holding layers or tensors the model does not register, which got gradients
+            while no optimizer held them (``fitdoctor.unregistered``).
     """
 
     user_losses: list[float] = field(default_factory=list)
@@ -44,6 +48,7 @@ class LoopFacts:
     params_outside_optimizer: list[str] = field(default_factory=list)
     params_unchanged: list[str] = field(default_factory=list)
     mode_layers: list[str] = field(default_factory=list)
+    unregistered: list[str] = field(default_factory=list)
     #: This step's backpropagated scalars and loss-function values, in call order.
     backward_values: list[float] = field(default_factory=list)
     loss_values: list[float] = field(default_factory=list)
@@ -116,6 +121,18 @@ class LoopFacts:
 
         return probe.register_hook(hook).remove
 
+    def note_end(
+        self,
+        initial_state: dict[str, torch.Tensor],
+        optimized: list[tuple[str, torch.Tensor]],
+        model: nn.Module,
+        optimizers: Sequence[torch.optim.Optimizer],
+    ) -> None:
+        """After the script stopped: which optimised parameters never changed, and which layers or tensors the
+        model holds unregistered while they got gradients and no optimizer holds them."""
+        self.note_unchanged(initial_state, optimized)
+        self.unregistered = unregistered_labels(model, optimizers)
+
     def note_unchanged(self, before: dict[str, torch.Tensor], params: list[tuple[str, torch.Tensor]]) -> None:
         """After the script stopped: which of the optimised ``params`` still equal their value ``before``."""
         for name, p in params:
@@ -142,4 +159,5 @@ class LoopFacts:
             params_unchanged=tuple(self.params_unchanged),
             eval_mode_steps=self.eval_mode_steps,
             mode_dependent_layers=tuple(self.mode_layers),
+            unregistered=tuple(self.unregistered),
         )

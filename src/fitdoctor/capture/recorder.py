@@ -569,9 +569,10 @@ class Recorder:
         return [(n, p) for n, p in inner.named_parameters() if id(p) in in_opt and p.requires_grad]
 
     def finish(self) -> None:
-        """After the script stopped: which optimised parameters never changed."""
-        if self.initial_state is not None:
-            self.facts.note_unchanged(self.initial_state, self._optimized_params())
+        """After the script stopped: which optimised parameters never changed, which layers no one trains."""
+        if self.initial_state is not None and self.model is not None:
+            opts = [r.opt for r in self.records if r.opt]
+            self.facts.note_end(self.initial_state, self._optimized_params(), unwrap_model(self.model), opts)
 
     def training_summary(self) -> LoopSummary:
         """What was seen of the user's own loop."""

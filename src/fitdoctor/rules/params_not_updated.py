@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from torch import nn
+
+from fitdoctor.capture.userframes import Site
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import all_parameters, keep_graph
+from fitdoctor.location import Location
 from fitdoctor.rules.base import Suspect, rule
+from fitdoctor.training import Plan
+from fitdoctor.unregistered import Unregistered, assignment_line, describe, find_unregistered, fixed_code, register
 
 
 def _names(names: list[str], limit: int = 4) -> str:
@@ -14,19 +20,54 @@ def _names(names: list[str], limit: int = 4) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _register(ev: Evidence, labels: tuple[str, ...]) -> FixCandidate:
+    """Register the attributes (``nn.ModuleList``, ``nn.ModuleDict``, ``nn.Parameter``) and train them too."""
+    found = {f.label: f for f, _ in find_unregistered(ev.setup.model)}
+    first = found.get(labels[0])
+    location = _assignment(ev, first) if first else ev.locate.model
+
+    def edit(model: nn.Module) -> None:
+        register(model, frozenset(labels))
+
+    return FixCandidate(
+        "register-layers",
+        "Register the layers with the model (nn.ModuleList / nn.ModuleDict / nn.Parameter)",
+        fixed_code(first, location.source if location else "") if first else "nn.ModuleList([...])",
+        Plan("register-layers", model_edits=(edit,), all_params=True),
+        location,
+    )
+
+
+def _assignment(ev: Evidence, found: Unregistered) -> Location | None:
+    where = assignment_line(ev.setup.model, found)
+    return ev.locate.site(Site(where[0], where[1], "__init__")) if where else ev.locate.model
+
+
 @rule("FD504")
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
-    """Trainable parameters outside the optimizer, without gradient, or unchanged by the captured steps."""
+    """Layers the model holds unregistered (a plain list of modules), trainable parameters outside the
+    optimizer, without gradient, or unchanged by the captured steps."""
     outside = list(ev.loop.params_outside_optimizer)
     no_grad = list(ev.loop.params_without_grad)
+    hidden = {f.label: f for f, _ in find_unregistered(ev.setup.model) if f.label in ev.loop.unregistered}
     # Weights that a vanishing gradient leaves bit-identical are FD401's business; lr 0 is this rule's.
     frozen = [n for g in ev.setup.optimizer_groups if float(g.get("lr", 1.0) or 0.0) == 0.0 for n in g["params"]]
     unchanged = [n for n in frozen if n not in no_grad]
     total = len(ev.setup.initial_state)
-    if (len(outside) + len(no_grad) + len(unchanged)) / max(total, 1) <= doc.threshold("stale_param_share"):
+    if not hidden and (len(outside) + len(no_grad) + len(unchanged)) / max(total, 1) <= doc.threshold(
+        "stale_param_share"
+    ):
         return []
     parts = []
     candidates: list[FixCandidate] = []
+    if hidden:
+        what = "; ".join(describe(f) for f in hidden.values())
+        parts.append(
+            f"{what}: nn.Module registers only modules, parameters and ModuleList/ModuleDict containers, so "
+            "model.parameters() and the optimizer never see these layers; they get gradients in every backward "
+            "pass and never change"
+        )
+        candidates.append(_register(ev, tuple(hidden)))
     if outside:
         parts.append(f"{len(outside)} trainable parameter tensors are not in the optimizer ({_names(outside)})")
         candidates.append(all_parameters(ev))
@@ -40,10 +81,13 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         parts.append(f"{len(unchanged)} sit in a param group with learning rate 0 ({_names(unchanged)})")
     message = "Parts of the model are not trained: " + "; ".join(parts)
     evidence = {
+        "unregistered": list(hidden),
         "outside_optimizer": outside,
         "without_grad": no_grad,
         "unchanged": unchanged,
         "stale_param_share": doc.threshold("stale_param_share"),
     }
-    location = ev.locate.optimizer if outside else ev.locate.model
+    location = (
+        _assignment(ev, next(iter(hidden.values()))) if hidden else ev.locate.optimizer if outside else ev.locate.model
+    )
     return [Suspect("FD504", message, location, None, evidence, candidates, symptom=True)]

@@ -3,8 +3,6 @@ fed ``(batch, time, feature)`` data)."""
 
 from __future__ import annotations
 
-import io
-import tokenize
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -15,6 +13,7 @@ from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.probes.sequence import SequenceInput
 from fitdoctor.rules.base import Suspect, rule
+from fitdoctor.snippets import without_comment
 from fitdoctor.training import Plan
 
 
@@ -50,16 +49,6 @@ def misread_layers(calls: Sequence[SequenceInput]) -> dict[str, list[SequenceInp
     return out
 
 
-def _without_comment(line: str) -> str:
-    """A source line without its trailing comment (a ``#`` inside a string stays), stripped."""
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
-    except (tokenize.TokenError, SyntaxError):
-        return line.strip()
-    comment = next((t for t in tokens if t.type == tokenize.COMMENT), None)
-    return (line[: comment.start[1]] if comment else line).strip()
-
-
 def batch_first(ev: Evidence, names: Sequence[str], kind: str) -> FixCandidate:
     """The fix: create the layers with ``batch_first=True``, replayed by setting the flag on a fresh copy."""
 
@@ -70,7 +59,7 @@ def batch_first(ev: Evidence, names: Sequence[str], kind: str) -> FixCandidate:
                 modules[name].batch_first = True
 
     location = ev.locate.module(names[0])
-    code = _without_comment(location.source if location else "")
+    code = without_comment(location.source if location else "")
     if code.endswith(")") and "batch_first" not in code:
         fixed = code[:-1].rstrip()
         fixed = f"{fixed}{'' if fixed.endswith('(') else ', '}batch_first=True)"
