@@ -3,7 +3,8 @@ operations the probes and replays apply to them (rows, constants, one loss term'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -150,3 +151,38 @@ def finite_rows(batch: Batch) -> Batch:
     if bool(keep.all()):
         return batch
     return select_rows(batch, keep, n)
+
+
+def shuffled_samples(batches: Sequence[Batch], seed: int) -> list[Batch] | None:
+    """The samples of the distinct batches, shuffled across them and cut into batches of the same sizes, in the
+    same order of sizes (the counterfactual of a shuffled loader). None unless every batch is one tensor input
+    and a tensor target with the same number of rows, without a recorded objective."""
+    distinct = list({id(b): b for b in batches}.values())
+    ok = all(
+        b.program is None
+        and not b.kwargs
+        and len(b.args) == 1
+        and isinstance(b.args[0], torch.Tensor)
+        and isinstance(b.target, torch.Tensor)
+        and b.args[0].ndim >= 1
+        and b.target.ndim >= 1
+        and b.args[0].shape[0] == b.target.shape[0]
+        for b in distinct
+    )
+    targets = [b.target for b in distinct if b.target is not None]
+    if not distinct or not ok or len(targets) != len(distinct):
+        return None
+    kinds = {
+        (b.args[0].shape[1:], t.shape[1:], b.args[0].dtype, t.dtype) for b, t in zip(distinct, targets, strict=True)
+    }
+    if len(kinds) != 1:
+        return None
+    xs = torch.cat([b.args[0] for b in distinct])
+    ys = torch.cat(targets)
+    order = torch.randperm(xs.shape[0], generator=torch.Generator().manual_seed(seed))
+    out, start = [], 0
+    for b in distinct:
+        rows = order[start : start + b.args[0].shape[0]]
+        start += len(rows)
+        out.append(replace(b, args=(xs[rows],), target=ys[rows], pred_shape=(len(rows), *b.pred_shape[1:])))
+    return out

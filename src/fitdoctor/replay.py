@@ -143,7 +143,8 @@ def replay(
     grad_norms: list[float] = []
     update_ratios: list[float] = []
     diverged = False
-    batches = cycle(setup.batches, steps * setup.accumulation)
+    source = plan.rebatch(setup.batches) if plan.rebatch is not None else setup.batches
+    batches = cycle(source, steps * setup.accumulation)
     for step in range(1, steps + 1):
         group = [next(batches) for _ in range(setup.accumulation)]
         probe = _StepProbe(params, plan.clip_grad_norm, snapshot=step % 10 == 1)

@@ -206,6 +206,7 @@ class Plan:
         drop_nonfinite: Skip the rows of a batch that hold NaN or Inf.
         keep_graph: Make ``Tensor.detach`` inside forward a no-op (the counterfactual for a cut graph).
         train_mode: Train in train mode (True) or eval mode (False); None keeps the user's.
+        rebatch: Turns the captured batches into the ones the replay trains on (e.g. shuffled across batches).
     """
 
     name: str = "baseline"
@@ -221,6 +222,7 @@ class Plan:
     drop_nonfinite: bool = False
     keep_graph: bool = False
     train_mode: bool | None = None
+    rebatch: Callable[[Sequence[Batch]], list[Batch]] | None = None
 
 
 class KeepGraph(TorchFunctionMode):

@@ -1,0 +1,142 @@
+"""FD104 data-order: consecutive batches drawn from one class or from one slice of the sorted targets."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from fitdoctor.batches import Batch, shuffled_samples
+from fitdoctor.catalog import RuleDoc
+from fitdoctor.evidence import Evidence
+from fitdoctor.fixes import FixCandidate
+from fitdoctor.measured import Measured
+from fitdoctor.rules.base import Suspect, pct, rule
+from fitdoctor.training import Plan
+
+#: Losses whose targets are class labels (indices, or 0/1 for the binary ones).
+CLASS_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")
+#: Fewer distinct batches than this say nothing about an order.
+MIN_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """How much of the whole captured data's spread a batch holds, on average.
+
+    Attributes:
+        share: Mean over batches of the batch's label entropy over the most a batch of its size can hold
+            (classes), or of its target variance over the pooled variance (regression).
+        batches: Distinct batches measured.
+        measure: ``labels`` or ``targets``.
+        classes_seen: Distinct labels over all captured batches (classification).
+    """
+
+    share: float
+    batches: int
+    measure: str
+    classes_seen: int | None = None
+
+
+def _labels(batch: Batch, loss: str) -> torch.Tensor | None:
+    target = batch.target
+    if target is None or target.numel() == 0:
+        return None
+    if loss in ("cross_entropy", "nll_loss") and not target.is_floating_point():
+        return target.reshape(-1).long()
+    if loss.startswith("binary_cross_entropy") and bool(((target == 0) | (target == 1)).all()):
+        return target.reshape(-1).long()
+    return None
+
+
+def _entropy(counts: torch.Tensor) -> float:
+    p = counts[counts > 0].double() / counts.sum()
+    return float(-(p * p.log()).sum())
+
+
+def mixing(batches: Sequence[Batch], loss: str) -> Mixing | None:
+    """How mixed the distinct captured batches are, in captured order (None when it can't be told)."""
+    distinct = list({id(b): b for b in batches}.values())
+    if len(distinct) < MIN_BATCHES:
+        return None
+    labels = [_labels(b, loss) for b in distinct]
+    if loss in CLASS_LOSSES and all(x is not None for x in labels):
+        pooled = torch.cat([x for x in labels if x is not None])
+        if pooled.min() < 0:
+            return None
+        total = _entropy(torch.bincount(pooled))
+        shares = []
+        for x in labels:
+            assert x is not None
+            room = min(total, math.log(x.numel())) if x.numel() > 1 else 0.0
+            if room > 0:
+                shares.append(min(_entropy(torch.bincount(x)) / room, 1.0))
+        if not shares:
+            return None
+        return Mixing(sum(shares) / len(shares), len(distinct), "labels", int(pooled.unique().numel()))
+    if loss in CLASS_LOSSES:
+        return None
+    targets = [b.target for b in distinct]
+    if any(t is None or not t.is_floating_point() or t.ndim == 0 or t.shape[0] < 2 for t in targets):
+        return None
+    rows = [t.detach().double().reshape(t.shape[0], -1) for t in targets if t is not None]
+    if len({r.shape[1] for r in rows}) != 1:
+        return None
+    pooled_var = torch.cat(rows).var(0, unbiased=False)
+    keep = pooled_var > 0
+    if not bool(keep.any()):
+        return None
+    shares = [float((r.var(0, unbiased=False)[keep] / pooled_var[keep]).mean()) for r in rows]
+    return Mixing(sum(shares) / len(shares), len(distinct), "targets")
+
+
+def shuffle_fix(ev: Evidence) -> FixCandidate | None:
+    """Replay on the same samples, shuffled across the captured batches (None when they can't be pooled)."""
+    seed = ev.setup.seed
+    if shuffled_samples(ev.setup.batches, seed) is None:
+        return None
+    return FixCandidate(
+        "shuffle",
+        "Shuffle the training data every epoch",
+        "loader = DataLoader(dataset, batch_size=..., shuffle=True)  # or index with torch.randperm(len(x)) each epoch",
+        Plan("shuffle", rebatch=lambda batches: shuffled_samples(batches, seed) or list(batches)),
+        ev.locate.model_call,
+    )
+
+
+@rule("FD104", per_term=True)
+def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
+    """Batches that hold less than ``batch_share`` of the spread of the whole captured data (label entropy for
+    classification, target variance for regression): the data arrives sorted or grouped, not shuffled."""
+    if ev.setup.adversarial:
+        return []  # a discriminator's batches are all-real or all-fake by design
+    found = mixing(ev.setup.batches, ev.setup.loss.name)
+    limit = doc.threshold("batch_share")
+    if found is None or found.share >= limit:
+        return []
+    if found.measure == "labels":
+        what = (
+            f"the {found.batches} captured batches hold {pct(found.share)} of the label variety a shuffled batch "
+            f"of their size would (label entropy; {found.classes_seen} classes seen in all): the data arrives "
+            "grouped by class"
+        )
+    else:
+        what = (
+            f"the {found.batches} captured batches hold {pct(found.share)} of the target variance of the data "
+            "they come from: the data arrives sorted by its target"
+        )
+    slice_ = "one class" if found.measure == "labels" else "one range of targets"
+    message = (
+        f"The training data is not shuffled: {what}. Each stretch of steps then fits {slice_} and undoes the "
+        "last, so the loss swings and the model forgets what came before"
+    )
+    evidence = {
+        "batch_share": Measured(found.share, limit),
+        "batches": found.batches,
+        "measure": found.measure,
+        "classes_seen": found.classes_seen,
+    }
+    fix = shuffle_fix(ev)
+    return [Suspect("FD104", message, ev.locate.model_call, None, evidence, [fix] if fix else [], symptom=True)]

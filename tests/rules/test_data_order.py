@@ -1,0 +1,98 @@
+"""FD104 data-order: the batch share on batches built here (sorted, grouped, shuffled; classification and
+regression; several seeds), the shuffle the fix replays, and the rule with its verified fix in-process. Its
+examples run through the CLI in test_examples.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from fitdoctor.analysis import analyse
+from fitdoctor.batches import Batch, shuffled_samples
+from fitdoctor.evidence import Locator
+from fitdoctor.rules.data_order import mixing
+from fitdoctor.selection import RuleSelection
+from fitdoctor.training import LossSpec, TrainingSetup
+from rule_support import threshold
+
+
+def _batches(x: torch.Tensor, y: torch.Tensor, size: int) -> list[Batch]:
+    return [
+        Batch((x[i : i + size],), {}, y[i : i + size], (len(y[i : i + size]), *([] if y.ndim == 1 else [1])))
+        for i in range(0, len(x), size)
+    ]
+
+
+def _labels(classes: int, per_class: int, seed: int, shuffle: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(classes).repeat_interleave(per_class)
+    if shuffle:
+        y = y[torch.randperm(len(y), generator=g)]
+    return torch.randn(len(y), 4, generator=g), y
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(("classes", "size"), [(2, 32), (10, 32), (100, 16), (1000, 32)])
+def test_grouped_labels_fall_below_the_share_and_shuffled_ones_stay_above(seed: int, classes: int, size: int) -> None:
+    limit = threshold("FD104", "batch_share")
+    per_class = 2 * size  # every class fills two batches when stored in order
+    grouped = mixing(_batches(*_labels(classes, per_class, seed, False), size), "cross_entropy")
+    shuffled = mixing(_batches(*_labels(classes, per_class, seed, True), size), "cross_entropy")
+    assert grouped is not None and shuffled is not None
+    assert grouped.share < 0.05 and grouped.share < limit <= shuffled.share
+    assert grouped.classes_seen == shuffled.classes_seen == classes
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_targets_sorted_fall_below_the_share(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(512, 3, generator=g)
+    y = x[:, :1] + 0.1 * torch.randn(512, 1, generator=g)
+    order = y[:, 0].argsort()
+    limit = threshold("FD104", "batch_share")
+    sorted_mix = mixing(_batches(x[order], y[order], 32), "mse_loss")
+    random_mix = mixing(_batches(x, y, 32), "mse_loss")
+    assert sorted_mix is not None and random_mix is not None
+    assert sorted_mix.share < 0.05 < limit <= random_mix.share
+
+
+def test_the_shuffle_keeps_samples_and_sizes() -> None:
+    x, y = _labels(4, 30, 0, False)
+    batches = _batches(x, y, 32)  # the last batch holds 24
+    out = shuffled_samples(batches, seed=3)
+    assert out is not None and [len(b.target) for b in out] == [len(b.target) for b in batches]
+    inputs, targets = torch.cat([b.args[0] for b in out])[:, 0].tolist(), torch.cat([b.target for b in out]).tolist()
+    assert sorted(zip(inputs, targets, strict=True)) == sorted(zip(x[:, 0].tolist(), y.tolist(), strict=True))
+    assert shuffled_samples(batches, seed=3)[0].target.tolist() == out[0].target.tolist()  # type: ignore[index]
+    assert shuffled_samples([Batch((x, x), {}, y, (len(y),))] * 2, seed=0) is None  # two inputs: not pooled
+
+
+def _setup(x: torch.Tensor, y: torch.Tensor, seed: int) -> TrainingSetup:
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    return TrainingSetup(
+        model=model,
+        initial_state={k: v.clone() for k, v in model.state_dict().items()},
+        optimizer_cls=torch.optim.Adam,
+        optimizer_groups=[{"lr": 1e-2, "params": [n for n, _ in model.named_parameters()]}],
+        loss=LossSpec("mse_loss", {}),
+        batches=_batches(x, y, 32),
+        seed=seed,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fd104_on_rows_sorted_by_target_and_its_twin(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1024, 8, generator=g)
+    y = torch.sin(2 * x[:, :1]) + x[:, 1:2] * x[:, 2:3]
+    order = y[:, 0].argsort()
+    only = RuleSelection(select=("FD104",))
+    report = analyse(_setup(x[order], y[order], seed), Locator(), script="<test>", replay_steps=160, rules=only)
+    (finding,) = report.findings
+    assert finding.code == "FD104" and finding.confidence == "confirmed"
+    assert finding.fix is not None and finding.fix.id == "shuffle" and finding.fix.verified
+    share = finding.evidence["batch_share"]
+    assert 0 < share.value < threshold("FD104", "batch_share") / 2
+    assert analyse(_setup(x, y, seed), Locator(), script="<test>", replay_steps=160, rules=only).findings == ()
