@@ -14,6 +14,9 @@ from torch import nn
 
 from fitdoctor.analysis import analyse, gather_evidence
 from fitdoctor.batches import Batch
+from fitdoctor.capture.recorder import Recorder
+from fitdoctor.capture.stops import StopCapture
+from fitdoctor.capture.userframes import UserFiles
 from fitdoctor.catalog import load_catalog
 from fitdoctor.evidence import Evidence, Locator
 from fitdoctor.findings import Report
@@ -24,6 +27,41 @@ from fitdoctor.training import LossSpec, TrainingSetup
 
 #: The probes that cost short training runs: the tests that need them supply their results.
 OPTIONAL = frozenset({"lr_range", "overfit"})
+
+
+def setup_of(
+    model: nn.Module,
+    batches: list[Batch],
+    loss: str,
+    *,
+    lr: float,
+    seed: int = 0,
+    optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
+) -> TrainingSetup:
+    """A setup from a model at its current weights and ready-made batches, trained with one optimizer group."""
+    return TrainingSetup(
+        model=model,
+        initial_state={k: v.clone() for k, v in model.state_dict().items()},
+        optimizer_cls=optimizer,
+        optimizer_groups=[{"lr": lr, "params": [n for n, _ in model.named_parameters()]}],
+        loss=LossSpec(loss, {}),
+        batches=batches,
+        seed=seed,
+    )
+
+
+def capture(train: Callable[[], object], steps: int = 5) -> Recorder:
+    """Run ``train`` (the user's loop) under an in-process capture stopped after ``steps`` steps."""
+    recorder = Recorder(UserFiles(None), steps, time_budget=math.inf)
+    recorder.install()
+    try:
+        train()
+    except StopCapture:
+        pass
+    finally:
+        recorder.uninstall()
+    recorder.finish()
+    return recorder
 
 
 def make_setup(

@@ -3,8 +3,6 @@ yardsticks follow the user's reduction, stages and what can't be replayed are re
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,26 +10,11 @@ from torch import nn
 
 from conftest import EXAMPLES, SCRIPTS, run_cli
 from fitdoctor.capture.build import build, problem
-from fitdoctor.capture.recorder import Recorder
-from fitdoctor.capture.stops import StopCapture
-from fitdoctor.capture.userframes import UserFiles
 from fitdoctor.training import batch_loss, fresh_model, unwrap
+from rule_support import capture
 
 SHAPES = SCRIPTS / "shapes"
 ROBUST = SCRIPTS / "robust"
-
-
-def _capture(train: object, steps: int = 5) -> Recorder:
-    recorder = Recorder(UserFiles(None), steps, time_budget=math.inf)
-    recorder.install()
-    try:
-        train()  # type: ignore[operator]
-    except StopCapture:
-        pass
-    finally:
-        recorder.uninstall()
-    recorder.finish()
-    return recorder
 
 
 def test_a_hand_written_objective_replays_to_the_value_the_script_backpropagated() -> None:
@@ -51,7 +34,7 @@ def test_a_hand_written_objective_replays_to_the_value_the_script_backpropagated
             loss.backward()
             opt.step()
 
-    recorder = _capture(train)
+    recorder = capture(train)
     assert problem(recorder, "test") is None
     setup = build(recorder, 0, None).setup
     assert setup.programmed and setup.loss.name == "mse_loss" and setup.loss.reduction == "mean"
@@ -80,7 +63,7 @@ def test_the_capture_changes_nothing_the_script_computes() -> None:
     torch.manual_seed(1)
     watched = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     torch.manual_seed(2)
-    _capture(lambda: train(watched), steps=100)
+    capture(lambda: train(watched), steps=100)
     for a, b in zip(plain.parameters(), watched.parameters(), strict=True):
         assert torch.equal(a, b)
     assert torch.overrides._get_current_function_mode_stack() == []
@@ -100,7 +83,7 @@ def test_weights_updated_by_hand_are_measured_as_sgd() -> None:
                 w.sub_(0.05 * w.grad)  # w -= lr * w.grad, as the tutorial writes it at module level
                 w.grad = None
 
-    recorder = _capture(train)
+    recorder = capture(train)
     setup = build(recorder, 0, None).setup
     assert setup.optimizer_cls is torch.optim.SGD
     assert setup.optimizer_groups[0]["lr"] == pytest.approx(0.05, rel=1e-4)

@@ -13,8 +13,8 @@ from fitdoctor.batches import Batch, shuffled_samples
 from fitdoctor.evidence import Locator
 from fitdoctor.rules.data_order import mixing
 from fitdoctor.selection import RuleSelection
-from fitdoctor.training import LossSpec, TrainingSetup
-from rule_support import threshold
+from fitdoctor.training import TrainingSetup
+from rule_support import setup_of, threshold
 
 
 def _batches(x: torch.Tensor, y: torch.Tensor, size: int) -> list[Batch]:
@@ -71,15 +71,7 @@ def test_the_shuffle_keeps_samples_and_sizes() -> None:
 def _setup(x: torch.Tensor, y: torch.Tensor, seed: int) -> TrainingSetup:
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
-    return TrainingSetup(
-        model=model,
-        initial_state={k: v.clone() for k, v in model.state_dict().items()},
-        optimizer_cls=torch.optim.Adam,
-        optimizer_groups=[{"lr": 1e-2, "params": [n for n, _ in model.named_parameters()]}],
-        loss=LossSpec("mse_loss", {}),
-        batches=_batches(x, y, 32),
-        seed=seed,
-    )
+    return setup_of(model, _batches(x, y, 32), "mse_loss", lr=1e-2, seed=seed)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

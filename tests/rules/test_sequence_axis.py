@@ -16,8 +16,8 @@ from fitdoctor.evidence import Locator
 from fitdoctor.probes.sequence import SequenceInput
 from fitdoctor.rules.sequence_axis import batch_axis, misread_layers
 from fitdoctor.selection import RuleSelection
-from fitdoctor.training import LossSpec, TrainingSetup
-from rule_support import suspects
+from fitdoctor.training import TrainingSetup
+from rule_support import setup_of, suspects
 
 SAMPLES, STEPS, BATCH = 256, 12, 32
 
@@ -60,15 +60,7 @@ def _setup(model: nn.Module, seed: int, time_first: bool = False) -> TrainingSet
     for i in range(0, SAMPLES, BATCH):
         xb = x[i : i + BATCH]
         batches.append(Batch((xb.transpose(0, 1) if time_first else xb,), {}, y[i : i + BATCH], (BATCH, 1)))
-    return TrainingSetup(
-        model=model,
-        initial_state={k: v.clone() for k, v in model.state_dict().items()},
-        optimizer_cls=torch.optim.Adam,
-        optimizer_groups=[{"lr": 3e-3, "params": [n for n, _ in model.named_parameters()]}],
-        loss=LossSpec("mse_loss", {}),
-        batches=batches,
-        seed=seed,
-    )
+    return setup_of(model, batches, "mse_loss", lr=3e-3, seed=seed)
 
 
 def _fd206(setup: TrainingSetup) -> list[tuple[str, str, str]]:

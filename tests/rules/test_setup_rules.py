@@ -16,8 +16,8 @@ from fitdoctor.batches import Batch
 from fitdoctor.evidence import Evidence, Locator
 from fitdoctor.probes.lr_range import RangeTest
 from fitdoctor.selection import RuleSelection
-from fitdoctor.training import LossSpec, TrainingSetup
-from rule_support import healthy_evidence, suspects, threshold
+from fitdoctor.training import LossSpec
+from rule_support import healthy_evidence, setup_of, suspects, threshold
 
 CODES = ("FD202", "FD203", "FD303", "FD501")
 
@@ -79,15 +79,7 @@ def _classifier_report(final: nn.Module | None, loss: str, seed: int) -> list[tu
     layers = [nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 1 if binary else 10), *([final] if final else [])]
     model = nn.Sequential(*layers)
     batches = [Batch((x[i : i + 64],), {}, y[i : i + 64], (64, 1 if binary else 10)) for i in range(0, 512, 64)]
-    setup = TrainingSetup(
-        model=model,
-        initial_state={k: v.clone() for k, v in model.state_dict().items()},
-        optimizer_cls=torch.optim.Adam,
-        optimizer_groups=[{"lr": 1e-3, "params": [n for n, _ in model.named_parameters()]}],
-        loss=LossSpec(loss, {}),
-        batches=batches,
-        seed=seed,
-    )
+    setup = setup_of(model, batches, loss, lr=1e-3, seed=seed)
     report = analyse(setup, Locator(), script="<test>", replay_steps=150, rules=RuleSelection(select=("FD203",)))
     return [(f.code, f.message) for f in report.findings]
 

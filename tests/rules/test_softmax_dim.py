@@ -11,7 +11,7 @@ from fitdoctor.batches import Batch
 from fitdoctor.evidence import Locator
 from fitdoctor.rules.softmax_dim import class_axis
 from fitdoctor.selection import RuleSelection
-from fitdoctor.training import LossSpec, TrainingSetup
+from rule_support import setup_of
 
 
 class _Classifier(nn.Module):
@@ -31,15 +31,7 @@ def _report(dim: int, seed: int) -> list[tuple[str, str, str]]:
     torch.manual_seed(seed)
     model = _Classifier(dim)
     batches = [Batch((x[i : i + 64],), {}, y[i : i + 64], (64, 4)) for i in range(0, 256, 64)]
-    setup = TrainingSetup(
-        model=model,
-        initial_state={k: v.clone() for k, v in model.state_dict().items()},
-        optimizer_cls=torch.optim.Adam,
-        optimizer_groups=[{"lr": 1e-2, "params": [n for n, _ in model.named_parameters()]}],
-        loss=LossSpec("nll_loss", {}),
-        batches=batches,
-        seed=seed,
-    )
+    setup = setup_of(model, batches, "nll_loss", lr=1e-2, seed=seed)
     only = RuleSelection(select=("FD205",))  # the rule alone: no range test, no overfit check
     report = analyse(setup, Locator(), script="<test>", replay_steps=150, rules=only)
     return [(f.code, f.severity, f.confidence) for f in report.findings if f.code == "FD205"]

@@ -5,7 +5,6 @@ anyway). The shipped example runs through the CLI in test_examples.py."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import pytest
@@ -15,10 +14,10 @@ from torch import nn
 from fitdoctor.analysis import analyse
 from fitdoctor.capture.build import build
 from fitdoctor.capture.recorder import Recorder
-from fitdoctor.capture.stops import StopCapture
-from fitdoctor.capture.userframes import UserFiles
+from fitdoctor.findings import Finding
 from fitdoctor.selection import RuleSelection
 from fitdoctor.unregistered import find_unregistered, register
+from rule_support import capture
 
 
 class _Blocks(nn.Module):
@@ -55,20 +54,24 @@ def _run(model: nn.Module, params: Callable[[nn.Module], list[torch.Tensor]], st
     x = torch.randn(256, 4, generator=g)
     y = torch.sin(x[:, :1]) + x[:, 1:2] * x[:, 2:3]
     opt = torch.optim.Adam(params(model), lr=3e-3)
-    recorder = Recorder(UserFiles(None), steps, time_budget=math.inf)
-    recorder.install()
-    try:
+
+    def train() -> None:
         for _ in range(10):
             for i in range(0, 256, 32):
                 opt.zero_grad()
                 nn.functional.mse_loss(model(x[i : i + 32]), y[i : i + 32]).backward()
                 opt.step()
-    except StopCapture:
-        pass
-    finally:
-        recorder.uninstall()
-    recorder.finish()
-    return recorder
+
+    return capture(train, steps)
+
+
+def _fd504(recorder: Recorder, seed: int) -> tuple[Finding, ...]:
+    """FD504 alone on a captured run, with what the capture saw of the loop."""
+    captured = build(recorder, seed, None)
+    only = RuleSelection(select=("FD504",))
+    return analyse(
+        captured.setup, captured.locate, script="<test>", replay_steps=200, training=captured.training, rules=only
+    ).findings
 
 
 def _own_parameters(model: nn.Module) -> list[torch.Tensor]:
@@ -116,17 +119,7 @@ def test_the_capture_records_what_gets_gradients_and_no_optimizer() -> None:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fd504_names_the_list_and_its_registration_is_verified(seed: int) -> None:
     torch.manual_seed(seed)
-    recorder = _run(_Blocks("list"), _own_parameters, steps=40)
-    captured = build(recorder, seed, None)
-    report = analyse(
-        captured.setup,
-        captured.locate,
-        script="<test>",
-        replay_steps=200,
-        training=captured.training,
-        rules=RuleSelection(select=("FD504",)),
-    )
-    (finding,) = report.findings
+    (finding,) = _fd504(_run(_Blocks("list"), _own_parameters), seed)
     assert finding.code == "FD504" and finding.confidence == "confirmed"
     assert "self.blocks is a plain Python list of 2 modules" in finding.message
     assert "self.scale is a tensor with requires_grad, not an nn.Parameter" in finding.message
@@ -136,13 +129,4 @@ def test_fd504_names_the_list_and_its_registration_is_verified(seed: int) -> Non
     torch.manual_seed(seed)
     model = _Blocks("registered")
     model.scale = nn.Parameter(model.scale.detach())
-    twin = build(_run(model, _own_parameters, steps=40), seed, None)
-    clean = analyse(
-        twin.setup,
-        twin.locate,
-        script="<test>",
-        replay_steps=200,
-        training=twin.training,
-        rules=RuleSelection(select=("FD504",)),
-    )
-    assert clean.findings == ()
+    assert _fd504(_run(model, _own_parameters), seed) == ()

@@ -33,9 +33,11 @@ class Net(nn.Module):
 
 model = Net()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+shuffle = torch.Generator().manual_seed(1)
 for epoch in range(50):
+    order = torch.randperm(256, generator=shuffle)  # x is a linspace: batches in its order would be thin slices
     for i in range(0, 256, 32):
-        xb, yb = x[i : i + 32], y[i : i + 32]
+        xb, yb = x[order[i : i + 32]], y[order[i : i + 32]]
         optimizer.zero_grad()
         pred = model(xb)
         if args.reduction == "mean":
