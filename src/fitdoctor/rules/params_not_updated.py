@@ -20,27 +20,27 @@ def _names(names: list[str], limit: int = 4) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _register(ev: Evidence, labels: tuple[str, ...]) -> FixCandidate:
-    """Register the attributes (``nn.ModuleList``, ``nn.ModuleDict``, ``nn.Parameter``) and train them too."""
-    found = {f.label: f for f, _ in find_unregistered(ev.setup.model)}
-    first = found.get(labels[0])
-    location = _assignment(ev, first) if first else ev.locate.model
+def _register(hidden: list[Unregistered], location: Location | None, model_location: Location | None) -> FixCandidate:
+    """Register the attributes (``nn.ModuleList``, ``nn.ModuleDict``, ``nn.Parameter``) and train them too. The
+    snippet rewrites the assigning line where it is known (``location``), else it points at the model."""
+    labels = frozenset(f.label for f in hidden)
 
     def edit(model: nn.Module) -> None:
-        register(model, frozenset(labels))
+        register(model, labels)
 
     return FixCandidate(
         "register-layers",
         "Register the layers with the model (nn.ModuleList / nn.ModuleDict / nn.Parameter)",
-        fixed_code(first, location.source if location else "") if first else "nn.ModuleList([...])",
+        fixed_code(hidden[0], location.source if location else ""),
         Plan("register-layers", model_edits=(edit,), all_params=True),
-        location,
+        location or model_location,
     )
 
 
 def _assignment(ev: Evidence, found: Unregistered) -> Location | None:
+    """The line of the owner's ``__init__`` that assigns the attribute (None where it can't be found)."""
     where = assignment_line(ev.setup.model, found)
-    return ev.locate.site(Site(where[0], where[1], "__init__")) if where else ev.locate.model
+    return ev.locate.site(Site(where[0], where[1], "__init__")) if where else None
 
 
 @rule("FD504")
@@ -49,7 +49,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     optimizer, without gradient, or unchanged by the captured steps."""
     outside = list(ev.loop.params_outside_optimizer)
     no_grad = list(ev.loop.params_without_grad)
-    hidden = {f.label: f for f, _ in find_unregistered(ev.setup.model) if f.label in ev.loop.unregistered}
+    hidden = [f for f, _ in find_unregistered(ev.setup.model) if f.label in ev.loop.unregistered]
     # Weights that a vanishing gradient leaves bit-identical are FD401's business; lr 0 is this rule's.
     frozen = [n for g in ev.setup.optimizer_groups if float(g.get("lr", 1.0) or 0.0) == 0.0 for n in g["params"]]
     unchanged = [n for n in frozen if n not in no_grad]
@@ -60,14 +60,15 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         return []
     parts = []
     candidates: list[FixCandidate] = []
+    assigned = _assignment(ev, hidden[0]) if hidden else None
     if hidden:
-        what = "; ".join(describe(f) for f in hidden.values())
+        what = "; ".join(describe(f) for f in hidden)
         parts.append(
             f"{what}: nn.Module registers only modules, parameters and ModuleList/ModuleDict containers, so "
             "model.parameters() and the optimizer never see these layers; they get gradients in every backward "
             "pass and never change"
         )
-        candidates.append(_register(ev, tuple(hidden)))
+        candidates.append(_register(hidden, assigned, ev.locate.model))
     if outside:
         parts.append(f"{len(outside)} trainable parameter tensors are not in the optimizer ({_names(outside)})")
         candidates.append(all_parameters(ev))
@@ -81,13 +82,11 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         parts.append(f"{len(unchanged)} sit in a param group with learning rate 0 ({_names(unchanged)})")
     message = "Parts of the model are not trained: " + "; ".join(parts)
     evidence = {
-        "unregistered": list(hidden),
+        "unregistered": [f.label for f in hidden],
         "outside_optimizer": outside,
         "without_grad": no_grad,
         "unchanged": unchanged,
         "stale_param_share": doc.threshold("stale_param_share"),
     }
-    location = (
-        _assignment(ev, next(iter(hidden.values()))) if hidden else ev.locate.optimizer if outside else ev.locate.model
-    )
+    location = (assigned or ev.locate.model) if hidden else ev.locate.optimizer if outside else ev.locate.model
     return [Suspect("FD504", message, location, None, evidence, candidates, symptom=True)]
