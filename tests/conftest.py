@@ -33,6 +33,15 @@ class CheckRun:
         assert self.report is not None
         return [f["code"] for f in self.report["findings"] if order[f["severity"]] <= order[at_least]]
 
+    def diagnosed(self) -> list[str]:
+        """The alarms (warnings and errors) and the confirmed findings they explain, in the report's order."""
+        assert self.report is not None
+        return [
+            f["code"]
+            for f in self.report["findings"]
+            if f["severity"] != "info" or (f["confidence"] == "confirmed" and f.get("caused_by"))
+        ]
+
     def finding(self, code: str) -> dict[str, Any]:
         assert self.report is not None
         return next(f for f in self.report["findings"] if f["code"] == code)

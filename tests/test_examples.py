@@ -37,11 +37,16 @@ def test_broken_example_is_diagnosed(script: Path, check_json) -> None:
         assert [f["code"] for f in run.report["findings"]] == [expected[0]]
         return
     assert run.code in (0, 1) and run.report["status"] == "ok", run.stderr[-2000:]
-    found = run.codes("warning")
-    # The exact warnings and errors, in the report's order: the root cause first, then what it explains.
+    found = run.diagnosed()
+    # The exact alarms and the confirmed findings they explain, in the report's order: the root cause first.
     assert found == expected, f"{script.parent.name}: expected {expected}, got {found}"
+    for code in found:
+        f = run.finding(code)
+        # What another finding explains is an info under it; everything else listed is an alarm.
+        assert (f["severity"] == "info") == bool(f["caused_by"]), (code, f["severity"], f["caused_by"])
+        assert set(f["caused_by"]) <= set(found), (code, f["caused_by"])
     root = run.finding(expected[0])
-    assert root["confidence"] == "confirmed"
+    assert root["severity"] != "info" and root["confidence"] == "confirmed"
     assert root["location"] and root["location"]["line"] > 0
     if root["fix"] is not None:
         fix = root["fix"]
@@ -69,7 +74,7 @@ def test_healthy_twin_is_clean(script: Path, check_json) -> None:
 def test_sine_variants(activation: str, code: str, check_json) -> None:
     """DEVELOPERS.md case 1: the ReLU and Tanh variants fail the same way, for the same reason."""
     run = check_json(EXAMPLES / "sine_elu_lr" / "broken.py", "--", "--activation", activation)
-    found = run.codes("warning")
+    found = run.diagnosed()
     assert code in found and "FD501" in found, [f["message"] for f in run.report["findings"]]
     assert found.index("FD501") < found.index(code)
     assert run.finding("FD501")["fix"]["verified"]
@@ -80,8 +85,8 @@ def test_sine_variants(activation: str, code: str, check_json) -> None:
 def test_root_cause_explains_its_consequences(check_json) -> None:
     """Unscaled inputs saturating the tanh units are one story: FD101 first, FD302 caused by it."""
     run = check_json(EXAMPLES / "interpolation_unscaled" / "broken.py")
-    codes = run.codes("warning")
-    assert codes[0] == "FD101"
+    codes = run.diagnosed()
+    assert codes[0] == "FD101" and run.codes("warning") == ["FD101"]
     assert "FD101" in run.finding("FD302")["caused_by"]
     assert "FD101" in run.finding("FD601")["caused_by"]
     # Both point at the same verified fix, measured once.

@@ -103,7 +103,7 @@ def test_the_verdicts_do_not_depend_on_the_reduction(broken: bool) -> None:
             "check", str(SHAPES / "reductions.py"), "--format", "json", "--", "--reduction", reduction, *extra
         )
         assert run.report is not None and run.report["status"] == "ok", run.stderr[-2000:]
-        found[reduction] = sorted(run.codes("warning"))
+        found[reduction] = sorted(run.diagnosed())
         constants[reduction] = run.report["training"]["constant_prediction_loss"]
     assert found["mean"] == found["sum"] == found["manual"]
     assert (found["mean"] != []) is broken

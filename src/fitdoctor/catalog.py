@@ -47,7 +47,7 @@ class RuleDoc:
         references: Citations.
         thresholds: name -> {value, meaning, source}.
         explains: Codes of the findings this rule's problem causes (optional key): when both are confirmed,
-            the effect says "explained by" this code and the report puts this one first.
+            the effect says "explained by" this code and is reported as info under it, and this one is the alarm.
         symptom: Whether the rule reports an outcome (a flat loss, a collapsed output) that any other
             confirmed finding explains (optional key).
         signals_failure: Whether this rule's suspicion means the network is not learning (optional key): while

@@ -4,7 +4,9 @@ A fix is *verified* when its replay's final loss, in the user's own loss units o
 batches, is at most ``1 - MIN_IMPROVEMENT`` times the baseline's after the same number of steps from
 the same initial weights and seed. A finding is *confirmed* when its fix is verified, or when the short
 training shows its symptom while the loss is not going down. Unconfirmed findings are reported as
-``info`` unless their evidence is a proof on its own (e.g. targets no weights can reach).
+``info`` unless their evidence is a proof on its own (e.g. targets no weights can reach). A finding that
+another confirmed finding explains (a symptom, or a consequence the cause's rule declares) is reported as
+``info`` "explained by" its cause, which becomes the alarm and takes the worst severity of what it explains.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc
@@ -162,6 +164,7 @@ def confirm(
     }
     findings: list[Finding] = []
     suppressed: list[Finding] = []
+    alarm_levels: dict[str, str] = {}  # the severity each finding would have had without its causes
     for s in suspects:
         doc = catalog[s.code]
         best, alternatives = fixes[s.code]
@@ -176,8 +179,12 @@ def confirm(
         is_confirmed = confirmed[s.code]
         severity = doc.severity if (is_confirmed or s.proof) else "info"
         message = s.message
-        if doc.symptom and caused_by:
+        if s.code not in silenced:
+            alarm_levels[s.code] = severity
+        if caused_by:
+            # The cause is the alarm; what it explains is reported, confirmed, as an info under it.
             message += f"; explained by {', '.join(sorted(caused_by))} above"
+            severity = "info"
         (suppressed if s.code in silenced else findings).append(
             Finding(
                 code=s.code,
@@ -193,12 +200,33 @@ def confirm(
                 caused_by=tuple(sorted(caused_by)),
             )
         )
-    return Confirmation(rank(findings, catalog), replays, len(skipped), suppressed)
+    ranked = rank(_escalated(findings, alarm_levels), catalog, alarm_levels)
+    return Confirmation(ranked, replays, len(skipped), suppressed)
 
 
-def rank(findings: Sequence[Finding], catalog: dict[str, RuleDoc]) -> list[Finding]:
-    """Order: root causes before the findings they explain, then severity, a verified fix first, category
-    and code."""
+def _escalated(findings: list[Finding], levels: dict[str, str]) -> list[Finding]:
+    """Give each cause the highest severity among its own and those of the findings it explains, directly
+    or through a chain of causes, so that explaining an error never lowers the report's worst severity
+    (``--fail-on error`` still fails)."""
+    level = {f.code: levels.get(f.code, f.severity) for f in findings}
+    changed = True
+    while changed:
+        changed = False
+        for effect in findings:
+            for cause in effect.caused_by:
+                if cause in level and SEVERITY_ORDER[level[effect.code]] < SEVERITY_ORDER[level[cause]]:
+                    level[cause] = level[effect.code]
+                    changed = True
+    return [f if f.caused_by or level[f.code] == f.severity else replace(f, severity=level[f.code]) for f in findings]
+
+
+def rank(
+    findings: Sequence[Finding], catalog: dict[str, RuleDoc], levels: dict[str, str] | None = None
+) -> list[Finding]:
+    """Order: alarms, then the confirmed findings they explain, then unconfirmed suspicions; root causes before the findings they explain, then severity (for an
+    explained finding, the severity it has without its cause, from ``levels``), a verified fix first,
+    category and code."""
+    levels = levels or {}
     present = {f.code for f in findings}
 
     def depth(f: Finding, seen: frozenset[str] = frozenset()) -> int:
@@ -211,9 +239,9 @@ def rank(findings: Sequence[Finding], catalog: dict[str, RuleDoc]) -> list[Findi
     return sorted(
         findings,
         key=lambda f: (
-            f.severity == "info",
+            0 if f.severity != "info" else 1 if f.confidence == "confirmed" else 2,  # alarms, explained, suspected
             depth(f),
-            SEVERITY_ORDER[f.severity],
+            SEVERITY_ORDER[levels.get(f.code, f.severity) if f.caused_by else f.severity],
             not (f.fix is not None and f.fix.verified),  # a cause shown by measurement outranks a suspicion
             CATEGORY_ORDER.get(catalog[f.code].category, 9) if f.code in catalog else 9,
             f.code,

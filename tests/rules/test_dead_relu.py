@@ -54,7 +54,13 @@ def test_fd301_collapsed_units_count_as_lost_and_twin() -> None:
     torch.manual_seed(2)
     report = run(make_setup(_Tiny(4, True), x, y, lr=1e-2), steps=400)
     f = next(f for f in report.findings if f.code == "FD301")
-    assert f.severity == "warning"
+    # The U(-0.05, 0.05) init is the root cause (FD303, the alarm); the lost units are what it explains.
+    assert [(x.code, x.severity, x.confidence) for x in report.findings] == [
+        ("FD303", "warning", "confirmed"),
+        ("FD301", "info", "confirmed"),
+        ("FD602", "info", "suspected"),
+    ]
+    assert f.confidence == "confirmed" and f.caused_by == ("FD303",)
     assert f.evidence["duplicate_share_after"] > 0
     assert f.evidence["effective_units_after"] <= 2
     assert f.fix is not None and f.fix.verified and f.fix.id == "widen-he-init"

@@ -188,6 +188,9 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
         f"{counts['error']} error{'s' * (counts['error'] != 1)}, {counts['warning']} warning"
         f"{'s' * (counts['warning'] != 1)}, {counts['info']} info"
     )
+    explained = sum(1 for f in report.findings if f.severity == "info" and f.caused_by)
+    if explained:
+        summary.append(f" ({explained} explained by the alarms above)")
     if report.suppressed:
         summary.append(f" · {len(report.suppressed)} suppressed", style="dim")
     total = report.timings.get("total_s")
