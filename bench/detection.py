@@ -248,6 +248,17 @@ def alarms(result: dict[str, Any]) -> list[str]:
     return seen
 
 
+def named(result: dict[str, Any]) -> list[str]:
+    """Slugs the report names as a diagnosis, in report order, without repeats: its alarms, and the confirmed
+    findings it reports as info because another alarm explains them (the cause is the alarm)."""
+    seen: list[str] = []
+    for f in result["findings"]:
+        diagnosis = f["severity"] in ALARM or (f["confidence"] == "confirmed" and f.get("caused_by"))
+        if diagnosis and f["rule"] not in seen:
+            seen.append(f["rule"])
+    return seen
+
+
 def harmful(skill: float, twin_skill: float | None) -> bool | None:
     """Whether a fault measurably hurt the plain loop: its residual error (1 - R^2, or the error rate) is at
     least 1.25x its healthy twin's and at least 0.02 higher. None when there is no twin to compare with."""
@@ -267,6 +278,7 @@ def evaluate(
     rows = []
     for label, spec, result in zip(labels, specs, results, strict=True):
         raised = alarms(result)
+        diagnosed = named(result)
         twin = label.get("twin")
         harm = harmful(result["skill"], skill_of.get(twin)) if label["kind"] == "fault" else None
         rows.append(
@@ -279,6 +291,7 @@ def evaluate(
                 "expected": label["expected"],
                 "secondary": label["secondary"],
                 "raised": raised,
+                "named": diagnosed,
                 "first": raised[0] if raised else None,
                 "status": result["status"],
                 "error": result["error"],
@@ -303,7 +316,8 @@ def evaluate(
     for slug in rule_slugs:
         positives = [r for r in faults if r["expected"] == slug]
         raised_on = [r for r in rows if slug in r["raised"]]
-        tp = sum(1 for r in positives if slug in r["raised"])
+        tp = sum(1 for r in positives if slug in r["raised"])  # alarms, for precision
+        found = sum(1 for r in positives if slug in r["named"])  # alarms or explained, for recall
         lenient_ok = sum(
             1
             for r in raised_on
@@ -315,9 +329,10 @@ def evaluate(
             {
                 "rule": slug,
                 "positives": len(positives),
-                "tp": tp,
-                "recall": tp / len(positives) if positives else None,
-                "recall_harmful": (sum(1 for r in harm_pos if slug in r["raised"]) / len(harm_pos))
+                "tp": found,
+                "alarm_tp": tp,
+                "recall": found / len(positives) if positives else None,
+                "recall_harmful": (sum(1 for r in harm_pos if slug in r["named"]) / len(harm_pos))
                 if harm_pos
                 else None,
                 "harmful": len(harm_pos),
@@ -329,7 +344,7 @@ def evaluate(
                 "false_alarm_rate": fa / len(negatives) if negatives else None,
             }
         )
-    tp_all = sum(p["tp"] for p in per_rule)
+    tp_all = sum(p["alarm_tp"] for p in per_rule)
     raised_all = sum(p["raised"] for p in per_rule)
     lenient_all = sum((p["precision_lenient"] or 0) * p["raised"] for p in per_rule)
     harm = [r for r in faults if r["harmful"]]
@@ -339,8 +354,8 @@ def evaluate(
         "negatives": len(negatives),
         "healthy": sum(1 for r in negatives if r["kind"] == "healthy"),
         "near_miss": sum(1 for r in negatives if r["kind"] == "near-miss"),
-        "recall": sum(1 for r in faults if r["expected"] in r["raised"]) / len(faults),
-        "recall_harmful": (sum(1 for r in harm if r["expected"] in r["raised"]) / len(harm)) if harm else None,
+        "recall": sum(1 for r in faults if r["expected"] in r["named"]) / len(faults),
+        "recall_harmful": (sum(1 for r in harm if r["expected"] in r["named"]) / len(harm)) if harm else None,
         "harmful": len(harm),
         "root_cause": sum(1 for r in faults if r["first"] == r["expected"]) / len(faults),
         "precision": tp_all / raised_all if raised_all else None,
@@ -385,12 +400,12 @@ def _per_shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "shape": shape,
                 "faults": len(faults),
                 "negatives": len(negatives),
-                "recall": sum(1 for r in faults if r["expected"] in r["raised"]) / len(faults) if faults else None,
+                "recall": sum(1 for r in faults if r["expected"] in r["named"]) / len(faults) if faults else None,
                 "root_cause": sum(1 for r in faults if r["first"] == r["expected"]) / len(faults) if faults else None,
                 "false_alarms": sum(1 for r in negatives if r["raised"]),
                 "errors": sum(1 for r in mine if r["status"] != "ok"),
                 "check_s": sorted(r["check_s"] for r in mine)[len(mine) // 2] if mine else None,
-                "missed": [r["id"] for r in faults if r["expected"] not in r["raised"]],
+                "missed": [r["id"] for r in faults if r["expected"] not in r["named"]],
                 "alarms_on_healthy": [f"{r['id']}: {', '.join(r['raised'])}" for r in negatives if r["raised"]],
             }
         )

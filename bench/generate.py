@@ -379,6 +379,52 @@ FAULTS: tuple[Fault, ...] = (
         per_base=2,
         via="cli",
     ),
+    # Issue "Diagnose the failures that real scripts have": the common bugs of real threads (appended, so the
+    # variations drawn for the operators above stay as they were).
+    Fault(
+        "relu_logits",
+        "nn.ReLU after the last layer, then CrossEntropyLoss (the old PyTorch Quickstart)",
+        tuple(CLASSIFIERS),
+        ({},),
+        "loss-activation-mismatch",
+        ("dead-relu", "collapsed-output"),
+        per_base=2,
+    ),
+    Fault(
+        "sorted_data",
+        "rows sorted by class or by target, batches drawn in order (a DataLoader with shuffle=False)",
+        ("multireg", "tabcls", "binary", "cnn", "seq"),  # sine1d trains on one full batch by default
+        ({},),
+        "data-order",
+        ("learning-rate-too-high", "learning-rate-too-low", "dead-relu", "saturated-activations"),
+        per_base=2,
+    ),
+    Fault(
+        "softmax_dim0",
+        "nn.LogSoftmax(dim=0) at the end (over the batch), then NLLLoss",
+        tuple(CLASSIFIERS),
+        ({},),
+        "softmax-dim",
+        ("collapsed-output",),
+        per_base=2,
+    ),
+    Fault(
+        "seq_axis",
+        "a GRU without batch_first=True fed (batch, time, feature) sequences",
+        ("seq",),
+        ({},),
+        "sequence-axis",
+        (),
+        per_base=4,
+    ),
+    Fault(
+        "unregistered_list",
+        "the hidden layers kept in a plain Python list (never registered, so never trained)",
+        ALL,
+        ({},),
+        "params-not-updated",
+        ("learning-rate-too-low",),
+    ),
 )
 
 # Healthy setups that sit next to a fault (a near miss), fixed before any run: what each one must not trigger.
@@ -407,6 +453,14 @@ NEAR_MISSES: tuple[tuple[str, str, dict[str, Any], str], ...] = (
     ("multireg", "targets_x3", {"what": "targets with std ~3 (not standardised, but modest)"}, "unscaled-targets"),
     ("cnn", "standardised_pixels", {"what": "pixels standardised to mean 0, std 1"}, "-"),
     ("sine1d", "wide_relu", {"what": "one hidden ReLU layer of 256 units"}, "dead-relu"),
+    ("tabcls", "leaky_logits", {"what": "nn.LeakyReLU(0.1) after the last layer, then CrossEntropyLoss"}, "-"),
+    (
+        "multireg",
+        "frozen_list",
+        {"what": "a frozen feature extractor kept in a plain list on purpose (requires_grad=False)"},
+        "params-not-updated",
+    ),
+    ("tabcls", "shuffled_sorted", {"what": "rows sorted by class, shuffled once before batching"}, "data-order"),
 )
 
 
@@ -660,9 +714,9 @@ def make_data(base: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 class GRULast(nn.Module):
     """A GRU over (batch, time, features) that returns the last time step's output."""
 
-    def __init__(self, inputs: int, hidden: int) -> None:
+    def __init__(self, inputs: int, hidden: int, batch_first: bool = True) -> None:
         super().__init__()
-        self.gru = nn.GRU(inputs, hidden, batch_first=True)
+        self.gru = nn.GRU(inputs, hidden, batch_first=batch_first)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.gru(x)
@@ -687,6 +741,19 @@ class Net(nn.Module):
         if self.final is not None:
             out = self.final(out)
         return out
+
+
+class ListBody(nn.Module):
+    """Layers applied in order but kept in a plain Python list: not registered, so not in ``parameters()``."""
+
+    def __init__(self, layers: list[nn.Module]) -> None:
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
 
 
 def _mlp_body(inputs: int, widths: list[int], act: str, bn_dropout: bool) -> tuple[nn.Module, int]:
@@ -714,8 +781,8 @@ def _cnn_body(channels: int, blocks: int, act: str) -> tuple[nn.Module, int]:
     return nn.Sequential(*layers), 32
 
 
-def _seq_body(hidden: int, depth: int, act: str) -> tuple[nn.Module, int]:
-    layers: list[nn.Module] = [GRULast(1, hidden)]
+def _seq_body(hidden: int, depth: int, act: str, batch_first: bool = True) -> tuple[nn.Module, int]:
+    layers: list[nn.Module] = [GRULast(1, hidden, batch_first)]
     for _ in range(depth):
         layers += [nn.Linear(hidden, hidden), ACTS[act]()]
     return nn.Sequential(*layers), hidden
@@ -802,6 +869,12 @@ def materialize(spec: dict[str, Any]) -> Setup:
         x.view(-1)[torch.randperm(x.numel(), generator=g)[: fault["count"]]] = float("inf")
     elif op == "broadcast_target":
         y = y.view(-1)
+    if op == "sorted_data" or near == "shuffled_sorted":
+        key = y.view(len(y), -1)[:, 0].float()
+        order = torch.sort(key, stable=True).indices
+        if near == "shuffled_sorted":
+            order = order[torch.randperm(len(order), generator=torch.Generator().manual_seed(v["seed"]))]
+        x, y = x[order], y[order]
     if near == "bounded_sigmoid":
         y = 0.05 + 0.9 * (y + 1) / 2
         final = nn.Sigmoid()
@@ -828,7 +901,7 @@ def materialize(spec: dict[str, Any]) -> Setup:
     if base == "cnn":
         body, features = _cnn_body(width, depth, act)
     elif base == "seq":
-        body, features = _seq_body(width, depth, act)
+        body, features = _seq_body(width, depth, act, batch_first=op != "seq_axis")
     else:
         body, features = _mlp_body(x.shape[1], [width] * depth, act, near == "bn_dropout")
     head = nn.Linear(features, outputs)
@@ -842,6 +915,17 @@ def materialize(spec: dict[str, Any]) -> Setup:
         loss = "nll"
     elif op == "layernorm_output":
         final = nn.LayerNorm(1)
+    elif op == "relu_logits":
+        final = nn.ReLU()
+    elif op == "softmax_dim0":
+        final, loss = nn.LogSoftmax(dim=0), "nll"
+    if op == "unregistered_list" or near == "frozen_list":
+        body = ListBody(list(body))
+        if near == "frozen_list":
+            for layer in body.layers:
+                layer.requires_grad_(False)
+    if near == "leaky_logits":
+        final = nn.LeakyReLU(0.1)
     if near == "logsoftmax_nll":
         final, loss = nn.LogSoftmax(dim=1), "nll"
     elif near == "sigmoid_bce":

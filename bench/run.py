@@ -146,7 +146,8 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
         f"{o['negatives']} healthy or near-miss negatives), alarms = findings of severity warning or error:"
     )
     w(
-        f"  * recall **{pct(o['recall'])}** (the injected fault's rule raised), "
+        f"  * recall **{pct(o['recall'])}** (the report names the injected fault's rule: as an alarm, or "
+        "confirmed and explained by the alarm it reports as the cause), "
         f"**{pct(o['recall_harmful'])}** on the {o['harmful']} faults that measurably hurt a plain training loop;"
     )
     w(f"  * root-cause accuracy **{pct(o['root_cause'])}** (the expected rule is the report's first alarm);")
@@ -208,9 +209,11 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
     )
     w("* Two worker processes, one torch thread each.")
     w(
-        "* **Detected** = a finding of the expected slug with severity warning or error (infos, i.e. suspicions the "
-        "replay did not confirm, are not alarms). **Root cause** = the expected slug is the report's first alarm "
-        "(fitdoctor orders errors first, then root causes before the findings they explain)."
+        "* **Detected** = the report names the expected slug as a diagnosis: a finding of severity warning or "
+        "error, or a confirmed finding that the report gives as info because another alarm explains it (fitdoctor "
+        "reports the cause as the alarm and what it explains under it). Unconfirmed suspicions (info) are not "
+        "detections. **Root cause** = the expected slug is the report's first alarm. **Precision** counts alarms "
+        "only (warnings and errors)."
     )
     w(
         "* **Precision (strict)** of rule R = setups labelled R on which R raised / setups on which R raised. "
@@ -320,8 +323,8 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
                 f"`{f.expected}`",
                 len(rs),
                 len(harm),
-                frac(sum(1 for r in rs if f.expected in r["raised"]), len(rs)),
-                frac(sum(1 for r in harm if f.expected in r["raised"]), len(harm)),
+                frac(sum(1 for r in rs if f.expected in r["named"]), len(rs)),
+                frac(sum(1 for r in harm if f.expected in r["named"]), len(harm)),
                 frac(sum(1 for r in rs if r["first"] == f.expected), len(rs)),
                 ", ".join(f"{codes.get(s, s)}×{n}" for s, n in others.most_common(5)) or "–",
                 ", ".join(codes.get(s, s) for s in f.secondary) or "–",
@@ -370,9 +373,9 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
             + ".\n"
         )
 
-    w("### Missed faults (no alarm of the expected rule), harmful ones first\n")
+    w("### Missed faults (the expected rule not named), harmful ones first\n")
     missed = sorted(
-        [r for r in faults if r["expected"] not in r["raised"]],
+        [r for r in faults if r["expected"] not in r["named"]],
         key=lambda r: (not r["harmful"], r["expected"], r["id"]),
     )
     body = [

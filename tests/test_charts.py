@@ -265,7 +265,9 @@ def test_full_report_has_pictures_and_explanations() -> None:
     assert "loss (log scale)" in text
     assert "standardize-inputs" in text.split("Pictures", 1)[1]
     assert "model[1] (Tanh)" in text.split("Pictures", 1)[1]
-    assert text.index("Pictures") > text.index("FD502") and text.index("Pictures") < text.index("1 error, 0 warnings, 5 info (4 explained by the alarms above)")
+    assert text.index("Pictures") > text.index("FD502") and text.index("Pictures") < text.index(
+        "1 error, 0 warnings, 5 info (4 explained by the alarms above)"
+    )
     flat = " ".join(render(full_renderables(report, explain=True), width=100).split())
     for f in report.findings:
         assert " ".join(explain(f, rule_doc(f.code)).split()) in flat

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
-from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix
+from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix, Severity
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.replay import ReplayResult, replay
 from fitdoctor.rules.base import Suspect
@@ -164,7 +164,7 @@ def confirm(
     }
     findings: list[Finding] = []
     suppressed: list[Finding] = []
-    alarm_levels: dict[str, str] = {}  # the severity each finding would have had without its causes
+    alarm_levels: dict[str, Severity] = {}  # the severity each finding would have had without its causes
     for s in suspects:
         doc = catalog[s.code]
         best, alternatives = fixes[s.code]
@@ -177,7 +177,7 @@ def confirm(
                 c for c in sorted(codes) if not catalog[c].symptom and confirmed.get(c) and c not in caused_by
             ]
         is_confirmed = confirmed[s.code]
-        severity = doc.severity if (is_confirmed or s.proof) else "info"
+        severity: Severity = doc.severity if (is_confirmed or s.proof) else "info"  # type: ignore[assignment]
         message = s.message
         if s.code not in silenced:
             alarm_levels[s.code] = severity
@@ -189,7 +189,7 @@ def confirm(
             Finding(
                 code=s.code,
                 rule=doc.slug,
-                severity=severity,  # type: ignore[arg-type]
+                severity=severity,
                 confidence="confirmed" if is_confirmed else "suspected",
                 message=message,
                 location=s.location,
@@ -204,11 +204,11 @@ def confirm(
     return Confirmation(ranked, replays, len(skipped), suppressed)
 
 
-def _escalated(findings: list[Finding], levels: dict[str, str]) -> list[Finding]:
+def _escalated(findings: list[Finding], levels: dict[str, Severity]) -> list[Finding]:
     """Give each cause the highest severity among its own and those of the findings it explains, directly
     or through a chain of causes, so that explaining an error never lowers the report's worst severity
     (``--fail-on error`` still fails)."""
-    level = {f.code: levels.get(f.code, f.severity) for f in findings}
+    level: dict[str, Severity] = {f.code: levels.get(f.code, f.severity) for f in findings}
     changed = True
     while changed:
         changed = False
@@ -221,7 +221,7 @@ def _escalated(findings: list[Finding], levels: dict[str, str]) -> list[Finding]
 
 
 def rank(
-    findings: Sequence[Finding], catalog: dict[str, RuleDoc], levels: dict[str, str] | None = None
+    findings: Sequence[Finding], catalog: dict[str, RuleDoc], levels: dict[str, Severity] | None = None
 ) -> list[Finding]:
     """Order: alarms, then the confirmed findings they explain, then unconfirmed suspicions; root causes before the findings they explain, then severity (for an
     explained finding, the severity it has without its cause, from ``levels``), a verified fix first,
