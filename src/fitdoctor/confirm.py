@@ -143,7 +143,7 @@ def confirm(
     silenced = {s.code for s in suspects if silenced_at(s.location, s.code, catalog[s.code].slug)}
     codes = {s.code for s in suspects} - silenced
     # While a rule that means "not learning" is raised, a suspect whose symptom the short training showed is confirmed.
-    failing = any(catalog[s.code].signals_failure for s in suspects)
+    failing = any(catalog[s.code].signals_failure and s.symptom for s in suspects)
     fixes: dict[str, tuple[Fix | None, tuple[Fix, ...]]] = {}
     for s in suspects:
         measured = [

@@ -25,6 +25,19 @@ def _falling(tail: Trend | None, doc: RuleDoc) -> bool:
     )
 
 
+def _creeping(tail: Trend | None, doc: RuleDoc, constant: float | None) -> bool:
+    """Whether the last half of a run still goes down steadily (a significant downward trend), if slowly, at a
+    pace that would take the loss below ``baseline_share`` of the input-independent baseline within as many
+    steps again as the run had: slow, but on its way. A loss that only inches towards a plateau at the
+    mean-prediction level (a significant trend of a few parts in ten thousand) is not."""
+    if tail is None or tail.relative_decrease <= 0 or tail.p_value >= doc.threshold("trend_p_value"):
+        return False
+    if not constant or constant <= 0:
+        return False
+    projected = tail.end - 2 * (tail.start - tail.end)  # the tail is the run's last half: two more of them
+    return projected < doc.threshold("baseline_share") * constant
+
+
 @rule("FD601")
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """The loss neither falls (by ``min_relative_decrease``, significantly) nor beats ``baseline_share`` of
@@ -44,6 +57,8 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     replay_stalled = _stalled(rep, doc, constant, replay_tail)
     if not (replay_stalled and (user is None or user_stalled)):
         return []
+    # Slow is not broken: a loss still going down steadily in the last half of every run is at most an info.
+    slow = _creeping(replay_tail, doc, constant) and (user_tail is None or _creeping(user_tail, doc, constant))
     parts = []
     if user is not None:
         unit = "steps" if user.block == 1 else f"blocks of {user.block} steps"
@@ -53,9 +68,23 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         )
     if rep is not None:
         parts.append(f"replayed from the same start for {ev.baseline.steps} steps: {g(rep.start)} → {g(rep.end)}")
-    message = "The loss is not going down. " + "; ".join(parts)
+    found = "; ".join(parts)
+    message = (
+        ("The loss is going down, but slowly. " if slow else "The loss is not going down. ")
+        + found[:1].upper()
+        + found[1:]
+    )
     if constant is not None:
         message += f". Predicting the mean target for every input scores {g(constant)}"
+    if slow:
+        tail = replay_tail
+        assert tail is not None
+        lr = ev.setup.lr
+        message += (
+            f". Over the last half of the replay it still fell {tail.relative_decrease:.1%} with a steady downward "
+            f"trend (Kendall τ = {tail.tau:.2f}, p = {tail.p_value:.2g}): training that is slow, not stuck"
+            + (f"; the learning rate {g(lr)} sets the pace" if lr else "")
+        )
     evidence = {
         "user_start": user.start if user else None,
         "user_end": user.end if user else None,
@@ -68,5 +97,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         "min_relative_decrease": doc.threshold("min_relative_decrease"),
         "trend_p_value": doc.threshold("trend_p_value"),
         "baseline_share": doc.threshold("baseline_share"),
+        "still_falling_steadily": slow,
     }
-    return [Suspect("FD601", message, ev.locate.loss, None, evidence, [], symptom=True)]
+    # A slow loss is not the symptom of a failure: unconfirmed (info), and it confirms no other suspect.
+    return [Suspect("FD601", message, ev.locate.loss, None, evidence, [], symptom=not slow)]
