@@ -1,0 +1,77 @@
+"""Regenerate the report excerpts of ``examples/README.md`` from real runs.
+
+Each gallery entry shows a ```console block with a ``fitdoctor check ...`` command and, before the next entry, a
+```text block with what ``--format concise`` prints for it. This script reruns every such command with
+``--format concise`` and replaces the text block with the output (the prose around it is written by hand and
+is not touched; review ``git diff`` after a run). Usage: ``python scripts/gallery.py [--check]``; with
+``--check`` it only reports the blocks that differ and exits 1 if any does.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GALLERY = ROOT / "examples" / "README.md"
+BLOCK = re.compile(r"```(console|text)\n(.*?)```\n", re.S)
+
+
+def run(command: str) -> str:
+    """The concise report of one gallery command, run from the repository root."""
+    args = shlex.split(command)
+    assert args[:2] == ["fitdoctor", "check"], command
+    proc = subprocess.run(
+        [sys.executable, "-m", "fitdoctor", *args[1:], "--format", "concise"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout
+
+
+def regenerate(text: str) -> tuple[str, list[str]]:
+    """The gallery with every text block after a command replaced by that command's output, and the commands
+    whose block changed."""
+    out: list[str] = []
+    changed: list[str] = []
+    pos = 0
+    command: str | None = None
+    for m in BLOCK.finditer(text):
+        kind, body = m.group(1), m.group(2)
+        out.append(text[pos : m.start()])
+        pos = m.end()
+        if kind == "console":
+            line = next((x for x in body.splitlines() if x.startswith("fitdoctor check ")), None)
+            command = line
+            out.append(m.group(0))
+            continue
+        if command is None:
+            out.append(m.group(0))
+            continue
+        fresh = run(command)
+        if fresh != body:
+            changed.append(command)
+        out.append(f"```text\n{fresh}```\n")
+        command = None
+    out.append(text[pos:])
+    return "".join(out), changed
+
+
+def main() -> int:
+    check = "--check" in sys.argv[1:]
+    text = GALLERY.read_text(encoding="utf-8")
+    fresh, changed = regenerate(text)
+    for command in changed:
+        print(f"{'differs' if check else 'updated'}: {command}")
+    if not check and fresh != text:
+        GALLERY.write_text(fresh, encoding="utf-8")
+    return 1 if check and changed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
