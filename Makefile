@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
-# Measurements, not pass/fail tests (kept out of `make test`): writes BENCHMARKS.md, about 20 minutes.
+# Measurements, not pass/fail tests (kept out of `make test`): writes BENCHMARKS.md, about 30 minutes.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
