@@ -57,6 +57,21 @@ def test_targets_sorted_fall_below_the_share(seed: int) -> None:
     assert sorted_mix.share < 0.05 < limit <= random_mix.share
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rows_sorted_by_one_of_several_targets_fall_below_the_share(seed: int) -> None:
+    """Three target columns, the rows sorted by the second: that column's batches hold little of its spread
+    (the mean over the columns would still pass); unsorted, every column stays above the share."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1024, 8, generator=g)
+    y = x[:, :3] @ torch.randn(3, 3, generator=g) + 0.1 * torch.randn(1024, 3, generator=g)
+    order = y[:, 1].argsort()
+    limit = threshold("FD104", "batch_share")
+    sorted_mix = mixing(_batches(x[order], y[order], 64), "mse_loss")
+    random_mix = mixing(_batches(x, y, 64), "mse_loss")
+    assert sorted_mix is not None and random_mix is not None
+    assert sorted_mix.column == 1 and sorted_mix.share < 0.05 < limit <= random_mix.share
+
+
 def test_the_shuffle_keeps_samples_and_sizes() -> None:
     x, y = _labels(4, 30, 0, False)
     batches = _batches(x, y, 32)  # the last batch holds 24

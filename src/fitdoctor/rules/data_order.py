@@ -32,12 +32,15 @@ class Mixing:
         batches: Distinct batches measured.
         measure: ``labels`` or ``targets``.
         classes_seen: Distinct labels over all captured batches (classification).
+        column: For targets of several columns, the one whose batches hold the least of its spread (the data
+            is sorted by it); None for one column or labels.
     """
 
     share: float
     batches: int
     measure: str
     classes_seen: int | None = None
+    column: int | None = None
 
 
 def _labels(batch: Batch, loss: str) -> torch.Tensor | None:
@@ -88,8 +91,12 @@ def mixing(batches: Sequence[Batch], loss: str) -> Mixing | None:
     keep = pooled_var > 0
     if not bool(keep.any()):
         return None
-    shares = [float((r.var(0, unbiased=False)[keep] / pooled_var[keep]).mean()) for r in rows]
-    return Mixing(sum(shares) / len(shares), len(distinct), "targets")
+    # Per target column, the mean over batches of the batch's share of that column's variance; data sorted by
+    # any one column (rows exported sorted by one of several targets) shows in that column alone.
+    per_column = torch.stack([r.var(0, unbiased=False)[keep] / pooled_var[keep] for r in rows]).mean(0)
+    worst = int(per_column.argmin())
+    column = int(keep.nonzero()[worst]) if int(keep.sum()) > 1 else None
+    return Mixing(float(per_column[worst]), len(distinct), "targets", column=column)
 
 
 def shuffle_fix(ev: Evidence) -> FixCandidate | None:
@@ -123,9 +130,11 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
             "grouped by class"
         )
     else:
+        of = "the target variance" if found.column is None else f"the variance of target column {found.column}"
+        by = "its target" if found.column is None else f"target column {found.column}"
         what = (
-            f"the {found.batches} captured batches hold {pct(found.share)} of the target variance of the data "
-            "they come from: the data arrives sorted by its target"
+            f"the {found.batches} captured batches hold {pct(found.share)} of {of} of the data they come from: "
+            f"the data arrives sorted by {by}"
         )
     slice_ = "one class" if found.measure == "labels" else "one range of targets"
     message = (
@@ -137,6 +146,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         "batches": found.batches,
         "measure": found.measure,
         "classes_seen": found.classes_seen,
+        "target_column": found.column,
     }
     fix = shuffle_fix(ev)
     return [Suspect("FD104", message, ev.locate.model_call, None, evidence, [fix] if fix else [], symptom=True)]
