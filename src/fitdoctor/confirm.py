@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc
@@ -177,7 +178,7 @@ def confirm(
                 c for c in sorted(codes) if not catalog[c].symptom and confirmed.get(c) and c not in caused_by
             ]
         is_confirmed = confirmed[s.code]
-        severity: Severity = doc.severity if (is_confirmed or s.proof) else "info"  # type: ignore[assignment]
+        severity = cast(Severity, doc.severity) if (is_confirmed or s.proof) else "info"
         message = s.message
         if s.code not in silenced:
             alarm_levels[s.code] = severity
@@ -223,9 +224,9 @@ def _escalated(findings: list[Finding], levels: dict[str, Severity]) -> list[Fin
 def rank(
     findings: Sequence[Finding], catalog: dict[str, RuleDoc], levels: dict[str, Severity] | None = None
 ) -> list[Finding]:
-    """Order: alarms, then the confirmed findings they explain, then unconfirmed suspicions; root causes before the findings they explain, then severity (for an
-    explained finding, the severity it has without its cause, from ``levels``), a verified fix first,
-    category and code."""
+    """Order: alarms, then the confirmed findings they explain, then unconfirmed suspicions; within each, root
+    causes before the findings they explain, then severity (for an explained finding, the severity it has
+    without its cause, from ``levels``), a verified fix first, category and code."""
     levels = levels or {}
     present = {f.code for f in findings}
 
