@@ -5,7 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fitdoctor.effort import MIN_BATCHES, MIN_REPLAY_STEPS, Effort, measure_step, plan_effort
+from fitdoctor.effort import (
+    CAPTURE_MULTIPLE,
+    DEFAULT_SECONDS,
+    FLOOR_SECONDS,
+    MIN_BATCHES,
+    MIN_EVAL_BATCHES,
+    MIN_REPLAY_STEPS,
+    Effort,
+    analysis_budget,
+    measure_step,
+    plan_effort,
+)
 from rule_support import make_setup
 
 DEFAULTS = Effort(replay_steps=400, probe_batches=64, grad_batches=16, range_steps=100, overfit=True)
@@ -18,15 +29,37 @@ def test_a_cheap_model_gets_the_full_analysis() -> None:
 
 
 def test_a_slow_model_is_scaled_to_fit_and_the_note_says_what_changed() -> None:
-    # 50 ms a step: the full analysis would take about 200 s.
+    # 50 ms a step: the full analysis would take about 110 s.
     full = DEFAULTS.estimate(0.05, 0.015, 200, 4)
-    assert full > 120
-    effort = plan_effort(DEFAULTS, step_s=0.05, forward_s=0.015, seconds=120, overfit_steps=200, overfit_runs=4)
-    assert effort.scaled and effort.estimate(0.05, 0.015, 200, 4) <= 120
+    assert full > 60
+    effort = plan_effort(DEFAULTS, step_s=0.05, forward_s=0.015, seconds=60, overfit_steps=200, overfit_runs=4)
+    assert effort.scaled and effort.estimate(0.05, 0.015, 200, 4) <= 60
     assert MIN_REPLAY_STEPS <= effort.replay_steps < 400 and MIN_BATCHES <= effort.probe_batches < 64
-    note = effort.note(DEFAULTS, 120)
+    note = effort.note(DEFAULTS, 60)
     assert note is not None and "one training step takes 0.05 s" in note
     assert f"replays of {effort.replay_steps} steps (not 400)" in note
+
+
+def test_evaluation_batches_are_given_up_before_replay_steps() -> None:
+    # A model whose forward pass is dear next to its step (a CNN evaluated on 64 batches at 25 points): the
+    # evaluation alone is over the budget's margin, so it shrinks and every replay keeps its 400 steps.
+    full = DEFAULTS.estimate(0.004, 0.004, 300, 4)
+    seconds = 0.8 * full
+    effort = plan_effort(DEFAULTS, step_s=0.004, forward_s=0.004, seconds=seconds, overfit_steps=300, overfit_runs=4)
+    assert effort.scaled and effort.estimate(0.004, 0.004, 300, 4) <= seconds
+    assert effort.replay_steps == 400 and effort.points == DEFAULTS.points and effort.range_steps == 100
+    assert MIN_EVAL_BATCHES <= effort.probe_batches < 64
+    # the most batches that fit: one more would not
+    assert Effort(**{**vars(effort), "probe_batches": effort.probe_batches + 1}).estimate(0.004, 0.004, 300, 4) > seconds
+    note = effort.note(DEFAULTS, seconds)
+    assert note is not None and f"on {effort.probe_batches} batches (not up to 64)" in note and "replays of" not in note
+
+
+def test_the_budget_follows_the_captured_steps_between_a_floor_and_a_cap() -> None:
+    assert analysis_budget(0.3) == FLOOR_SECONDS  # a small model: the full analysis costs less than the floor
+    assert analysis_budget(30.0) == 30.0 * CAPTURE_MULTIPLE
+    assert analysis_budget(1000.0) == DEFAULT_SECONDS
+    assert analysis_budget(1000.0, cap=60.0) == 60.0
 
 
 def test_at_the_floors_the_overfit_check_goes_first_then_the_range_test() -> None:
@@ -41,9 +74,9 @@ def test_at_the_floors_the_overfit_check_goes_first_then_the_range_test() -> Non
 def test_scaling_down_never_turns_on_a_probe_the_rules_did_not_ask_for() -> None:
     # A selection without the range test and the overfit check (e.g. --select FD2) on a slow model.
     selected = Effort(replay_steps=400, probe_batches=64, grad_batches=16, range_steps=0, overfit=False)
-    effort = plan_effort(selected, step_s=0.05, forward_s=0.015, seconds=60, overfit_steps=0, overfit_runs=4)
+    effort = plan_effort(selected, step_s=0.05, forward_s=0.015, seconds=30, overfit_steps=0, overfit_runs=4)
     assert effort.scaled and effort.range_steps == 0 and not effort.overfit
-    note = effort.note(selected, 60)
+    note = effort.note(selected, 30)
     assert note is not None and "range test" not in note and "overfit" not in note
 
 

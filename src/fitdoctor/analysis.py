@@ -18,7 +18,7 @@ from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
 from fitdoctor.confirm import confirm, rank
 from fitdoctor.describe import describe_setup, summarize_training
-from fitdoctor.effort import DEFAULT_SECONDS, Effort, measure_step, plan_effort
+from fitdoctor.effort import ASSUMED_OVERFIT_RUNS, DEFAULT_SECONDS, Effort, calibrated, measure_step, plan_effort
 from fitdoctor.evidence import Evidence, Locator, StateEvidence
 from fitdoctor.findings import Finding, Report
 from fitdoctor.location import Location
@@ -92,6 +92,7 @@ class Gathered:
     ev: Evidence
     effort: Effort
     init_model: torch.nn.Module
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def gather_evidence(
@@ -106,6 +107,7 @@ def gather_evidence(
     notes: Sequence[str] = (),
     budget_s: float = DEFAULT_SECONDS,
     progress: Callable[[str], None] | None = None,
+    captured_step_s: float | None = None,
 ) -> Gathered:
     """Probe the setup and run the baseline replay: the :class:`Evidence` every rule reads. A small model is
     probed on one intra-op thread (see :func:`single_thread`).
@@ -122,9 +124,12 @@ def gather_evidence(
         notes: What was sampled or skipped during capture.
         budget_s: Seconds the analysis aims to fit in (see ``fitdoctor.effort``).
         progress: Told what the analysis is doing, phase by phase.
+        captured_step_s: Mean seconds of one step of the user's captured loop (calibrates the plan).
     """
     with single_thread(setup.model):
-        return _gather(setup, locate, replay_steps, settings, needed, training, is_user, notes, budget_s, progress)
+        return _gather(
+            setup, locate, replay_steps, settings, needed, training, is_user, notes, budget_s, progress, captured_step_s
+        )
 
 
 def _gather(
@@ -138,8 +143,10 @@ def _gather(
     notes: Sequence[str],
     budget_s: float,
     progress: Callable[[str], None] | None,
+    captured_step_s: float | None,
 ) -> Gathered:
     say = progress or (lambda _: None)
+    clock = _Phases()
     settings = settings if settings is not None else probe_settings(load_catalog())
     site_of = current_site_factory(is_user) if is_user else None
     ratio = settings["activations.derivative_ratio"]
@@ -148,7 +155,11 @@ def _gather(
     range_steps = RANGE_STEPS if "lr_range" in needed else 0
     defaults = Effort(replay_steps, MAX_PROBE_BATCHES, MAX_GRAD_BATCHES, range_steps, "overfit" in needed)
     step_s, forward_s, start_s = measure_step(setup)
-    effort = plan_effort(defaults, step_s, forward_s, budget_s, overfit_steps, overfit_runs=4, start_s=start_s)
+    clock.lap("plan_s")
+    step_s, forward_s = calibrated(step_s, forward_s, captured_step_s)
+    effort = plan_effort(
+        defaults, step_s, forward_s, budget_s, overfit_steps, overfit_runs=ASSUMED_OVERFIT_RUNS, start_s=start_s
+    )
     scaled = effort.note(defaults, budget_s)
     if scaled:
         notes.append(scaled)
@@ -165,20 +176,24 @@ def _gather(
     grad_batches = probe_batches[: effort.grad_batches]
     # A quantity no selected rule needs is not measured: its placeholder is masked by ``restricted`` below.
     init_grads = probe_gradients(init_model, setup, grad_batches, order) if "init.gradients" in needed else ([], 0.0)
+    clock.lap("probes_s")
     say(f"replaying {replay_steps} steps from the initial weights")
     baseline = replay(setup, Plan(), replay_steps, eval_batches, points=effort.points)
+    clock.lap("baseline_s")
     trained = unwrap(baseline.model)
     acts_after = probe_activations(trained, probe_batches, ratio, site_of)[0] if "trained.activations" in needed else []
     after_grads = probe_gradients(trained, setup, grad_batches, order) if "trained.gradients" in needed else ([], 0.0)
     spread = "spread" in needed
     spread_init = prediction_spread(init_model, setup, probe_batches) if spread else None
     spread_after = prediction_spread(trained, setup, probe_batches) if spread else None
+    clock.lap("probes_s")
     say("learning-rate range test and overfit-one-batch check")
     range_test = (
         lr_range_test(setup, settings["lr_range.divergence_factor"], effort.range_steps)
         if effort.range_steps and not setup.adversarial
         else None
     )
+    clock.lap("lr_range_s")
     overfit = None
     if effort.overfit:
         # Karpathy's check is about the model and the data, not the optimizer: the user's optimizer at
@@ -190,7 +205,9 @@ def _gather(
             int(settings["overfit.steps"]),
             sorted(set(lrs)),
             adam_lrs=(1e-3, 1e-2),
+            memorised=settings.get("overfit.memorised", 0.0),
         )
+    clock.lap("overfit_s")
     targets = target_stats(setup.batches)
     ev = Evidence(
         setup=setup,
@@ -218,7 +235,21 @@ def _gather(
         overfit=overfit,
         sequence_inputs=sequence_inputs,
     ).restricted(needed)
-    return Gathered(ev, effort, init_model)
+    clock.lap("probes_s")
+    return Gathered(ev, effort, init_model, clock.seconds)
+
+
+class _Phases:
+    """Seconds per analysis phase: each lap adds the time since the last one to a phase's total."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
+        self._last = now
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -251,6 +282,7 @@ def analyse(
     rules: RuleSelection | None = None,
     progress: Callable[[str], None] | None = None,
     budget_s: float = DEFAULT_SECONDS,
+    captured_step_s: float | None = None,
 ) -> Report:
     """Probe the setup, run the rules, confirm the findings and build the report.
 
@@ -267,6 +299,7 @@ def analyse(
         progress: Told what the analysis is doing, phase by phase.
         budget_s: Seconds the analysis aims to fit in: a model whose measured step cost would need more
             gets shorter replays and fewer probe batches (see ``fitdoctor.effort``), and the report says so.
+        captured_step_s: Mean seconds of one step of the user's captured loop (calibrates the plan).
     """
     say = progress or (lambda _: None)
     timings = dict(timings or {})
@@ -290,6 +323,7 @@ def analyse(
             notes=notes,
             budget_s=budget_s,
             progress=say,
+            captured_step_s=captured_step_s,
         )
         ev, effort = gathered.ev, gathered.effort
         replay_steps, eval_batches, probe_batches = effort.replay_steps, ev.eval_batches, ev.probe_batches
@@ -297,6 +331,7 @@ def analyse(
         range_test = ev.lr_range if measured(ev.lr_range) else None
         overfit = ev.overfit if measured(ev.overfit) else None
         timings["probe_s"] = time.perf_counter() - started
+        timings.update(gathered.timings)
         suspects = [s for code, r in active.items() for s in r.check(ev, catalog[code])]
         term_views = (
             _term_views(ev, active, catalog, list(probe_batches), ratio, site_of, gathered.init_model)
@@ -307,9 +342,9 @@ def analyse(
         fixes = len({c.id for s in suspects for c in s.candidates})
         if fixes:
             say(f"verifying {fixes} fix{'es' if fixes != 1 else ''} by replay")
-        # The estimate assumed a few fix replays; past 1.5x the budget the remaining ones are skipped (the
-        # CLI's hard limit is 240 s, twice the largest budget).
-        deadline = started + 1.5 * budget_s
+        # The plan covered the probes; the fix replays get the budget again, and the ones that would start past
+        # it are skipped (the CLI's hard limit is 240 s, twice the largest budget).
+        deadline = confirm_started + budget_s
         confirmation = confirm(
             ev, suspects, catalog, replay_steps, eval_batches, deadline=deadline, points=effort.points
         )
@@ -325,7 +360,7 @@ def analyse(
             confirmation.skipped += extra.skipped
         if confirmation.skipped:
             notes.append(
-                f"{confirmation.skipped} fix replay(s) skipped: the analysis ran past 1.5x its {budget_s:.0f} s "
+                f"{confirmation.skipped} fix replay(s) skipped: the fix replays ran past their {budget_s:.0f} s "
                 "budget; those fixes are unverified"
             )
         timings["confirm_s"] = time.perf_counter() - confirm_started

@@ -21,6 +21,7 @@ from fitdoctor.capture.build import build, problem
 from fitdoctor.capture.recorder import Recorder
 from fitdoctor.capture.stops import StopCapture
 from fitdoctor.capture.userframes import UserFiles
+from fitdoctor.effort import analysis_budget
 from fitdoctor.errors import UsageError
 from fitdoctor.report.display import Report
 from fitdoctor.selection import RuleSelection
@@ -240,6 +241,8 @@ def _report(
         notes=captured.notes,
         timings={"capture_s": time.perf_counter() - started},
         rules=selection,
+        budget_s=analysis_budget(recorder.training_s),
+        captured_step_s=recorder.step_s,
     )
     report.timings["total_s"] = time.perf_counter() - started
     return Report.of(report)

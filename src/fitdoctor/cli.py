@@ -142,8 +142,8 @@ def check(
         float | None,
         typer.Option(
             min=1.0,
-            help="Stop the script after this many seconds; a large model's analysis is scaled to fit about 4x "
-            "this (at most 120 s). [default: 30]",
+            help="Stop the script after this many seconds. The analysis aims at about the time the captured "
+            "steps took (at least 5 s, at most 4x this and 120 s), scaled down for large models. [default: 30]",
         ),
     ] = None,
     replay_steps: Annotated[
@@ -193,6 +193,9 @@ def check(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no output of the script.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="After the report, the seconds each phase took (on stderr).")
+    ] = False,
     color: Annotated[Color, typer.Option(help="Colour the output.")] = Color.auto,
 ) -> None:
     """Run SCRIPT, capture what it trains, diagnose it and verify each fix.
@@ -254,6 +257,10 @@ def check(
         text = render(report, output_format, _console(color), explain)
         if text is not None:
             sys.stdout.write(text.rstrip("\n") + "\n")
+    if verbose:
+        from fitdoctor.report.timings import timing_line
+
+        err.print(escape(timing_line(report.timings)), style="dim", soft_wrap=True)
     if report.status != "ok":
         raise typer.Exit(2)
     limit = (fail_on.value if fail_on else None) or settings.fail_on or "error"

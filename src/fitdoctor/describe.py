@@ -127,7 +127,9 @@ def summarize_training(
         else RangeTestSummary(range_test.suggested_lr, range_test.best_lr, range_test.diverged_at),
         overfit_one_batch=None
         if overfit is None
-        else OverfitSummary(overfit.samples, overfit.steps, overfit.lr, overfit.start, overfit.best, overfit.baseline),
+        else OverfitSummary(
+            overfit.samples, overfit.steps, overfit.lr, overfit.start, overfit.best, overfit.baseline, overfit.decided_at
+        ),
     )
 
 

@@ -17,18 +17,34 @@ import torch
 from fitdoctor.replay import evaluate
 from fitdoctor.training import Plan, PlannedModel, TrainingSetup, fresh_model, make_optimizers, train_step
 
-#: Seconds the analysis aims to stay within by default (the CLI's hard limit is 240 s past the capture).
+#: Seconds the analysis aims to stay within at most (the CLI's hard limit is 240 s past the capture).
 DEFAULT_SECONDS = 120.0
-#: Fix replays assumed when estimating the cost up front (a typical broken script proposes 2-4).
-ASSUMED_FIXES = 4
+#: The analysis aims at this multiple of the time the user's captured steps took: a check should cost a
+#: fraction of the run it saves, and the captured steps are a fraction of that run (issue 15).
+CAPTURE_MULTIPLE = 1.0
+#: ... but never below this many seconds: below it, the probes of a small model (a baseline replay of 400
+#: steps, the range test, the overfit check: 0.5-4 s measured on the examples) would be cut for a saving the
+#: user can't notice next to the 1.5-2 s it takes to start Python and torch.
+FLOOR_SECONDS = 5.0
+#: When the analysis must be scaled down, evaluation batches go first, down to this many: the replays'
+#: evaluation costs (points + 1) forward passes over every batch, as much as their training on a CNN.
+MIN_EVAL_BATCHES = 16
+#: Fix replays the plan assumes: none. The budget plans the probes and the baseline replay; the fix replays,
+#: as long as the baseline, get the same budget again once their number is known (a healthy script proposes
+#: none; the broken examples 1-5), and those that would start past it are skipped and said so.
+ASSUMED_FIXES = 0
+#: Overfit runs the plan assumes: a model that can memorise is decided within its first run (the check stops
+#: there); only one that can't pays for all four.
+ASSUMED_OVERFIT_RUNS = 1
 #: Evaluation points per replay curve by default (``training.replay``'s ``points``).
 EVAL_POINTS = 24
 MIN_EVAL_POINTS = 4
 #: Batches the learning-rate range test evaluates after every step (``probes.lr_range.PROBE_BATCHES``).
 RANGE_EVAL_BATCHES = 8
 #: A replay step costs more than a bare training step: it also takes the gradient norm every step and the
-#: update ratio (a copy of the weights) every 10th. Measured 1.7 s against 0.93 s on a 100M-parameter MLP.
-REPLAY_STEP_FACTOR = 1.8
+#: update ratio (a copy of the weights) every 10th. Measured 1.7 s against 0.93 s on a 100M-parameter MLP,
+#: where those passes over the weights weigh most; 0.8-1.2x on the CNN, GRU and MLPs of bench/realistic.
+REPLAY_STEP_FACTOR = 1.2
 #: Extra timed steps (and forwards) whose fastest gives the cost, within about this many seconds.
 REPEATS = 5
 REPEAT_SECONDS = 1.0
@@ -83,21 +99,48 @@ class Effort:
         """What was scaled down and why, for the report (None when nothing was)."""
         if not self.scaled or self.step_s is None:
             return None
-        parts = [
-            f"replays of {self.replay_steps} steps (not {defaults.replay_steps})",
-            f"probes and evaluation on {self.probe_batches} batches (not up to {defaults.probe_batches})",
-        ]
+        parts = []
+        if self.replay_steps < defaults.replay_steps:
+            parts.append(f"replays of {self.replay_steps} steps (not {defaults.replay_steps})")
+        if self.points < defaults.points:
+            parts.append(f"{self.points} evaluation points per replay (not {defaults.points})")
+        if self.probe_batches < defaults.probe_batches:
+            parts.append(f"probes and evaluation on {self.probe_batches} batches (not up to {defaults.probe_batches})")
         if self.range_steps == 0 and defaults.range_steps:
             parts.append("no learning-rate range test")
         elif self.range_steps < defaults.range_steps:
             parts.append(f"a learning-rate range test of {self.range_steps} steps (not {defaults.range_steps})")
         if not self.overfit and defaults.overfit:
             parts.append("no overfit-one-batch check")
+        if not parts:
+            return None
         return (
-            f"large for this machine: one training step takes {self.step_s:.2f} s, so the analysis was scaled "
-            f"down (aiming at {seconds:.0f} s): {', '.join(parts)}; a finding a short replay can't confirm stays "
-            "unconfirmed (info)"
+            f"effort: one training step takes {self.step_s:.3g} s here, so the analysis was scaled down to aim at "
+            f"{seconds:.0f} s (about the time your captured steps took, at least {FLOOR_SECONDS:.0f} s): "
+            f"{', '.join(parts)}; a finding a short replay can't confirm stays unconfirmed (info)"
         )
+
+
+def analysis_budget(training_s: float, cap: float = DEFAULT_SECONDS) -> float:
+    """Seconds the analysis aims at, from the seconds the user's captured steps took.
+
+    Args:
+        training_s: Seconds from the first captured optimizer step to the last.
+        cap: The most it may aim at (the default, or less under a short ``--time-budget``).
+    """
+    return min(cap, max(FLOOR_SECONDS, CAPTURE_MULTIPLE * training_s))
+
+
+def calibrated(step_s: float, forward_s: float, captured_step_s: float | None) -> tuple[float, float]:
+    """The measured step and forward costs, lowered to the user's own step time when that was faster.
+
+    The handful of steps :func:`measure_step` times still pay one-off costs on some models (a GRU's first
+    calls took 2x its steady step), which planned a tenth of the affordable analysis; the captured loop's
+    mean step (its data loading included, so never an underestimate of a replay's step) corrects it.
+    """
+    if not captured_step_s or captured_step_s <= 0 or captured_step_s >= step_s:
+        return step_s, forward_s
+    return captured_step_s, forward_s * captured_step_s / step_s
 
 
 def measure_step(setup: TrainingSetup) -> tuple[float, float, float]:
@@ -156,11 +199,23 @@ def plan_effort(
 ) -> Effort:
     """The defaults if they fit ``seconds``; otherwise a scaled-down effort that does (or the floor)."""
     measured = replace(defaults, step_s=step_s, forward_s=forward_s, start_s=start_s)
-    full = measured.estimate(step_s, forward_s, overfit_steps, overfit_runs)
-    if full <= seconds:
+
+    def cost(effort: Effort) -> float:
+        return effort.estimate(step_s, forward_s, overfit_steps, overfit_runs)
+
+    if cost(measured) <= seconds:
         return measured
-    share = seconds / full
-    batches = max(MIN_BATCHES, min(defaults.probe_batches, int(defaults.probe_batches * share)))
+    # Fewer evaluation batches first: the curves get a little noisier, but every replay keeps its length.
+    fewest = min(defaults.probe_batches, MIN_EVAL_BATCHES)
+    fewer = replace(measured, probe_batches=fewest, grad_batches=min(defaults.grad_batches, fewest), scaled=True)
+    if cost(fewer) <= seconds:
+        most = max(
+            (n for n in range(fewest, defaults.probe_batches + 1) if cost(replace(fewer, probe_batches=n)) <= seconds),
+            default=fewest,
+        )
+        return replace(fewer, probe_batches=most, grad_batches=min(defaults.grad_batches, most))
+    share = seconds / cost(fewer)
+    batches = max(MIN_BATCHES, min(fewest, int(defaults.probe_batches * share)))
     effort = Effort(
         replay_steps=max(MIN_REPLAY_STEPS, min(defaults.replay_steps, int(defaults.replay_steps * share))),
         probe_batches=batches,
@@ -177,8 +232,8 @@ def plan_effort(
         scaled=True,
     )
     # Still over at the floors: drop the overfit check, then the range test.
-    if effort.estimate(step_s, forward_s, overfit_steps, overfit_runs) > seconds:
+    if cost(effort) > seconds:
         effort = replace(effort, overfit=False)
-    if effort.estimate(step_s, forward_s, overfit_steps, overfit_runs) > seconds:
+    if cost(effort) > seconds:
         effort = replace(effort, range_steps=0)
     return effort

@@ -348,7 +348,8 @@ class RangeTestSummary:
 
 @dataclass(frozen=True)
 class OverfitSummary:
-    """The overfit-one-batch check: its batch, steps and learning rate, and the losses it reached."""
+    """The overfit-one-batch check: its batch, steps and learning rate, and the losses it reached
+    (``decided_at``: the step at which the batch counted as memorised and the check stopped, if it did)."""
 
     samples: int
     steps: int
@@ -356,6 +357,7 @@ class OverfitSummary:
     start: float
     best: float
     baseline: float
+    decided_at: int | None = None
 
 
 @dataclass(frozen=True)

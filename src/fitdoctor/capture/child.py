@@ -24,6 +24,10 @@ from typing import Any, NoReturn
 
 from fitdoctor.capture.userframes import UserFiles
 
+#: When this module was loaded, just after the interpreter started: the start-up phase (importing torch and
+#: fitdoctor's capture) runs from here to the script's first line.
+_LOADED = time.perf_counter()
+
 
 def _write(path: str, payload: dict[str, Any]) -> None:
     tmp = path + ".tmp"
@@ -142,6 +146,7 @@ class _Session:
         self.swallowed = False
         self.started = time.perf_counter()
         self.capture_s = 0.0
+        self.start_s = 0.0
         self._restore: list[Callable[[], None]] = []
 
     def capture(self) -> None:
@@ -163,6 +168,7 @@ class _Session:
             torch.set_num_threads(1)
         self.progress(f"running {job['display']}")  # the parent treats "running ..." as the capture phase
         self.started = time.perf_counter()
+        self.start_s = self.started - _LOADED
         self._enter()
         try:
             with warnings.catch_warnings():
@@ -238,7 +244,7 @@ class _Session:
     def _report(self) -> dict[str, Any]:
         from fitdoctor.analysis import analyse, meta_report
         from fitdoctor.capture.build import build, problem
-        from fitdoctor.effort import DEFAULT_SECONDS
+        from fitdoctor.effort import DEFAULT_SECONDS, analysis_budget
         from fitdoctor.evidence import Locator
         from fitdoctor.rules._meta import SCRIPT_CRASHED
         from fitdoctor.selection import RuleSelection
@@ -246,7 +252,7 @@ class _Session:
         job, recorder = self.job, self.recorder
         display = job["display"]
         recorder.finish()
-        timings = {"capture_s": self.capture_s}
+        timings = {"start_s": self.start_s, "capture_s": self.capture_s}
         if self.crash is not None:
             crash = self.crash
             message = self.original(f"{display} raised {type(crash).__name__}: {crash}")
@@ -266,7 +272,9 @@ class _Session:
             return meta_report(
                 display, found.status, found.code, found.message, found.extra, timings=timings, seed=job["seed"]
             ).to_dict()
+        built = time.perf_counter()
         captured = build(recorder, job["seed"], job["display_root"])
+        timings["build_s"] = time.perf_counter() - built
         if self.exit_code not in (None, 0):
             captured.notes.append(
                 f"exit: the script exited with sys.exit({self.exit_code!r}) after {recorder.steps} training steps; "
@@ -288,8 +296,9 @@ class _Session:
             timings=timings,
             rules=RuleSelection.from_job(job),
             progress=self.progress,
-            # A large model's analysis is scaled to about 4x the script's budget (120 s at the default 30 s).
-            budget_s=min(DEFAULT_SECONDS, 4 * float(job["time_budget"])),
+            # The analysis aims at about the time the captured steps took, within 4x the script's budget.
+            budget_s=analysis_budget(recorder.training_s, min(DEFAULT_SECONDS, 4 * float(job["time_budget"]))),
+            captured_step_s=recorder.step_s,
         )
         return report.to_dict()
 

@@ -92,6 +92,7 @@ class Recorder:
         """Forget what was captured (a new training stage begins)."""
         self.started = time.perf_counter()
         self.first_step_at: float | None = None
+        self.last_step_at: float | None = None
         self.steps = 0
         self.model: nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -495,7 +496,20 @@ class Recorder:
         if self.first_step_at is not None:
             self._check_budget(time.perf_counter())
 
+    @property
+    def training_s(self) -> float:
+        """Seconds the user's loop took from its first optimizer step to its last captured one (0 before two)."""
+        if self.first_step_at is None or self.last_step_at is None:
+            return 0.0
+        return max(0.0, self.last_step_at - self.first_step_at)
+
+    @property
+    def step_s(self) -> float | None:
+        """Mean seconds of one captured step of the user's loop (None before two steps)."""
+        return self.training_s / (self.steps - 1) if self.steps > 1 and self.training_s > 0 else None
+
     def _check_budget(self, now: float) -> None:
+        self.last_step_at = now
         if self.steps >= self.max_steps:
             self.stops.stop(f"step budget of {self.max_steps} steps reached")
         elif now - self.started > self.time_budget:

@@ -10,7 +10,11 @@ from fitdoctor.rules.base import Suspect, g, rule
 @rule(
     "FD602",
     needs=("overfit", "lr_range"),
-    settings={"overfit.batch_size": "batch_size", "overfit.steps": "overfit_steps"},
+    settings={
+        "overfit.batch_size": "batch_size",
+        "overfit.steps": "overfit_steps",
+        "overfit.memorised": "overfit_share",
+    },
 )
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """The best overfit run stays above ``overfit_share`` of the input-independent baseline on that batch."""
