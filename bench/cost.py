@@ -73,17 +73,31 @@ def example_scripts() -> list[Path]:
     return out
 
 
-def examples(reps: int = 3, deadline: float = math.inf, progress: bool = True) -> list[dict[str, Any]]:
-    """Check time vs plain time (same steps) and peak memory for every example.
+def realistic_scripts() -> list[Path]:
+    """The heavier scripts of ``bench/realistic`` (an MLP, a CNN, a GRU, an LSTM, a Transformer), as people
+    write them: full runs of 5-20 s on one thread."""
+    return sorted((REPO / "bench" / "realistic").glob("*.py"))
 
-    Repetitions go round-robin over the examples (so drift in the machine's load hits every example alike); a
+
+#: The phases of the report's ``timings`` the tables break the check into.
+PHASES = ("capture_s", "plan_s", "probes_s", "baseline_s", "lr_range_s", "overfit_s", "confirm_s")
+
+
+def examples(
+    reps: int = 3, deadline: float = math.inf, progress: bool = True, scripts: list[Path] | None = None
+) -> list[dict[str, Any]]:
+    """Check time vs the script's whole plain run and vs its plain run capped at the captured steps, with the
+    check's phases and peak memory, for every example (or for ``scripts``).
+
+    Repetitions go round-robin over the scripts (so drift in the machine's load hits every script alike); a
     further round starts only while the previous round's duration still fits before ``deadline`` (a
     ``time.perf_counter()`` value). At least one round always runs.
     """
-    scripts = example_scripts()
+    scripts = scripts if scripts is not None else example_scripts()
     info: dict[Path, dict[str, Any]] = {s: {"script": str(s.relative_to(REPO))} for s in scripts}
     checks: dict[Path, list[dict[str, Any]]] = {s: [] for s in scripts}
     plains: dict[Path, list[dict[str, Any]]] = {s: [] for s in scripts}
+    fulls: dict[Path, list[dict[str, Any]]] = {s: [] for s in scripts}
     for rep in range(reps):
         round_started = time.perf_counter()
         for script in scripts:
@@ -102,14 +116,19 @@ def examples(reps: int = 3, deadline: float = math.inf, progress: bool = True) -
             if report["status"] != "ok":
                 continue
             row["steps"] = int(report["training"].get("steps_captured", 0))
+            row["replay_steps"] = int(report["training"].get("replay", {}).get("steps", 0))
             row["findings"] = [f"{f['code']}" for f in report["findings"] if f["severity"] != "info"]
             row.setdefault("timings", []).append(report["timings"])
             checks[script].append(check)
             plain = measure([PY, str(REPO / "bench" / "capped.py"), str(row["steps"]), str(script)])
             plains[script].append(plain)
+            full = measure([PY, str(script)], cwd=script.parent)
+            fulls[script].append(full)
             if rep == 0 and progress:
                 print(
-                    f"  cost: {row['script']} check {check['wall_s']:.1f} s, plain {plain['wall_s']:.1f} s", flush=True
+                    f"  cost: {row['script']} check {check['wall_s']:.1f} s, capped {plain['wall_s']:.1f} s, "
+                    f"full {full['wall_s']:.1f} s",
+                    flush=True,
                 )
         took = time.perf_counter() - round_started
         if rep + 1 < reps and time.perf_counter() + took > deadline:
@@ -122,12 +141,14 @@ def examples(reps: int = 3, deadline: float = math.inf, progress: bool = True) -
         if checks[script]:
             row["check_s"] = statistics.median(c["wall_s"] for c in checks[script])
             row["plain_s"] = statistics.median(p["wall_s"] for p in plains[script])
+            row["full_s"] = statistics.median(p["wall_s"] for p in fulls[script])
             row["check_rss"] = statistics.median(c["rss_mib"] for c in checks[script])
             row["plain_rss"] = statistics.median(p["rss_mib"] for p in plains[script])
             row["ratio"] = row["check_s"] / row["plain_s"]
+            row["ratio_full"] = row["check_s"] / row["full_s"]
             row["reps"] = len(checks[script])
-            for phase in ("capture_s", "probe_s", "confirm_s"):
-                row[phase] = statistics.median(t.get(phase, math.nan) for t in row["timings"])
+            for phase in (*PHASES, "probe_s"):
+                row[phase] = statistics.median(t.get(phase, 0.0) for t in row["timings"])
         row.pop("timings", None)
         rows.append(row)
     return rows

@@ -169,13 +169,33 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
         w("  * rules that fired on negatives: " + ", ".join(f"`{s}` ×{n}" for s, n in fa_rules.most_common()) + ".")
     else:
         w("  * no rule fired on a negative.")
+    heavy = [r for r in costs.get("realistic", []) if r.get("ratio_full")]
+    if ex or heavy:
+        every = ex + heavy
+        full = [r["ratio_full"] for r in every]
+        worst_full = max(every, key=lambda r: r["ratio_full"])
+        long_runs = [r for r in every if r["full_s"] >= 10]
+        w(
+            f"* **Cost against the script's whole run:** `fitdoctor check` takes a median **{statistics.median(full):.2f}×** "
+            f"the script's entire plain run (one thread), worst **{worst_full['ratio_full']:.2f}×** "
+            f"(`{worst_full['script']}`), over {len(ex)} examples and {len(heavy)} heavier scripts (`bench/realistic`: "
+            + ", ".join(f"{Path(r['script']).stem} {r['ratio_full']:.2f}×" for r in heavy)
+            + (
+                f"); on the {len(long_runs)} script(s) whose full run takes ≥ 10 s: "
+                + ", ".join(f"{r['ratio_full']:.2f}×" for r in long_runs)
+                if long_runs
+                else ")"
+            )
+            + "."
+        )
     if ex:
         ratios = [r["ratio"] for r in ex]
         w(
             f"* **Cost per example script:** `fitdoctor check` takes **{statistics.median(ratios):.1f}×** the wall "
             f"time of the script running the same steps on its own (median over {len(ex)} examples; range "
             f"{min(ratios):.1f}×–{max(ratios):.1f}×; median {statistics.median(r['check_s'] for r in ex):.1f} s vs "
-            f"{statistics.median(r['plain_s'] for r in ex):.1f} s), and peaks at "
+            f"{statistics.median(r['plain_s'] for r in ex):.1f} s; {sum(r['check_s'] <= 5 for r in ex)} of {len(ex)} "
+            f"checks within 5 s), and peaks at "
             f"**{statistics.median(r['check_rss'] / r['plain_rss'] for r in ex):.2f}×** the script's memory "
             f"(median; {statistics.median(r['check_rss'] for r in ex):.0f} MiB vs "
             f"{statistics.median(r['plain_rss'] for r in ex):.0f} MiB)."
@@ -515,55 +535,68 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
             w("Alarms on healthy shape scripts: " + "; ".join(f"`{a}`" for _, a in alarms) + ".\n")
 
     w("## Cost\n")
-    w("### Per example script: `fitdoctor check` vs the script on its own\n")
+    w("### Per script: `fitdoctor check` vs the script on its own\n")
     w(
-        f"Each example folder's `broken.py` (or its first script when it has none) is run {info['reps']} times, "
-        "alternating: `fitdoctor check <script> --format json --quiet --exit-zero` with the default budgets (200 "
-        "captured steps, replays of 400 steps, one replay per proposed fix), and the script on its own stopped after "
-        "the same number of optimizer steps (`bench/capped.py`: one step post-hook that counts). Both run with "
-        "`OMP_NUM_THREADS=1` (fitdoctor's default for the scripts it runs), both times include Python's and torch's "
-        "start-up. Medians; ratio = median check time / median plain time. Memory: peak RSS of the largest process "
-        "of each run (`getrusage(RUSAGE_CHILDREN).ru_maxrss` of a small middleman process that runs the command; for "
-        "`fitdoctor check` that is the child running the script and the analysis).\n"
+        f"Each example folder's `broken.py` (or its first script when it has none), and each heavier script of "
+        f"`bench/realistic`, is run {info['reps']} times, alternating three ways: `fitdoctor check <script> --format "
+        "json --quiet --exit-zero` with the default options; the script on its own stopped after the same number of "
+        "optimizer steps as the check captured (`bench/capped.py`: one step post-hook that counts); and the script's "
+        "whole plain run (`python script.py`). All run with `OMP_NUM_THREADS=1` (fitdoctor's default for the scripts "
+        "it runs), all times include Python's and torch's start-up. Medians; × full = check / whole run, × capped = "
+        "check / capped run. Phases from the report's `timings` (`--verbose` prints them): capture (start-up, script "
+        "and hooks), probes (activations, gradients, plan), baseline replay, range test, overfit check, fix replays. "
+        "Memory: peak RSS of the largest process of each run (`getrusage(RUSAGE_CHILDREN).ru_maxrss` of a small "
+        "middleman process that runs the command; for `fitdoctor check` that is the child running the script and "
+        "the analysis).\n"
     )
-    body = []
-    for r in costs["examples"]:
-        if not r.get("ratio"):
-            body.append(
-                [f"`{r['script']}`", "–", "–", "–", "–", "–", "–", "–", f"status {r.get('status', '?')}: not timed"]
-            )
+    for title, rows_ in (("Heavier scripts (`bench/realistic`)", costs.get("realistic", [])), ("Examples", costs["examples"])):
+        if not rows_:
             continue
-        body.append(
-            [
-                f"`{r['script']}`",
-                r["steps"],
-                num(r["plain_s"], ".1f"),
-                num(r["check_s"], ".1f"),
-                f"**{r['ratio']:.1f}×**",
-                f"{num(r['capture_s'], '.1f')} / {num(r['probe_s'], '.1f')} / {num(r['confirm_s'], '.1f')}",
-                f"{r['plain_rss']:.0f}",
-                f"{r['check_rss']:.0f} ({r['check_rss'] / r['plain_rss']:.2f}×)",
-                ", ".join(r.get("findings", [])) or "none",
-            ]
+        w(f"**{title}**\n")
+        body = []
+        for r in rows_:
+            if not r.get("ratio"):
+                body.append([f"`{r['script']}`"] + ["–"] * 9 + [f"status {r.get('status', '?')}: not timed"])
+                continue
+            probes = r.get("plan_s", 0.0) + r.get("probes_s", 0.0)
+            body.append(
+                [
+                    f"`{r['script']}`",
+                    f"{r['steps']} / {r.get('replay_steps', '–')}",
+                    num(r["full_s"], ".1f"),
+                    num(r["plain_s"], ".1f"),
+                    num(r["check_s"], ".1f"),
+                    f"**{r['ratio_full']:.2f}×**",
+                    f"{r['ratio']:.1f}×",
+                    " / ".join(
+                        num(x, ".1f")
+                        for x in (r["capture_s"], probes, r.get("baseline_s"), r.get("lr_range_s"), r.get("overfit_s"), r["confirm_s"])
+                    ),
+                    f"{r['plain_rss']:.0f}",
+                    f"{r['check_rss']:.0f} ({r['check_rss'] / r['plain_rss']:.2f}×)",
+                    ", ".join(r.get("findings", [])) or "none",
+                ]
+            )
+        w(
+            table(
+                [
+                    "script",
+                    "captured / replay steps",
+                    "full run s",
+                    "capped s",
+                    "check s",
+                    "× full",
+                    "× capped",
+                    "capture / probes / baseline / range / overfit / fixes s",
+                    "plain MiB",
+                    "check MiB",
+                    "alarms",
+                ],
+                body,
+                "lrrrrrrrrrl",
+            )
         )
-    w(
-        table(
-            [
-                "script",
-                "steps",
-                "plain s",
-                "check s",
-                "ratio",
-                "capture / probe / confirm s",
-                "plain MiB",
-                "check MiB",
-                "alarms",
-            ],
-            body,
-            "lrrrrrrrl",
-        )
-    )
-    w("")
+        w("")
 
     w("### Instrumentation overhead per training step\n")
     w(
@@ -727,6 +760,7 @@ def main() -> None:
     costs["overhead"] = cost.overhead(max_seconds=40 if args.quick else 150)
     costs["scaling"] = {} if args.quick else cost.scaling()
     deadline = started + (BUDGET_S - 90 if not args.quick else math.inf)
+    costs["realistic"] = cost.examples(reps=1 if args.quick else 2, scripts=cost.realistic_scripts())
     costs["examples"] = cost.examples(reps=1 if args.quick else 3, deadline=deadline)
     info["reps"] = max((r.get("reps", 0) for r in costs["examples"]), default=0)
     info["load_end"] = load()
