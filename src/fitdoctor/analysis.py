@@ -18,10 +18,19 @@ from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
 from fitdoctor.confirm import confirm, rank
 from fitdoctor.describe import describe_setup, summarize_training
-from fitdoctor.effort import ASSUMED_OVERFIT_RUNS, DEFAULT_SECONDS, Effort, calibrated, measure_step, plan_effort
+from fitdoctor.effort import (
+    ASSUMED_OVERFIT_RUNS,
+    DEFAULT_SECONDS,
+    MIN_FIX_SECONDS,
+    Effort,
+    calibrated,
+    measure_step,
+    plan_effort,
+)
 from fitdoctor.evidence import Evidence, Locator, StateEvidence
 from fitdoctor.findings import Finding, Report
 from fitdoctor.location import Location
+from fitdoctor.parallel import can_fork, run_all
 from fitdoctor.probes.activations import current_site_factory, probe_activations
 from fitdoctor.probes.data import constant_prediction_loss, input_stats, nonfinite_data, target_stats
 from fitdoctor.probes.gradients import probe_gradients
@@ -33,7 +42,7 @@ from fitdoctor.probes.sequence import probe_sequence_inputs
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.probes.yardstick import program_constant_loss
 from fitdoctor.quantities import ALL, measured
-from fitdoctor.replay import replay
+from fitdoctor.replay import ReplayResult, replay
 from fitdoctor.rules import load_rules, probe_settings
 from fitdoctor.selection import RuleSelection
 from fitdoctor.summary import LoopSummary
@@ -158,7 +167,14 @@ def _gather(
     clock.lap("plan_s")
     step_s, forward_s = calibrated(step_s, forward_s, captured_step_s)
     effort = plan_effort(
-        defaults, step_s, forward_s, budget_s, overfit_steps, overfit_runs=ASSUMED_OVERFIT_RUNS, start_s=start_s
+        defaults,
+        step_s,
+        forward_s,
+        budget_s,
+        overfit_steps,
+        overfit_runs=ASSUMED_OVERFIT_RUNS,
+        start_s=start_s,
+        parallel=can_fork(),
     )
     scaled = effort.note(defaults, budget_s)
     if scaled:
@@ -177,37 +193,54 @@ def _gather(
     # A quantity no selected rule needs is not measured: its placeholder is masked by ``restricted`` below.
     init_grads = probe_gradients(init_model, setup, grad_batches, order) if "init.gradients" in needed else ([], 0.0)
     clock.lap("probes_s")
-    say(f"replaying {replay_steps} steps from the initial weights")
-    baseline = replay(setup, Plan(), replay_steps, eval_batches, points=effort.points)
-    clock.lap("baseline_s")
-    trained = unwrap(baseline.model)
-    acts_after = probe_activations(trained, probe_batches, ratio, site_of)[0] if "trained.activations" in needed else []
-    after_grads = probe_gradients(trained, setup, grad_batches, order) if "trained.gradients" in needed else ([], 0.0)
     spread = "spread" in needed
-    spread_init = prediction_spread(init_model, setup, probe_batches) if spread else None
-    spread_after = prediction_spread(trained, setup, probe_batches) if spread else None
-    clock.lap("probes_s")
-    say("learning-rate range test and overfit-one-batch check")
-    range_test = (
-        lr_range_test(setup, settings["lr_range.divergence_factor"], effort.range_steps)
-        if effort.range_steps and not setup.adversarial
-        else None
-    )
-    clock.lap("lr_range_s")
-    overfit = None
-    if effort.overfit:
-        # Karpathy's check is about the model and the data, not the optimizer: the user's optimizer at
-        # its own and the range test's rate, and Adam at two standard rates.
-        lrs = [lr for lr in (setup.lr, range_test.suggested_lr if range_test else None) if lr]
-        overfit = overfit_one_batch(
-            setup,
-            int(settings["overfit.batch_size"]),
-            int(settings["overfit.steps"]),
-            sorted(set(lrs)),
-            adam_lrs=(1e-3, 1e-2),
-            memorised=settings.get("overfit.memorised", 0.0),
+
+    def trained() -> tuple[ReplayResult, Any, Any, Any, Any, dict[str, float]]:
+        """The baseline replay and the probes of the model it trained."""
+        laps = _Phases()
+        baseline = replay(setup, Plan(), replay_steps, eval_batches, points=effort.points)
+        laps.lap("baseline_s")
+        model = unwrap(baseline.model)
+        acts_after = (
+            probe_activations(model, probe_batches, ratio, site_of)[0] if "trained.activations" in needed else []
         )
-    clock.lap("overfit_s")
+        after_grads = probe_gradients(model, setup, grad_batches, order) if "trained.gradients" in needed else ([], 0.0)
+        spread_init = prediction_spread(init_model, setup, probe_batches) if spread else None
+        spread_after = prediction_spread(model, setup, probe_batches) if spread else None
+        laps.lap("probes_s")
+        return baseline, acts_after, after_grads, spread_init, spread_after, laps.seconds
+
+    def side() -> tuple[Any, Any, dict[str, float]]:
+        """The learning-rate range test and the overfit check: trainings of their own, apart from the baseline."""
+        laps = _Phases()
+        range_test = (
+            lr_range_test(setup, settings["lr_range.divergence_factor"], effort.range_steps)
+            if effort.range_steps and not setup.adversarial
+            else None
+        )
+        laps.lap("lr_range_s")
+        overfit = None
+        if effort.overfit:
+            # Karpathy's check is about the model and the data, not the optimizer: the user's optimizer at
+            # its own and the range test's rate, and Adam at two standard rates.
+            lrs = [lr for lr in (setup.lr, range_test.suggested_lr if range_test else None) if lr]
+            overfit = overfit_one_batch(
+                setup,
+                int(settings["overfit.batch_size"]),
+                int(settings["overfit.steps"]),
+                sorted(set(lrs)),
+                adam_lrs=(1e-3, 1e-2),
+                memorised=settings.get("overfit.memorised", 0.0),
+            )
+        laps.lap("overfit_s")
+        return range_test, overfit, laps.seconds
+
+    say(f"replaying {replay_steps} steps from the initial weights; range test and overfit check")
+    # Two independent parts: on two cores, the range test and the overfit check run beside the baseline replay.
+    outcomes: list[Any] = [o.value for o in run_all([trained, side], lambda task: task())]
+    baseline, acts_after, after_grads, spread_init, spread_after, seconds = outcomes[0]
+    range_test, overfit, side_seconds = outcomes[1]
+    clock.add({**seconds, **side_seconds})
     targets = target_stats(setup.batches)
     ev = Evidence(
         setup=setup,
@@ -218,7 +251,7 @@ def _gather(
         final=final,
         layers=order,
         init=StateEvidence(acts, *init_grads, spread_init),
-        trained=StateEvidence(acts_after, *after_grads, spread_after),
+        trained=StateEvidence(acts_after, after_grads[0], after_grads[1], spread_after),
         baseline=baseline,
         user_trend=loss_trend(setup.user_losses, block_size([id(b) for b in setup.batches])),
         replay_trend=loss_trend([v for _, v in baseline.curve]),
@@ -250,6 +283,12 @@ class _Phases:
         now = time.perf_counter()
         self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
         self._last = now
+
+    def add(self, seconds: dict[str, float]) -> None:
+        """Add phases timed elsewhere (in parallel), and start the next lap now."""
+        for phase, value in seconds.items():
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + value
+        self._last = time.perf_counter()
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -342,9 +381,10 @@ def analyse(
         fixes = len({c.id for s in suspects for c in s.candidates})
         if fixes:
             say(f"verifying {fixes} fix{'es' if fixes != 1 else ''} by replay")
-        # The plan covered the probes; the fix replays get the budget again, and the ones that would start past
-        # it are skipped (the CLI's hard limit is 240 s, twice the largest budget).
-        deadline = confirm_started + budget_s
+        # The plan covered the probes; the fix replays get the budget again (at least MIN_FIX_SECONDS: a small
+        # model's replays take about a second each), and the ones that would start past it are skipped (the
+        # CLI's hard limit is 240 s, twice the largest budget).
+        deadline = confirm_started + max(budget_s, MIN_FIX_SECONDS)
         confirmation = confirm(
             ev, suspects, catalog, replay_steps, eval_batches, deadline=deadline, points=effort.points
         )
@@ -360,8 +400,8 @@ def analyse(
             confirmation.skipped += extra.skipped
         if confirmation.skipped:
             notes.append(
-                f"{confirmation.skipped} fix replay(s) skipped: the fix replays ran past their {budget_s:.0f} s "
-                "budget; those fixes are unverified"
+                f"{confirmation.skipped} fix replay(s) skipped: the fix replays ran past their "
+                f"{max(budget_s, MIN_FIX_SECONDS):.0f} s budget; those fixes are unverified"
             )
         timings["confirm_s"] = time.perf_counter() - confirm_started
     timings["analysis_s"] = time.perf_counter() - started

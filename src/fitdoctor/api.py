@@ -21,7 +21,7 @@ from fitdoctor.capture.build import build, problem
 from fitdoctor.capture.recorder import Recorder
 from fitdoctor.capture.stops import StopCapture
 from fitdoctor.capture.userframes import UserFiles
-from fitdoctor.effort import analysis_budget
+from fitdoctor.effort import analysis_budget, captured_seconds
 from fitdoctor.errors import UsageError
 from fitdoctor.report.display import Report
 from fitdoctor.selection import RuleSelection
@@ -231,6 +231,7 @@ def _report(
     if found is not None:
         raise UsageError(found.message)
     captured = build(recorder, seed, None)
+    training_s, step_s = captured_seconds(recorder.first_step_at, recorder.last_step_at, recorder.steps)
     report = analyse(
         captured.setup,
         captured.locate,
@@ -241,8 +242,8 @@ def _report(
         notes=captured.notes,
         timings={"capture_s": time.perf_counter() - started},
         rules=selection,
-        budget_s=analysis_budget(recorder.training_s),
-        captured_step_s=recorder.step_s,
+        budget_s=analysis_budget(training_s),
+        captured_step_s=step_s,
     )
     report.timings["total_s"] = time.perf_counter() - started
     return Report.of(report)

@@ -12,7 +12,6 @@ another confirmed finding explains (a symptom, or a consequence the cause's rule
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import cast
@@ -22,7 +21,8 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix, Severity
 from fitdoctor.fixes import FixCandidate
-from fitdoctor.replay import ReplayResult, replay
+from fitdoctor.parallel import run_all
+from fitdoctor.replay import ReplayResult, portable, replay, restored
 from fitdoctor.rules.base import Suspect
 from fitdoctor.suppression import silenced_at
 
@@ -133,14 +133,24 @@ def confirm(
     baseline = ev.baseline
     replays: dict[str, ReplayResult] = {"baseline": baseline}
     skipped: set[str] = set()
+    todo: dict[str, FixCandidate] = {}
     for s in suspects:
         for c in s.candidates:
-            if c.id in replays or c.id in skipped:
-                continue
-            if time.perf_counter() > deadline:
-                skipped.add(c.id)
-                continue
-            replays[c.id] = replay(ev.setup, c.plan, steps, eval_batches, points=points)
+            if c.id not in replays:
+                todo.setdefault(c.id, c)
+    # Independent trainings: on every core (see ``fitdoctor.parallel``), each seeded as the baseline.
+    outcomes = run_all(
+        list(todo.values()),
+        lambda c: replay(ev.setup, c.plan, steps, eval_batches, points=points),
+        deadline=deadline,
+        pack=portable,
+        unpack=lambda c, packed: restored(ev.setup, c.plan, packed),
+    )
+    for c, outcome in zip(todo.values(), outcomes, strict=True):
+        if outcome.skipped or outcome.value is None:
+            skipped.add(c.id)
+        else:
+            replays[c.id] = outcome.value
     silenced = {s.code for s in suspects if silenced_at(s.location, s.code, catalog[s.code].slug)}
     codes = {s.code for s in suspects} - silenced
     # While a rule that means "not learning" is raised, a suspect whose symptom the short training showed is confirmed.

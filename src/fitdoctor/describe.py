@@ -128,7 +128,13 @@ def summarize_training(
         overfit_one_batch=None
         if overfit is None
         else OverfitSummary(
-            overfit.samples, overfit.steps, overfit.lr, overfit.start, overfit.best, overfit.baseline, overfit.decided_at
+            overfit.samples,
+            overfit.steps,
+            overfit.lr,
+            overfit.start,
+            overfit.best,
+            overfit.baseline,
+            overfit.decided_at,
         ),
     )
 

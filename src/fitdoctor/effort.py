@@ -33,9 +33,12 @@ MIN_EVAL_BATCHES = 16
 #: as long as the baseline, get the same budget again once their number is known (a healthy script proposes
 #: none; the broken examples 1-5), and those that would start past it are skipped and said so.
 ASSUMED_FIXES = 0
+#: Seconds the fix replays get at least, whatever the budget: a small model's replay takes about a second, and
+#: the broken examples propose up to 6 fixes; a fix that isn't replayed can't be verified.
+MIN_FIX_SECONDS = 20.0
 #: Overfit runs the plan assumes: a model that can memorise is decided within its first run (the check stops
-#: there); only one that can't pays for all four.
-ASSUMED_OVERFIT_RUNS = 1
+#: there: at step 0-250 of 300, median about 60, on the examples); only one that can't pays for all four.
+ASSUMED_OVERFIT_RUNS = 0.5
 #: Evaluation points per replay curve by default (``training.replay``'s ``points``).
 EVAL_POINTS = 24
 MIN_EVAL_POINTS = 4
@@ -70,6 +73,8 @@ class Effort:
         start_s: Measured seconds to start a run: copy the model, build the optimizer, and the first
             step's one-off allocations (gradients, optimizer state). Large models pay it per replay.
         scaled: Whether the defaults were scaled down to fit the budget.
+        parallel: Whether the range test and the overfit check run beside the baseline replay, in a
+            forked worker (``fitdoctor.parallel``): they then cost the longer of the two, not the sum.
     """
 
     replay_steps: int
@@ -82,8 +87,9 @@ class Effort:
     forward_s: float | None = None
     start_s: float = 0.0
     scaled: bool = False
+    parallel: bool = False
 
-    def estimate(self, step_s: float, forward_s: float, overfit_steps: int, overfit_runs: int) -> float:
+    def estimate(self, step_s: float, forward_s: float, overfit_steps: int, overfit_runs: float) -> float:
         """Seconds this effort should take, from the measured costs."""
         start = self.start_s
         probes = start + 2 * (3 * self.probe_batches * forward_s + self.grad_batches * step_s)
@@ -93,6 +99,8 @@ class Effort:
         replays = (1 + ASSUMED_FIXES) * one_replay
         range_test = start + self.range_steps * (step_s + RANGE_EVAL_BATCHES * forward_s) if self.range_steps else 0.0
         overfit = overfit_runs * (start + overfit_steps * step_s) if self.overfit else 0.0
+        if self.parallel:
+            return probes + ASSUMED_FIXES * one_replay + max(one_replay, range_test + overfit)
         return probes + replays + range_test + overfit
 
     def note(self, defaults: Effort, seconds: float) -> str | None:
@@ -119,6 +127,15 @@ class Effort:
             f"{seconds:.0f} s (about the time your captured steps took, at least {FLOOR_SECONDS:.0f} s): "
             f"{', '.join(parts)}; a finding a short replay can't confirm stays unconfirmed (info)"
         )
+
+
+def captured_seconds(first_step_at: float | None, last_step_at: float | None, steps: int) -> tuple[float, float | None]:
+    """Seconds the user's loop took from its first captured optimizer step to its last, and the mean seconds
+    of one step (None before two steps), from the recorder's ``time.perf_counter()`` marks."""
+    if first_step_at is None or last_step_at is None or steps < 2:
+        return 0.0, None
+    seconds = max(0.0, last_step_at - first_step_at)
+    return seconds, (seconds / (steps - 1) if seconds > 0 else None)
 
 
 def analysis_budget(training_s: float, cap: float = DEFAULT_SECONDS) -> float:
@@ -194,11 +211,13 @@ def plan_effort(
     forward_s: float,
     seconds: float,
     overfit_steps: int,
-    overfit_runs: int,
+    overfit_runs: float,
     start_s: float = 0.0,
+    parallel: bool = False,
 ) -> Effort:
-    """The defaults if they fit ``seconds``; otherwise a scaled-down effort that does (or the floor)."""
-    measured = replace(defaults, step_s=step_s, forward_s=forward_s, start_s=start_s)
+    """The defaults if they fit ``seconds``; otherwise a scaled-down effort that does (or the floor).
+    ``parallel``: the range test and the overfit check will run beside the baseline replay."""
+    measured = replace(defaults, step_s=step_s, forward_s=forward_s, start_s=start_s, parallel=parallel)
 
     def cost(effort: Effort) -> float:
         return effort.estimate(step_s, forward_s, overfit_steps, overfit_runs)
@@ -230,6 +249,7 @@ def plan_effort(
         forward_s=forward_s,
         start_s=start_s,
         scaled=True,
+        parallel=parallel,
     )
     # Still over at the floors: drop the overfit check, then the range test.
     if cost(effort) > seconds:

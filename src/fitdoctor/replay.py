@@ -7,7 +7,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -218,3 +218,20 @@ def _update_ratio(params: Sequence[torch.Tensor], before: Sequence[torch.Tensor]
         if weight > 0:
             ratios.append(float((p.detach() - b).double().norm()) / weight)
     return float(sorted(ratios)[len(ratios) // 2]) if ratios else 0.0
+
+
+def portable(result: ReplayResult) -> tuple[ReplayResult, dict[str, torch.Tensor]]:
+    """A replay's result as it travels from a worker process: without its plan (functions) and model, with the
+    trained weights instead (see :func:`restored`)."""
+    state = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
+    return replace(result, plan=Plan(), model=nn.Module()), state
+
+
+def restored(setup: TrainingSetup, plan: Plan, packed: tuple[ReplayResult, dict[str, torch.Tensor]]) -> ReplayResult:
+    """The inverse of :func:`portable`: the plan back, and the trained model rebuilt from its weights."""
+    result, state = packed
+    with torch.random.fork_rng(devices=[]):  # a plan's model edits may draw new layers' weights
+        model = PlannedModel(fresh_model(setup, plan), plan)
+    model.load_state_dict(state)
+    model.train(setup.train_mode if plan.train_mode is None else plan.train_mode)
+    return replace(result, plan=plan, model=model)

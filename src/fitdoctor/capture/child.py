@@ -244,7 +244,7 @@ class _Session:
     def _report(self) -> dict[str, Any]:
         from fitdoctor.analysis import analyse, meta_report
         from fitdoctor.capture.build import build, problem
-        from fitdoctor.effort import DEFAULT_SECONDS, analysis_budget
+        from fitdoctor.effort import DEFAULT_SECONDS, analysis_budget, captured_seconds
         from fitdoctor.evidence import Locator
         from fitdoctor.rules._meta import SCRIPT_CRASHED
         from fitdoctor.selection import RuleSelection
@@ -285,6 +285,7 @@ class _Session:
                 "stop: the script caught fitdoctor's stop and kept training (an `except:` or `except BaseException:` "
                 f"around its loop), so the check ended it after {recorder.steps} steps and used what it had captured"
             )
+        training_s, step_s = captured_seconds(recorder.first_step_at, recorder.last_step_at, recorder.steps)
         report = analyse(
             captured.setup,
             captured.locate,
@@ -297,8 +298,8 @@ class _Session:
             rules=RuleSelection.from_job(job),
             progress=self.progress,
             # The analysis aims at about the time the captured steps took, within 4x the script's budget.
-            budget_s=analysis_budget(recorder.training_s, min(DEFAULT_SECONDS, 4 * float(job["time_budget"]))),
-            captured_step_s=recorder.step_s,
+            budget_s=analysis_budget(training_s, min(DEFAULT_SECONDS, 4 * float(job["time_budget"]))),
+            captured_step_s=step_s,
         )
         return report.to_dict()
 

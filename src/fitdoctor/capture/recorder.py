@@ -25,6 +25,7 @@ from torch.nn.modules import module as module_hooks
 from torch.optim import optimizer as optimizer_hooks
 
 from fitdoctor.capture.batch_store import BatchStore
+from fitdoctor.capture.forkhook import fork_hook
 from fitdoctor.capture.functional import storage_of
 from fitdoctor.capture.functorch_slice import FunctorchWatch
 from fitdoctor.capture.identify import main_model, name_targets, new_record, optimizer_params, parameter_groups
@@ -146,8 +147,8 @@ class Recorder:
             self._patch(torch.func, name, self.functorch.wrap_grad(getattr(torch.func, name)))
         self._patch(torch.func, "vmap", self.functorch.wrap_vmap(torch.func.vmap))
         self._patch(torch, "vmap", self.functorch.wrap_vmap(torch.vmap))
-        _fork_hook.recorder = weakref.ref(self)
-        self._undo.append(_fork_hook.clear)
+        fork_hook.recorder = weakref.ref(self)
+        self._undo.append(fork_hook.clear)
         self._switch.enter()
         self._undo.append(self._switch.exit)
         self._installed = True
@@ -496,18 +497,6 @@ class Recorder:
         if self.first_step_at is not None:
             self._check_budget(time.perf_counter())
 
-    @property
-    def training_s(self) -> float:
-        """Seconds the user's loop took from its first optimizer step to its last captured one (0 before two)."""
-        if self.first_step_at is None or self.last_step_at is None:
-            return 0.0
-        return max(0.0, self.last_step_at - self.first_step_at)
-
-    @property
-    def step_s(self) -> float | None:
-        """Mean seconds of one captured step of the user's loop (None before two steps)."""
-        return self.training_s / (self.steps - 1) if self.steps > 1 and self.training_s > 0 else None
-
     def _check_budget(self, now: float) -> None:
         self.last_step_at = now
         if self.steps >= self.max_steps:
@@ -591,23 +580,3 @@ class Recorder:
     def training_summary(self) -> LoopSummary:
         """What was seen of the user's own loop."""
         return self.facts.summary(self.steps, self.stops.reason, len(self.store.batches), self.store.batches_dropped)
-
-
-class _ForkHook:
-    """One process-wide fork hook (``os.register_at_fork`` can't be undone): it reaches the recorder
-    through a weak reference, so a finished recorder is freed with its batches."""
-
-    def __init__(self) -> None:
-        self.recorder: Callable[[], Recorder | None] = lambda: None
-        os.register_at_fork(after_in_child=self._after_fork)
-
-    def clear(self) -> None:
-        self.recorder = lambda: None
-
-    def _after_fork(self) -> None:
-        recorder = self.recorder()
-        if recorder is not None:
-            recorder._after_fork()
-
-
-_fork_hook = _ForkHook()
