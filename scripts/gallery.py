@@ -1,10 +1,14 @@
-"""Regenerate the report excerpts of ``examples/README.md`` from real runs.
+"""Regenerate the report excerpts of ``examples/README.md``, and the ``--diff`` example of ``README.md``, from real
+runs.
 
 Each gallery entry shows a ```console block with a ``fitdoctor check ...`` command and, before the next entry, a
 ```text block with what ``--format concise`` prints for it. This script reruns every such command with
 ``--format concise`` and replaces the text block with the output (the prose around it is written by hand and
 is not touched; review ``git diff`` after a run). Usage: ``python scripts/gallery.py [--check]``; with
 ``--check`` it only reports the blocks that differ and exits 1 if any does.
+
+In ``README.md``, a ```console block whose first line is ``$ fitdoctor check ... --diff ...`` is rerun and the
+rest of the block replaced by what the command prints (the diff on stdout, then the patch line on stderr).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "examples" / "README.md"
+README = ROOT / "README.md"
 BLOCK = re.compile(r"```(console|text)\n(.*?)```\n", re.S)
+SESSION = re.compile(r"```console\n\$ (fitdoctor check [^\n]*--diff[^\n]*)\n(.*?)```\n", re.S)
 
 
 def run(command: str) -> str:
@@ -62,15 +68,39 @@ def regenerate(text: str) -> tuple[str, list[str]]:
     return "".join(out), changed
 
 
+def session(command: str) -> str:
+    """What a ``--diff`` command prints in a terminal: the diff, then the patch line (stderr's last line)."""
+    args = shlex.split(command)
+    proc = subprocess.run([sys.executable, "-m", "fitdoctor", *args[1:]], cwd=ROOT, capture_output=True, text=True)
+    last = proc.stderr.strip().splitlines()[-1:] if proc.stderr.strip() else []
+    return proc.stdout + "".join(f"{line}\n" for line in last)
+
+
+def regenerate_sessions(text: str) -> tuple[str, list[str]]:
+    """README.md with every ``--diff`` console block rerun."""
+    changed: list[str] = []
+
+    def replace(m: re.Match[str]) -> str:
+        fresh = session(m.group(1))
+        if fresh != m.group(2):
+            changed.append(m.group(1))
+        return f"```console\n$ {m.group(1)}\n{fresh}```\n"
+
+    return SESSION.sub(replace, text), changed
+
+
 def main() -> int:
     check = "--check" in sys.argv[1:]
-    text = GALLERY.read_text(encoding="utf-8")
-    fresh, changed = regenerate(text)
-    for command in changed:
-        print(f"{'differs' if check else 'updated'}: {command}")
-    if not check and fresh != text:
-        GALLERY.write_text(fresh, encoding="utf-8")
-    return 1 if check and changed else 0
+    failed = False
+    for path, step in ((GALLERY, regenerate), (README, regenerate_sessions)):
+        text = path.read_text(encoding="utf-8")
+        fresh, changed = step(text)
+        for command in changed:
+            print(f"{'differs' if check else 'updated'}: {command}")
+        if not check and fresh != text:
+            path.write_text(fresh, encoding="utf-8")
+        failed = failed or bool(changed)
+    return 1 if check and failed else 0
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ def test_evaluation_batches_are_given_up_before_replay_steps() -> None:
     assert effort.replay_steps == 400 and effort.points == DEFAULTS.points and effort.range_steps == 100
     assert MIN_EVAL_BATCHES <= effort.probe_batches < 64
     # the most batches that fit: one more would not
-    assert Effort(**{**vars(effort), "probe_batches": effort.probe_batches + 1}).estimate(0.004, 0.004, 300, 4) > seconds
+    assert (
+        Effort(**{**vars(effort), "probe_batches": effort.probe_batches + 1}).estimate(0.004, 0.004, 300, 4) > seconds
+    )
     note = effort.note(DEFAULTS, seconds)
     assert note is not None and f"on {effort.probe_batches} batches (not up to 64)" in note and "replays of" not in note
 

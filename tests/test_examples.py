@@ -63,10 +63,12 @@ def test_broken_example_is_diagnosed(script: Path, check_json) -> None:
 def test_healthy_twin_is_clean(script: Path, check_json) -> None:
     assert expected_codes(script) == []
     skip_without_frameworks(script)
-    run = check_json(script, *check_args(script))
+    run = check_json(script, "--diff", *check_args(script))
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert run.report is not None and run.report["status"] == "ok"
     assert run.codes("warning") == [], [f["message"] for f in run.report["findings"]]
+    # nothing to fix: an empty patch (--diff's exit status 0 says so too)
+    assert run.report["patch"]["diff"] == "" and run.report["patch"]["fixes"] == []
 
 
 @pytest.mark.slow

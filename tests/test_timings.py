@@ -18,7 +18,24 @@ def test_verbose_prints_the_phases_on_stderr_and_the_json_holds_them() -> None:
     assert run.code == 1, run.stderr[-2000:]
     assert run.report is not None
     timings = run.report["timings"]
-    phases = {"start_s", "capture_s", "build_s", "plan_s", "probes_s", "baseline_s", "overfit_s", "confirm_s", "probe_s", "total_s"}
+    phases = {
+        "start_s",
+        "capture_s",
+        "build_s",
+        "plan_s",
+        "probes_s",
+        "baseline_s",
+        "overfit_s",
+        "confirm_s",
+        "probe_s",
+        "total_s",
+    }
     assert phases <= set(timings) and all(timings[k] >= 0 for k in phases)
     (line,) = [x for x in run.stderr.splitlines() if x.startswith("timings: ")]
-    assert "start-up" in line and "your script" in line and "baseline replay" in line and "overfit check" in line and "total" in line
+    assert (
+        "start-up" in line
+        and "your script" in line
+        and "baseline replay" in line
+        and "overfit check" in line
+        and "total" in line
+    )

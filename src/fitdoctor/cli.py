@@ -143,7 +143,7 @@ def check(
         typer.Option(
             min=1.0,
             help="Stop the script after this many seconds. The analysis aims at about the time the captured "
-            "steps took (at least 5 s, at most 4x this and 120 s), scaled down for large models. [default: 30]",
+            "steps took (at least 10 s, at most 4x this and 120 s), scaled down for large models. [default: 30]",
         ),
     ] = None,
     replay_steps: Annotated[
@@ -196,6 +196,23 @@ def check(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="After the report, the seconds each phase took (on stderr).")
     ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff",
+            help="Print the verified fixes that are source edits as a unified diff instead of the report, after "
+            "re-checking the patched script in a scratch copy; writes nothing. With --format/--output, the report "
+            "holds it. Exit 1 when there is a diff.",
+        ),
+    ] = False,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Write the verified fixes that are source edits into your files, once re-checking the patched "
+            "script in a scratch copy proved them (the fixed findings gone, the loss down).",
+        ),
+    ] = False,
     color: Annotated[Color, typer.Option(help="Colour the output.")] = Color.auto,
 ) -> None:
     """Run SCRIPT, capture what it trains, diagnose it and verify each fix.
@@ -241,7 +258,13 @@ def check(
     else:
         with err.status(f"fitdoctor: running {escape(script or module or '')}", spinner="dots") as status:
             report = run_check(script, options, progress=lambda text: status.update(f"fitdoctor: {escape(text)}"))
+    if (diff or fix) and report.status == "ok":
+        report = _with_patch(report, script, options, err, quiet)
     report.timings["total_s"] = time.perf_counter() - started
+    if diff and output_format is Format.full and output is None:
+        _print_diff(report, err)  # like ruff --diff: the diff alone on stdout
+        raise typer.Exit(2 if report.status != "ok" else 1 if report.patch and report.patch.diff else 0)
+    written = _apply_patch(report, err) if fix else False
     _write_pictures(report, html, svg, explain)
     if output is not None:
         try:
@@ -263,10 +286,68 @@ def check(
         err.print(escape(timing_line(report.timings)), style="dim", soft_wrap=True)
     if report.status != "ok":
         raise typer.Exit(2)
+    if diff:  # the report (with its patch) went to a file or another format: the exit status is --diff's
+        raise typer.Exit(1 if report.patch and report.patch.diff else 0)
     limit = (fail_on.value if fail_on else None) or settings.fail_on or "error"
     worst = report.worst_severity()
+    if written and report.patch is not None:  # what is left in the patched files decides, as ruff --fix does
+        worst = min((s for _, s in report.patch.findings_after), key=SEVERITY_ORDER.__getitem__, default=None)
     if not exit_zero and worst is not None and SEVERITY_ORDER[worst] <= SEVERITY_ORDER[limit]:
         raise typer.Exit(1)
+
+
+def _with_patch(report: Any, script: str | None, options: Any, err: Console, quiet: bool) -> Any:
+    """The report with its patch: planned from the verified fixes, proved by re-checking the patched script."""
+    import dataclasses
+
+    from fitdoctor.patches.patch import plan_patch
+    from fitdoctor.patches.prove import prove
+
+    patch = plan_patch(report)
+    if patch.sources:
+        if quiet or not err.is_terminal:
+            patch = prove(patch, script, options, report)
+        else:
+            with err.status("fitdoctor: re-checking your patched script in a scratch copy", spinner="dots"):
+                patch = prove(patch, script, options, report)
+    return dataclasses.replace(report, patch=patch)
+
+
+def _patch_summary(report: Any) -> str:
+    """One line on what the patch holds and whether running it proved it."""
+    from fitdoctor.report.patch import patch_line
+
+    return patch_line(report.patch)
+
+
+def _print_diff(report: Any, err: Console) -> None:
+    if report.status != "ok":
+        message = report.error["message"] if report.error else report.status
+        err.print(escape(f"fitdoctor: the check could not run: {message}"), soft_wrap=True)
+        return
+    if report.patch is not None and report.patch.diff:
+        sys.stdout.write(report.patch.diff)
+    err.print(escape(_patch_summary(report)), soft_wrap=True)
+
+
+def _apply_patch(report: Any, err: Console) -> bool:
+    """Write a proved patch into the user's files (``--fix``); say what was and wasn't written."""
+    patch = report.patch
+    if patch is None or not patch.sources:
+        if patch is not None:
+            err.print(escape(_patch_summary(report)), soft_wrap=True)
+        return False
+    if not patch.verified:
+        err.print(escape(_patch_summary(report) + "; nothing was written (--diff shows it)"), soft_wrap=True)
+        return False
+    for path, text in patch.sources.items():
+        try:
+            with open(path, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise FitdoctorError(f"can't write the fixed {path}: {exc.strerror}") from exc
+    err.print(escape(f"fixed: wrote {', '.join(patch.files)}. " + _patch_summary(report)), soft_wrap=True)
+    return True
 
 
 def _write_pictures(report: Any, html: Path | None, svg: Path | None, explain: bool) -> None:

@@ -111,6 +111,7 @@ def _fix(c: FixCandidate, r: ReplayResult, baseline: ReplayResult, loss: str, st
         steps=r.steps,
         location=c.location,
         note=c.note,
+        edits=c.edits,
     )
 
 

@@ -22,10 +22,12 @@ DEFAULT_SECONDS = 120.0
 #: The analysis aims at this multiple of the time the user's captured steps took: a check should cost a
 #: fraction of the run it saves, and the captured steps are a fraction of that run (issue 15).
 CAPTURE_MULTIPLE = 1.0
-#: ... but never below this many seconds: below it, the probes of a small model (a baseline replay of 400
-#: steps, the range test, the overfit check: 0.5-4 s measured on the examples) would be cut for a saving the
-#: user can't notice next to the 1.5-2 s it takes to start Python and torch.
-FLOOR_SECONDS = 5.0
+#: ... but never below this many seconds: below it, the analysis of a small model (a baseline replay of 400
+#: steps, the range test, the overfit check: estimated 0.1-3.8 s for the bench's setups, 1-5 s for the examples,
+#: on an idle machine) would be cut for a saving the user can't notice next to the 1.5-2 s it takes to start
+#: Python and torch. The margin is for load: the estimate grows with it, and at a 5 s floor a loaded benchmark run
+#: (load 3.5 on 2 cores) scaled one setup's evaluation down and turned a borderline fix into a verified one.
+FLOOR_SECONDS = 10.0
 #: When the analysis must be scaled down, evaluation batches go first, down to this many: the replays'
 #: evaluation costs (points + 1) forward passes over every batch, as much as their training on a CNN.
 MIN_EVAL_BATCHES = 16

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from fitdoctor.location import Location
 from fitdoctor.measured import evidence_from_json, evidence_to_json
+from fitdoctor.patches.edits import SourceEdit
+from fitdoctor.patches.model import Patch
 from fitdoctor.summary import SetupInfo, TrainingSummary
 
 Severity = Literal["error", "warning", "info"]
@@ -32,6 +34,8 @@ class Fix:
         location: The construct the fix changes.
         note: Extra context (e.g. the learning rate the fix chose).
         measure: ``loss`` or ``error rate``: which quantity ``before`` and ``after`` are.
+        edits: The fix as edits of the user's source (``fitdoctor check --diff``), when the construct it
+            changes is known; empty for a fix that is a recipe (standardise the data, change the init).
     """
 
     id: str
@@ -45,6 +49,7 @@ class Fix:
     location: Location | None = None
     note: str = ""
     measure: str = "loss"
+    edits: tuple[SourceEdit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ class Report:
         error: For a status other than ok: message and (for a crash) the user's traceback.
         suppressed: Findings silenced by a ``# fitdoctor: ignore[...]`` comment on their line.
         files_written: What the script created, changed or deleted while it was checked.
+        patch: The verified fixes as a source patch, and its proof (``--diff``/``--fix`` only).
     """
 
     version: str
@@ -131,10 +137,11 @@ class Report:
     error: dict[str, Any] | None = None
     suppressed: tuple[Finding, ...] = ()
     files_written: tuple[FileWrite, ...] = ()
+    patch: Patch | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The fixed JSON shape of a report."""
-        return {
+        """The fixed JSON shape of a report (``patch`` only when one was asked for)."""
+        out = {
             "version": self.version,
             "script": self.script,
             "status": self.status,
@@ -147,6 +154,9 @@ class Report:
             "suppressed": [f.to_dict() for f in self.suppressed],
             "files_written": [asdict(w) for w in self.files_written],
         }
+        if self.patch is not None:
+            out["patch"] = self.patch.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
@@ -162,7 +172,8 @@ class Report:
             measure = d.get("measure") or (
                 "error rate" if str(d.get("metric", "")).startswith("error rate") else "loss"
             )
-            return Fix(**{**d, "location": location(d.get("location")), "measure": measure})
+            edits = tuple(SourceEdit.from_dict(e) for e in d.get("edits", ()))
+            return Fix(**{**d, "location": location(d.get("location")), "measure": measure, "edits": edits})
 
         def finding(f: dict[str, Any]) -> Finding:
             return Finding(
@@ -189,6 +200,7 @@ class Report:
             error=data.get("error"),
             suppressed=tuple(finding(f) for f in data.get("suppressed", [])),
             files_written=tuple(FileWrite(**w) for w in data.get("files_written", [])),
+            patch=Patch.from_dict(data["patch"]) if data.get("patch") else None,
         )
 
     def worst_severity(self) -> str | None:

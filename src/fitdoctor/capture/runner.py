@@ -56,6 +56,8 @@ class CheckOptions:
             fitdoctor runs in, as ``python -m`` does).
         module: Run this module as ``python -m`` would, instead of a script path.
         in_place: Run in the user's folders themselves rather than in a scratch copy.
+        sources: Files whose scratch copies get these contents instead (path -> text): a patched script
+            re-checked without touching the user's files. Never with ``in_place``.
     """
 
     steps: int = 200
@@ -69,6 +71,7 @@ class CheckOptions:
     cwd: str | None = None
     module: str | None = None
     in_place: bool = False
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,10 @@ def _run_check(
             work = os.path.join(tmp, "work")
             os.mkdir(work)
             mirror = build_mirror([target.code_root, target.run_dir], work)
+            for path, text in options.sources.items():
+                mirror.replace_file(os.path.abspath(path), text)
+        elif options.sources:
+            raise UsageError("a patched script is only re-checked in a scratch copy, not --in-place")
         place = mirror.to_scratch if mirror is not None else (lambda p: p)
         job = {
             "script": place(str(target.path)),

@@ -60,6 +60,23 @@ class Mirror:
         """Where an original path lies in the mirror (unchanged when it lies outside every mirrored folder)."""
         return _translate(path, self.folders)
 
+    def replace_file(self, original: str, text: str) -> None:
+        """Give a mirrored file new contents (a patched script re-checked in scratch): a link becomes a copy,
+        and the manifest takes the new stamp, so the change isn't reported as one the script made.
+
+        Raises:
+            OSError: The file does not lie in the mirror.
+        """
+        copy = self.to_scratch(original)
+        if copy == original:
+            raise OSError(f"{original} is not in the scratch copy")
+        if os.path.islink(copy):
+            os.unlink(copy)
+        with open(copy, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        self.manifest[copy] = _stamp(copy) or ("file", len(text), 0)
+        self.originals.pop(copy, None)
+
     def to_original(self, path: str) -> str:
         """The original of a path in the mirror (unchanged when it lies outside the mirror)."""
         return _translate(path, {v: k for k, v in self.folders.items()})

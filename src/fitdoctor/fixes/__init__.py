@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fitdoctor.location import Location
+from fitdoctor.patches.edits import SourceEdit
 from fitdoctor.training import Plan
 
 
@@ -19,6 +20,7 @@ class FixCandidate:
         plan: The counterfactual replay.
         location: The construct the fix changes.
         note: Extra context shown with the fix.
+        edits: The fix as edits of the user's source, when the construct it changes is known.
     """
 
     id: str
@@ -27,3 +29,4 @@ class FixCandidate:
     plan: Plan
     location: Location | None = None
     note: str = ""
+    edits: tuple[SourceEdit, ...] = ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 import torch
@@ -10,6 +11,8 @@ from torch import nn
 
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
+from fitdoctor.location import Location
+from fitdoctor.patches.edits import SourceEdit
 from fitdoctor.probes.activations import ActivationStats, FinalActivation
 from fitdoctor.snippets import strip_activation
 from fitdoctor.training import Plan
@@ -19,6 +22,46 @@ _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 def _fmt_lr(lr: float) -> str:
     return f"{lr:.0e}".replace("e-0", "e-").replace("e+0", "e") if lr < 0.01 else f"{lr:g}"
+
+
+def _assigned_name(location: Location | None) -> str | None:
+    """The name a line assigns (``optimizer`` of ``optimizer = torch.optim.SGD(...)``), None if it assigns none."""
+    if location is None:
+        return None
+    match = re.match(r"\s*([A-Za-z_][\w.]*)\s*(?::[^=]+)?=(?!=)", location.source)
+    return match.group(1) if match else None
+
+
+def _activation_edits(ev: Evidence, stats: ActivationStats, location: Location | None) -> tuple[SourceEdit, ...]:
+    """Drop the activation on its line: a module by its class name, a functional call by its kind."""
+    if location is None:
+        return ()
+    if stats.activation_module:
+        module = dict(ev.setup.model.named_modules()).get(stats.module or "")
+        name = type(module).__name__ if module is not None else ""
+    else:
+        name = stats.kind
+    return (SourceEdit("drop_activation", location.path, location.line, name=name),) if name else ()
+
+
+def _before_loss(ev: Evidence, owner: Location | None, call: str) -> tuple[SourceEdit, ...]:
+    """Call ``<name>.<call>`` right before the statement that computes the loss, ``name`` being what the
+    ``owner`` line assigns (the model's or the optimizer's variable)."""
+    name, loss = _assigned_name(owner), ev.locate.loss
+    if name is None or loss is None:
+        return ()
+    return (SourceEdit("insert_before", loss.path, loss.line, value=f"{name}.{call}"),)
+
+
+def lr_edits(ev: Evidence, new: float) -> tuple[SourceEdit, ...]:
+    """Set the optimizer's learning rate where it is built (its second positional parameter in torch.optim)."""
+    where = ev.locate.optimizer
+    if where is None or not ev.setup.optimizer_cls.__module__.startswith("torch.optim"):
+        return ()
+    name = ev.setup.optimizer_cls.__name__
+    return (
+        SourceEdit("set_argument", where.path, where.line, name=name, keyword="lr", value=_fmt_lr(new), position=1),
+    )
 
 
 def standardize_inputs(ev: Evidence) -> FixCandidate | None:
@@ -73,6 +116,7 @@ def remove_final_activation(ev: Evidence, final: FinalActivation, stats: Activat
         snippet,
         Plan("remove-final-activation", activation_edit=edit),
         location,
+        edits=_activation_edits(ev, stats, location),
     )
 
 
@@ -172,6 +216,7 @@ def lower_lr(ev: Evidence, factor: float) -> FixCandidate | None:
         snippet,
         Plan(f"lr-x{factor:g}", lr_scale=factor),
         location,
+        edits=lr_edits(ev, new),
     )
 
 
@@ -225,6 +270,7 @@ def train_mode(ev: Evidence) -> FixCandidate:
         snippet,
         Plan("train-mode", train_mode=True),
         ev.locate.loss,
+        edits=_before_loss(ev, ev.locate.model, "train()"),
     )
 
 
@@ -311,6 +357,7 @@ def zero_grad_each_step(ev: Evidence) -> FixCandidate:
         snippet,
         Plan("zero-grad", zero_grad=True),
         ev.locate.loss,
+        edits=_before_loss(ev, ev.locate.optimizer, "zero_grad()"),
     )
 
 
@@ -369,4 +416,5 @@ def learning_rate(ev: Evidence, new: float, why: str) -> FixCandidate | None:
         Plan("lr-suggested", lr_scale=new / lr),
         ev.locate.optimizer,
         note=why,
+        edits=lr_edits(ev, new),
     )

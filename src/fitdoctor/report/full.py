@@ -21,6 +21,7 @@ from fitdoctor.report.concise import data_line, files_sentences
 from fitdoctor.report.explain import explain as explain_finding
 from fitdoctor.report.explain import to_ascii
 from fitdoctor.report.figures import LossFigure, fit_figure, layer_figure, loss_figure, replay_figure
+from fitdoctor.report.patch import patch_line
 from fitdoctor.summary import LoopSummary
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -183,6 +184,7 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
         yield finding_block(report, f, ascii_only, explain)
         yield Text()
     yield from pictures(report, ascii_only)
+    yield from _patch(report)
     counts = {k: sum(1 for f in report.findings if f.severity == k) for k in ("error", "warning", "info")}
     summary = Text(
         f"{counts['error']} error{'s' * (counts['error'] != 1)}, {counts['warning']} warning"
@@ -198,6 +200,20 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
         summary.append(f" · checked in {total:.1f} s", style="dim")
     summary.append(f" · seed {report.seed}", style="dim")
     yield summary
+
+
+def _patch(report: Report) -> Iterator[Any]:
+    """The patch (``--fix``, or ``--diff`` with another output): what it holds, its proof, and the diff."""
+    patch = report.patch
+    if patch is None:
+        return
+    style = "bold green" if patch.verified else "yellow"
+    yield Text(patch_line(patch), style=style)
+    if patch.diff:
+        yield Padding(
+            Syntax(patch.diff.rstrip("\n"), "diff", theme="ansi_dark", background_color="default"), (0, 0, 0, 2)
+        )
+    yield Text()
 
 
 def _files(report: Report) -> Iterator[Text]:

@@ -25,6 +25,7 @@ from fitdoctor.report.concise import (
     position,
     summary,
 )
+from fitdoctor.report.patch import patch_line
 
 ICON = {"error": "🔴", "warning": "🟡", "info": "🔵"}
 TABLE_HEADER = "| | Code | Rule | Location | Confidence | Message |\n|---|---|---|---|---|---|"
@@ -170,6 +171,21 @@ def _details(report: Report, f: Finding, catalog: dict[str, RuleDoc]) -> str:
     return "\n".join(out)
 
 
+def _suggestions(report: Report) -> list[str]:
+    """Each fix of the patch as GitHub suggestion blocks: in a review comment on those lines, one click applies
+    it (the replaced lines are named above each block)."""
+    assert report.patch is not None
+    out: list[str] = []
+    for fix in report.patch.fixes:
+        for r in fix.replacements:
+            if r.lines == 0:
+                continue  # an insertion: a suggestion replaces lines, so the diff above shows it
+            where = f"line {r.line}" if r.lines == 1 else f"lines {r.line}-{r.line + r.lines - 1}"
+            out += ["", f"{text(fix.code)} · {text(fix.title)}: suggested change of {code_span(r.path)} {where}"]
+            out += ["", fenced(r.text.rstrip("\n"), "suggestion")]
+    return out
+
+
 def render(report: Report, catalog: dict[str, RuleDoc], explain: bool = False) -> str:
     """The report as a Markdown summary.
 
@@ -184,6 +200,10 @@ def render(report: Report, catalog: dict[str, RuleDoc], explain: bool = False) -
     if report.findings:
         parts += ["", TABLE_HEADER, *(_row(report, f, catalog) for f in report.findings)]
         parts += ["", *(_details(report, f, catalog) + "\n" for f in report.findings)]
+    if report.patch is not None:
+        parts += ["", f"**{text(patch_line(report.patch))}**"]
+        if report.patch.diff:
+            parts += ["", fenced(report.patch.diff.rstrip("\n"), "diff"), *_suggestions(report)]
     notes = report.training.notes if report.training is not None else ()
     if notes:
         parts += ["", *(f"> Note: {text(one_line(n))}" for n in notes)]

@@ -195,6 +195,9 @@ def _result(report: Report, finding: Finding, index: dict[str, int], seen: dict[
             result["relatedLocations"] = [
                 {"id": 1, "physicalLocation": related, "message": {"text": "where the fix applies"}}
             ]
+    fixes = _fixes(report, finding)
+    if fixes:
+        result["fixes"] = fixes
     result["partialFingerprints"] = {"primaryLocationLineHash": f"{digest}:{seen[digest]}"}
     properties: dict[str, Any] = {
         "rule": finding.rule,
@@ -210,6 +213,32 @@ def _result(report: Report, finding: Finding, index: dict[str, int], seen: dict[
         properties["module"] = finding.module
     result["properties"] = properties
     return result
+
+
+def _fixes(report: Report, finding: Finding) -> list[dict[str, Any]]:
+    """The finding's fix as SARIF ``fixes`` (artifact changes with replacements) when the patch holds it."""
+    if report.patch is None:
+        return []
+    out = []
+    for fix in report.patch.fixes:
+        if fix.code != finding.code or not fix.replacements:
+            continue
+        changes: dict[str, list[dict[str, Any]]] = {}
+        for r in fix.replacements:
+            changes.setdefault(r.path, []).append(
+                {"deletedRegion": {"charOffset": r.offset, "charLength": r.length}, "insertedContent": {"text": r.text}}
+            )
+        proof = " (verified by running the patched script)" if report.patch.verified else ""
+        out.append(
+            {
+                "description": {"text": fix.title + proof},
+                "artifactChanges": [
+                    {"artifactLocation": artifact_location(path), "replacements": replacements}
+                    for path, replacements in changes.items()
+                ],
+            }
+        )
+    return out
 
 
 def _invocation(report: Report, index: dict[str, int]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import all_parameters, keep_graph
 from fitdoctor.location import Location
+from fitdoctor.patches.edits import SourceEdit
 from fitdoctor.rules.base import Suspect, rule
 from fitdoctor.training import Plan
 from fitdoctor.unregistered import Unregistered, assignment_line, describe, find_unregistered, fixed_code, register
@@ -24,6 +25,7 @@ def _register(hidden: list[Unregistered], location: Location | None, model_locat
     """Register the attributes (``nn.ModuleList``, ``nn.ModuleDict``, ``nn.Parameter``) and train them too. The
     snippet rewrites the assigning line where it is known (``location``), else it points at the model."""
     labels = frozenset(f.label for f in hidden)
+    wrapper = {"tensor": "nn.Parameter", "dict": "nn.ModuleDict"}.get(hidden[0].container, "nn.ModuleList")
 
     def edit(model: nn.Module) -> None:
         register(model, labels)
@@ -34,6 +36,7 @@ def _register(hidden: list[Unregistered], location: Location | None, model_locat
         fixed_code(hidden[0], location.source if location else ""),
         Plan("register-layers", model_edits=(edit,), all_params=True),
         location or model_location,
+        edits=(SourceEdit("wrap_value", location.path, location.line, value=wrapper),) if location else (),
     )
 
 

@@ -11,6 +11,7 @@ from torch import nn
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
+from fitdoctor.patches.edits import SourceEdit
 from fitdoctor.probes.sequence import SequenceInput
 from fitdoctor.rules.base import Suspect, rule
 from fitdoctor.snippets import without_comment
@@ -72,6 +73,11 @@ def batch_first(ev: Evidence, names: Sequence[str], kind: str) -> FixCandidate:
         snippet,
         Plan("batch-first", model_edits=(edit,)),
         location,
+        edits=(
+            SourceEdit("set_argument", location.path, location.line, name=kind, keyword="batch_first", value="True"),
+        )
+        if location is not None
+        else (),
     )
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
+from fitdoctor.location import Location
+from fitdoctor.patches.edits import SourceEdit
 from fitdoctor.probes.activations import ActivationStats, FinalActivation
 from fitdoctor.rules.base import Suspect, rule
 from fitdoctor.training import Plan
@@ -44,6 +46,26 @@ def normalise_over(ev: Evidence, final: FinalActivation, stats: ActivationStats,
         snippet,
         Plan(f"{final.kind}-over-classes", activation_edit=edit),
         location,
+        edits=_dim_edit(ev, stats, location, axis),
+    )
+
+
+def _dim_edit(ev: Evidence, stats: ActivationStats, location: Location | None, axis: int) -> tuple[SourceEdit, ...]:
+    """Set ``dim`` where the softmax is built or called: ``nn.Softmax(dim)`` (first parameter) or
+    ``F.softmax(x, dim)`` / ``torch.log_softmax(x, dim)`` (second)."""
+    if location is None:
+        return ()
+    if stats.activation_module:
+        module = dict(ev.setup.model.named_modules()).get(stats.module or "")
+        if module is None:
+            return ()
+        name, position = type(module).__name__, 0
+    else:
+        name, position = stats.kind, 1
+    return (
+        SourceEdit(
+            "set_argument", location.path, location.line, name=name, keyword="dim", value=str(axis), position=position
+        ),
     )
 
 

@@ -15,6 +15,7 @@ pre { background: #1e2329; color: #e6e6e6; padding: 10px 12px; border-radius: 6p
   margin: 6px 0; white-space: pre-wrap; word-break: break-word; }
 pre.source { background: #eef0f3; color: #39414d; }
 pre.traceback { background: #2b1d1d; color: #ffd9d9; }
+pre.diff .add { color: #7ee787; } pre.diff .del { color: #ff9492; } pre.diff .hunk { color: #a5d6ff; }
 .meta { color: #5c6470; font-size: 13px; }
 .meta span + span::before { content: " · "; }
 .verdict { margin: 16px 0 0; padding: 12px 16px; border-radius: 8px; font-weight: 600; }

@@ -1,0 +1,268 @@
+"""Apply :class:`SourceEdit` s to a file's source with LibCST: the construct on the edit's line is rewritten,
+everything else (formatting, comments) stays byte for byte."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
+
+from fitdoctor.patches.edits import SourceEdit
+
+
+class EditError(Exception):
+    """The construct an edit names is not on its line (the source changed, or the code is too unusual)."""
+
+
+def apply_edits(source: str, edits: Sequence[SourceEdit]) -> str:
+    """The source with every edit applied: from the last line up, so an edit that adds or removes lines never
+    moves the line of one still to come.
+
+    Raises:
+        EditError: An edit's construct could not be found; nothing is applied.
+    """
+    for edit in sorted(edits, key=lambda e: -e.line):
+        source = _apply_one(source, edit)
+    return source
+
+
+def _apply_one(source: str, edit: SourceEdit) -> str:
+    try:
+        wrapper = MetadataWrapper(cst.parse_module(source))
+    except cst.ParserSyntaxError as exc:
+        raise EditError(f"can't parse {edit.path}: {exc.message}") from exc
+    if edit.kind == "wrap_value" and edit.value.startswith("nn.") and "nn" not in _bound_names(wrapper.module):
+        edit = replace(edit, value="torch." + edit.value)  # `import torch` only: spell torch.nn out
+    finder = _Finder(edit)
+    wrapper.visit(finder)
+    transformer = _Editor(edit, finder.target(), finder.statement)
+    module = wrapper.visit(transformer)
+    if not transformer.done:
+        raise EditError(f"{edit.path}:{edit.line}: no {edit.name or edit.kind} to edit on this line")
+    return module.code
+
+
+def _bound_names(module: cst.Module) -> set[str]:
+    """Names the module's top-level imports bind (``nn`` for ``from torch import nn``)."""
+    names: set[str] = set()
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar):
+                for alias in small.names:
+                    bound = alias.asname.name if alias.asname else alias.name
+                    names.add(_dotted(bound).split(".")[0] if isinstance(bound, cst.BaseExpression) else "")
+    return names
+
+
+def callee_name(func: cst.BaseExpression) -> str:
+    """The last name of a callee: ``GELU`` for ``nn.GELU``, ``sigmoid`` for ``torch.sigmoid`` or ``h.sigmoid``."""
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return ""
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+_Block = TypeVar("_Block", cst.IndentedBlock, cst.Module)
+
+
+class _Finder(cst.CSTVisitor):
+    """First pass: the call the edit names on its line, and the statement that starts there."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, edit: SourceEdit) -> None:
+        super().__init__()
+        self.edit = edit
+        self.calls: list[tuple[cst.Call, tuple[int, int], tuple[int, int]]] = []
+        self.spanning: list[tuple[cst.Call, tuple[int, int], tuple[int, int]]] = []
+        self.statement: cst.CSTNode | None = None
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        if self.edit.kind in ("drop_activation", "set_argument") and callee_name(node.func) == self.edit.name:
+            pos = self.get_metadata(PositionProvider, node)
+            item = (node, (pos.start.line, pos.start.column), (pos.end.line, pos.end.column))
+            if pos.start.line == self.edit.line:
+                self.calls.append(item)
+            elif pos.start.line < self.edit.line <= pos.end.line:
+                self.spanning.append(item)  # a call written over several lines, named by a later one
+        return True
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if (
+            self.statement is None
+            and isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+            and self.get_metadata(PositionProvider, node).start.line == self.edit.line
+        ):
+            self.statement = node
+        return super().on_visit(node)
+
+    def target(self) -> cst.Call | None:
+        """The outermost match that comes last: the final activation of ``F.relu(fc(F.relu(x)))`` is the outer
+        call, and of ``nn.Sequential(..., nn.ReLU(), nn.Linear(...), nn.ReLU())`` on one line the last one."""
+        outer = [
+            (node, start, end)
+            for node, start, end in self.calls
+            if not any(s <= start and end <= e and n is not node for n, s, e in self.calls)
+        ]
+        if outer:
+            return max(outer, key=lambda item: item[1])[0]
+        # else the innermost call that spans the line (the line inside a multi-line call)
+        return max(self.spanning, key=lambda item: item[1])[0] if self.spanning else None
+
+
+class _Editor(cst.CSTTransformer):
+    METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider)
+
+    def __init__(self, edit: SourceEdit, target: cst.Call | None, statement: cst.CSTNode | None) -> None:
+        super().__init__()
+        self.edit = edit
+        self.done = False
+        self.target = target
+        self.statement = statement
+
+    def _starts_on_line(self, node: cst.CSTNode) -> bool:
+        return bool(self.get_metadata(PositionProvider, node).start.line == self.edit.line)
+
+    def _in_sequential(self, call: cst.Call) -> bool:
+        parent = self.get_metadata(ParentNodeProvider, call)
+        if not isinstance(parent, cst.Arg):
+            return False
+        outer = self.get_metadata(ParentNodeProvider, parent)
+        return isinstance(outer, cst.Call) and callee_name(outer.func) == "Sequential"
+
+    # ------------------------------------------------------------------------------------------ editing
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        # an element of nn.Sequential that is not the last: nn.Identity() keeps the later layers' indices
+        if self.edit.kind != "drop_activation" or self.done or self.target is None or original.value is not self.target:
+            return updated
+        if not self._in_sequential(self.target) or self._is_last_element(original):
+            return updated
+        self.done = True
+        return updated.with_changes(value=cst.parse_expression(_identity(original.value)))
+
+    def _is_last_element(self, arg: cst.Arg) -> bool:
+        parent = self.get_metadata(ParentNodeProvider, arg)
+        return isinstance(parent, cst.Call) and bool(parent.args) and parent.args[-1] is arg
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        if self.done:
+            return updated
+        edit = self.edit
+        if edit.kind == "drop_activation" and self.target is not None and original.args:
+            last = original.args[-1]
+            if last.value is self.target and callee_name(original.func) == "Sequential":
+                # the last element goes; the one before takes its comma (a trailing comma, or none)
+                self.done = True
+                args = list(updated.args[:-1])
+                if args:
+                    args[-1] = args[-1].with_changes(comma=_merged_comma(args[-1].comma, updated.args[-1].comma))
+                return updated.with_changes(args=args)
+        if original is not self.target:
+            return updated
+        if edit.kind == "set_argument":
+            self.done = True
+            return _set_argument(updated, edit)
+        if self._in_sequential(original):
+            return updated  # an element of nn.Sequential: its Arg or the Sequential call edits it
+        name = callee_name(updated.func)
+        self.done = True
+        if name[:1].isupper():
+            # a module built outside a Sequential (self.act = nn.Sigmoid()): keep the attribute, drop its effect
+            return cst.parse_expression(_identity(original))
+        if isinstance(updated.func, cst.Attribute) and not updated.args:
+            return updated.func.value  # a method: h.sigmoid() -> h
+        return updated.args[0].value  # a function: torch.sigmoid(h) -> h
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        if self.edit.kind != "wrap_value" or self.done or not self._starts_on_line(original):
+            return updated
+        self.done = True
+        wrapped = cst.Call(func=cst.parse_expression(self.edit.value), args=[cst.Arg(updated.value)])
+        return updated.with_changes(value=wrapped)
+
+    def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
+        if self.edit.kind != "wrap_value" or self.done or updated.value is None or not self._starts_on_line(original):
+            return updated
+        self.done = True
+        wrapped = cst.Call(func=cst.parse_expression(self.edit.value), args=[cst.Arg(updated.value)])
+        return updated.with_changes(value=wrapped)
+
+    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
+        return self._insert(original, updated)
+
+    def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
+        return self._insert(original, updated)
+
+    def _insert(self, original: _Block, updated: _Block) -> _Block:
+        if self.edit.kind != "insert_before" or self.done or self.statement is None:
+            return updated
+        body: list[cst.CSTNode] = list(original.body)
+        if self.statement not in body:
+            return updated
+        index = body.index(self.statement)
+        new = cst.parse_statement(self.edit.value + "\n")
+        before = [cst.Module(body=[]).code_for_node(s).strip() for s in body[:index]]
+        self.done = True
+        if self.edit.value.strip() in before:
+            return updated  # already there: nothing to add
+        items: list[cst.CSTNode] = list(updated.body)
+        items.insert(index, new)
+        return updated.with_changes(body=items)
+
+
+def _merged_comma(kept: cst.Comma | cst.MaybeSentinel, removed: cst.Comma | cst.MaybeSentinel) -> Any:
+    """The comma of the element before a removed last one: the removed one's (a trailing comma and the line
+    break before the closing parenthesis, or none), with the kept element's own end-of-line comment rather than
+    the removed one's."""
+    if not isinstance(removed, cst.Comma):
+        return removed
+    after = removed.whitespace_after
+    if isinstance(after, cst.ParenthesizedWhitespace):
+        own = kept.whitespace_after if isinstance(kept, cst.Comma) else None
+        first = own.first_line if isinstance(own, cst.ParenthesizedWhitespace) else cst.TrailingWhitespace()
+        after = after.with_changes(first_line=first)
+    return removed.with_changes(whitespace_after=after)
+
+
+def _identity(call: cst.BaseExpression) -> str:
+    dotted = _dotted(call.func) if isinstance(call, cst.Call) else ""
+    prefix = dotted.rsplit(".", 1)[0] if "." in dotted else "nn"
+    return f"{prefix}.Identity()"
+
+
+def _set_argument(call: cst.Call, edit: SourceEdit) -> cst.Call:
+    value = cst.parse_expression(edit.value)
+    args = list(call.args)
+    for i, arg in enumerate(args):
+        if arg.keyword is not None and arg.keyword.value == edit.keyword:
+            args[i] = arg.with_changes(value=value)
+            return call.with_changes(args=args)
+    positional = [i for i, arg in enumerate(args) if arg.keyword is None and not arg.star]
+    if edit.position is not None and edit.position < len(positional):
+        i = positional[edit.position]
+        args[i] = args[i].with_changes(value=value)
+        return call.with_changes(args=args)
+    new = cst.Arg(
+        keyword=cst.Name(edit.keyword),
+        value=value,
+        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+    )
+    if args:
+        # the new argument takes the last one's comma (a trailing comma stays trailing), the last one a ", "
+        new = new.with_changes(comma=args[-1].comma)
+        args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    return call.with_changes(args=[*args, new])

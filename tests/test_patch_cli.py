@@ -1,0 +1,120 @@
+"""`fitdoctor check --diff` / `--fix` on the broken examples whose fix is a source edit: the diff applies with
+`git apply`, the patched script runs, and a fresh check of it no longer raises the fixed rule; `--diff` never
+writes, `--fix` writes exactly the proved patch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, CheckRun, check_args, run_cli, skip_without_frameworks
+from fitdoctor.confirm import MIN_IMPROVEMENT
+from fitdoctor.patches.prove import IMPROVEMENT
+
+#: The broken examples whose verified fix is a source edit, and the rules their patch fixes.
+PATCHED = {
+    "eval_mode_training": ["FD505"],
+    "gelu_final_activation": ["FD201"],
+    "lbfgs": ["FD503"],
+    "lightning": ["FD201"],
+    "loss_in_forward_dataclass": ["FD501"],
+    "loss_in_forward_dict": ["FD201"],
+    "lr_too_high": ["FD501"],
+    "lr_too_low": ["FD502"],
+    "missing_zero_grad": ["FD503"],
+    "quadratic_dying_relu": ["FD501"],
+    "relu_logits": ["FD203"],
+    "sequence_axis": ["FD206"],
+    "sigmoid_bce_with_logits": ["FD203"],
+    "sine_elu_lr": ["FD501"],
+    "softmax_cross_entropy": ["FD203"],
+    "softmax_dim": ["FD205"],
+    "torch_func_per_sample": ["FD501"],
+    "unregistered_layers": ["FD504"],
+    "vae": ["FD201"],
+}
+
+
+def _copy(example: str, tmp_path: Path) -> Path:
+    folder = tmp_path / example
+    shutil.copytree(EXAMPLES / example, folder)
+    return folder
+
+
+def _diff(folder: Path, *extra: str) -> CheckRun:
+    script = folder / "broken.py"
+    return run_cli("check", "broken.py", "--diff", "--format", "json", "-q", *extra, *check_args(script), cwd=folder)
+
+
+def test_the_patch_bar_is_the_replays_bar() -> None:
+    assert IMPROVEMENT == MIN_IMPROVEMENT
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", sorted(PATCHED))
+def test_the_diff_applies_and_the_patched_script_no_longer_raises_the_rule(example: str, tmp_path: Path) -> None:
+    folder = _copy(example, tmp_path)
+    skip_without_frameworks(folder / "broken.py")
+    original = (folder / "broken.py").read_bytes()
+    # Only the fixed rule (as `--diff --select FD201` restricts the patch): the re-check of the patched script is
+    # a whole `fitdoctor check` of it in a scratch copy, whose findings the patch reports.
+    run = _diff(folder, "--select", ",".join(PATCHED[example]))
+    assert run.code == 1, run.stderr[-2000:]
+    assert (folder / "broken.py").read_bytes() == original  # --diff writes nothing
+    assert run.report is not None
+    patch = run.report["patch"]
+    assert [f["code"] for f in patch["fixes"]] == PATCHED[example]
+    assert patch["verified"] is True and patch["remaining"] == [], patch
+    assert patch["before"] is None or patch["after"] <= (1 - MIN_IMPROVEMENT) * patch["before"]
+    # the patched script ran to a report, and it raises no warning or error of the fixed rule
+    assert not [c for c, severity in patch["findings_after"] if c in PATCHED[example] and severity != "info"]
+    assert patch["diff"].startswith("--- a/broken.py\n+++ b/broken.py\n@@ ")
+    applied = subprocess.run(["git", "apply", "-"], input=patch["diff"], cwd=folder, capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    assert (folder / "broken.py").read_bytes() != original
+
+
+@pytest.mark.slow
+def test_fix_writes_the_proved_patch_and_reports_it(tmp_path: Path) -> None:
+    folder = _copy("gelu_final_activation", tmp_path)
+    before = (folder / "broken.py").read_text()
+    run = run_cli("check", "broken.py", "--fix", "-q", "--color", "never", cwd=folder)
+    after = (folder / "broken.py").read_text()
+    assert "x = F.gelu(self.fc3(x))" in before and "x = self.fc3(x)\n" in after
+    assert before.replace("x = F.gelu(self.fc3(x))", "x = self.fc3(x)") == after  # that line, nothing else
+    assert "fixed: wrote broken.py." in run.stderr and "verified by running your patched script" in run.stderr
+    assert "patch: 1 fix (FD201 remove-final-activation), verified" in run.stdout  # the report shows it
+    # exit status from what the patched file still raises: no error left
+    assert run.code == 0, run.stdout[-3000:]
+    rerun = run_cli("check", "broken.py", "--diff", "-q", "--select", "FD201", cwd=folder)
+    assert rerun.code == 0 and rerun.stdout == ""  # nothing left to fix
+
+
+@pytest.mark.slow
+def test_the_plain_diff_is_what_patch_p1_takes_and_sarif_and_markdown_carry_it(tmp_path: Path) -> None:
+    folder = _copy("missing_zero_grad", tmp_path)
+    plain = run_cli("check", "broken.py", "--diff", "-q", cwd=folder)
+    assert plain.code == 1 and plain.stdout.startswith("--- a/broken.py\n+++ b/broken.py\n")
+    assert "patch: 1 fix (FD503 zero-grad), verified by running your patched script" in plain.stderr
+    original = (folder / "broken.py").read_text()
+    dry = subprocess.run(["patch", "-p1", "--dry-run"], input=plain.stdout, cwd=folder, capture_output=True, text=True)
+    if dry.returncode != 127:  # `patch` installed
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+    sarif_run = run_cli("check", "broken.py", "--diff", "--format", "sarif", "-q", cwd=folder)
+    assert sarif_run.code == 1
+    (result,) = [r for r in json.loads(sarif_run.stdout)["runs"][0]["results"] if r["ruleId"] == "FD503"]
+    (fix,) = result["fixes"]
+    (change,) = fix["artifactChanges"]
+    assert change["artifactLocation"]["uri"] == "broken.py"
+    text = original
+    for r in sorted(change["replacements"], key=lambda r: -r["deletedRegion"]["charOffset"]):
+        start, length = r["deletedRegion"]["charOffset"], r["deletedRegion"]["charLength"]
+        text = text[:start] + r["insertedContent"]["text"] + text[start + length :]
+    markdown = run_cli("check", "broken.py", "--diff", "--format", "markdown", "-q", "--select", "FD503", cwd=folder)
+    assert markdown.code == 1 and "```diff\n--- a/broken.py\n+++ b/broken.py\n" in markdown.stdout
+    subprocess.run(["git", "apply", "-"], input=plain.stdout, cwd=folder, check=True, text=True)
+    assert text == (folder / "broken.py").read_text()  # SARIF's replacements and the diff agree

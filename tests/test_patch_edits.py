@@ -1,0 +1,128 @@
+"""Source edits with LibCST: each kind on the constructs people write, everything else byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+
+from fitdoctor.patches.apply import EditError, apply_edits
+from fitdoctor.patches.edits import SourceEdit
+
+
+def drop(line: int, name: str) -> SourceEdit:
+    return SourceEdit("drop_activation", "t.py", line, name=name)
+
+
+def test_the_last_element_of_a_multiline_sequential_goes_with_its_line_and_its_comment() -> None:
+    src = (
+        "model = nn.Sequential(\n"
+        "    nn.Linear(1, 64),  # hidden\n"
+        "    nn.ReLU(),\n"
+        "    nn.Linear(64, 1),  # out\n"
+        "    nn.GELU(),  # the bug\n"
+        ")\n"
+    )
+    assert apply_edits(src, [drop(5, "GELU")]) == (
+        "model = nn.Sequential(\n    nn.Linear(1, 64),  # hidden\n    nn.ReLU(),\n    nn.Linear(64, 1),  # out\n)\n"
+    )
+
+
+def test_on_a_one_line_sequential_the_final_activation_is_the_last_of_its_kind() -> None:
+    src = "net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1), nn.ReLU())\n"
+    assert apply_edits(src, [drop(1, "ReLU")]) == "net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))\n"
+
+
+def test_an_activation_inside_a_sequential_becomes_identity_so_no_later_index_moves() -> None:
+    src = "net = nn.Sequential(nn.Linear(2, 8), nn.Sigmoid(), nn.Linear(8, 1))\n"
+    assert (
+        apply_edits(src, [drop(1, "Sigmoid")])
+        == "net = nn.Sequential(nn.Linear(2, 8), nn.Identity(), nn.Linear(8, 1))\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "name", "fixed"),
+    [
+        ("        self.act = nn.Sigmoid()\n", "Sigmoid", "        self.act = nn.Identity()\n"),
+        ("        self.act = torch.nn.Tanh()\n", "Tanh", "        self.act = torch.nn.Identity()\n"),
+        ("        return torch.sigmoid(self.fc(x))  # probs\n", "sigmoid", "        return self.fc(x)  # probs\n"),
+        ("        x = F.gelu(self.fc3(x))\n", "gelu", "        x = self.fc3(x)\n"),
+        ("        x = F.relu(self.fc2(F.relu(self.fc1(x))))\n", "relu", "        x = self.fc2(F.relu(self.fc1(x)))\n"),
+        ("        return self.out(h).sigmoid()\n", "sigmoid", "        return self.out(h)\n"),
+        ("        return F.softmax(self.head(h), dim=-1)\n", "softmax", "        return self.head(h)\n"),
+    ],
+)
+def test_modules_functions_and_methods_lose_their_final_activation(line: str, name: str, fixed: str) -> None:
+    src = "class M(nn.Module):\n    def f(self, x):\n" + line + "        pass\n"
+    assert apply_edits(src, [drop(3, name)]) == "class M(nn.Module):\n    def f(self, x):\n" + fixed + "        pass\n"
+
+
+@pytest.mark.parametrize(
+    ("call", "fixed"),
+    [
+        ("SGD(model.parameters(), lr=10.0)", "SGD(model.parameters(), lr=0.1)"),
+        ("SGD(model.parameters(), 10.0, momentum=0.9)", "SGD(model.parameters(), 0.1, momentum=0.9)"),
+        ("SGD(model.parameters())", "SGD(model.parameters(), lr=0.1)"),
+        ("SGD(params=model.parameters(), lr=LR)", "SGD(params=model.parameters(), lr=0.1)"),
+    ],
+)
+def test_a_learning_rate_is_set_where_the_call_passes_it(call: str, fixed: str) -> None:
+    edit = SourceEdit("set_argument", "t.py", 1, name="SGD", keyword="lr", value="0.1", position=1)
+    assert apply_edits(f"opt = torch.optim.{call}\n", [edit]) == f"opt = torch.optim.{fixed}\n"
+
+
+def test_a_call_over_several_lines_is_found_from_any_of_them_and_keeps_its_layout() -> None:
+    src = "opt = torch.optim.Adam(\n    model.parameters(),\n    lr=1e-2,  # tuned\n)\n"
+    edit = SourceEdit("set_argument", "t.py", 3, name="Adam", keyword="lr", value="1e-3", position=1)
+    assert apply_edits(src, [edit]) == "opt = torch.optim.Adam(\n    model.parameters(),\n    lr=1e-3,  # tuned\n)\n"
+
+
+def test_a_keyword_is_added_to_a_layer_that_lacks_it_and_the_comment_stays() -> None:
+    src = "gru = nn.GRU(1, 32)  # (time, batch, feature)\n"
+    edit = SourceEdit("set_argument", "t.py", 1, name="GRU", keyword="batch_first", value="True")
+    assert apply_edits(src, [edit]) == "gru = nn.GRU(1, 32, batch_first=True)  # (time, batch, feature)\n"
+
+
+@pytest.mark.parametrize(
+    ("imports", "wrapper"),
+    [("from torch import nn\n", "nn.ModuleList"), ("import torch\n", "torch.nn.ModuleList")],
+)
+def test_a_plain_list_of_layers_is_wrapped_with_what_the_file_imports(imports: str, wrapper: str) -> None:
+    src = imports + "class M:\n    def __init__(self):\n        self.blocks = [Block() for _ in range(3)]\n"
+    out = apply_edits(src, [SourceEdit("wrap_value", "t.py", 4, value="nn.ModuleList")])
+    assert out == src.replace("[Block() for _ in range(3)]", f"{wrapper}([Block() for _ in range(3)])")
+
+
+def test_a_statement_is_inserted_once_before_the_line_at_its_indentation() -> None:
+    src = "for x, y in loader:\n    loss = crit(model(x), y)\n    loss.backward()\n    opt.step()\n"
+    edit = SourceEdit("insert_before", "t.py", 2, value="opt.zero_grad()")
+    once = apply_edits(src, [edit])
+    assert (
+        once
+        == "for x, y in loader:\n    opt.zero_grad()\n    loss = crit(model(x), y)\n    loss.backward()\n    opt.step()\n"
+    )
+    moved = SourceEdit("insert_before", "t.py", 3, value="opt.zero_grad()")
+    assert apply_edits(once, [moved]) == once  # already there: not twice
+
+
+def test_edits_apply_from_the_last_line_up_so_earlier_lines_dont_move() -> None:
+    src = "a = nn.Sequential(\n    nn.Linear(1, 1),\n    nn.Tanh(),\n)\nopt = SGD(a.parameters(), lr=1.0)\nloss = f()\n"
+    edits = [
+        drop(3, "Tanh"),
+        SourceEdit("set_argument", "t.py", 5, name="SGD", keyword="lr", value="0.1", position=1),
+        SourceEdit("insert_before", "t.py", 6, value="opt.zero_grad()"),
+    ]
+    assert apply_edits(src, edits) == (
+        "a = nn.Sequential(\n    nn.Linear(1, 1),\n)\nopt = SGD(a.parameters(), lr=0.1)\nopt.zero_grad()\nloss = f()\n"
+    )
+
+
+def test_windows_line_endings_stay() -> None:
+    src = "x = F.gelu(fc(x))\r\ny = 1\r\n"
+    assert apply_edits(src, [drop(1, "gelu")]) == "x = fc(x)\r\ny = 1\r\n"
+
+
+def test_an_edit_whose_construct_is_not_on_its_line_is_refused() -> None:
+    with pytest.raises(EditError, match="no GELU"):
+        apply_edits("x = F.relu(x)\n", [drop(1, "GELU")])
+    with pytest.raises(EditError, match="can't parse"):
+        apply_edits("def (:\n", [drop(1, "GELU")])
