@@ -47,6 +47,31 @@ class CheckRun:
         return next(f for f in self.report["findings"] if f["code"] == code)
 
 
+#: The broken examples (``broken.py``) whose verified fix is a source edit, and the rules their patch fixes
+#: (``fitdoctor check --diff``); every other broken example's patch is empty.
+PATCHED = {
+    "eval_mode_training": ["FD505"],
+    "gelu_final_activation": ["FD201"],
+    "lbfgs": ["FD503"],
+    "lightning": ["FD201"],
+    "loss_in_forward_dataclass": ["FD501"],
+    "loss_in_forward_dict": ["FD201"],
+    "lr_too_high": ["FD501"],
+    "lr_too_low": ["FD502"],
+    "missing_zero_grad": ["FD503"],
+    "quadratic_dying_relu": ["FD501"],
+    "relu_logits": ["FD203"],
+    "sequence_axis": ["FD206"],
+    "sigmoid_bce_with_logits": ["FD203"],
+    "sine_elu_lr": ["FD501"],
+    "softmax_cross_entropy": ["FD203"],
+    "softmax_dim": ["FD205"],
+    "torch_func_per_sample": ["FD501"],
+    "unregistered_layers": ["FD504"],
+    "vae": ["FD201"],
+}
+
+
 def start_cli(
     *args: str, cwd: Path = ROOT, stdin_text: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:

@@ -3,11 +3,14 @@ order, the first (the root cause) confirmed with a verified fix; a healthy twin 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, check_args, expected_codes, skip_without_frameworks
+from conftest import EXAMPLES, PATCHED, ROOT, check_args, expected_codes, skip_without_frameworks
 
 BROKEN = sorted(EXAMPLES.glob("*/broken*.py"))
 HEALTHY = sorted(EXAMPLES.glob("*/healthy*.py"))
@@ -25,11 +28,11 @@ def test_every_broken_example_has_a_healthy_twin() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", BROKEN, ids=_id)
-def test_broken_example_is_diagnosed(script: Path, check_json) -> None:
+def test_broken_example_is_diagnosed(script: Path, check_json, tmp_path: Path) -> None:
     expected = expected_codes(script)
     assert expected, f"{script} expects no finding"
     skip_without_frameworks(script)
-    run = check_json(script, *check_args(script))
+    run = check_json(script, "--diff", *check_args(script))
     assert run.report is not None, run.stderr[-2000:]
     if expected[0] in META:
         assert run.code == 2
@@ -56,6 +59,27 @@ def test_broken_example_is_diagnosed(script: Path, check_json) -> None:
         assert fix["before"] is None or fix["after"] < fix["before"]
     else:
         assert expected[0] in ("FD601", "FD602", "FD204"), "only symptom rules ship without a fix"
+    _check_patch(script, run.report, tmp_path)
+
+
+def _check_patch(script: Path, report: dict[str, Any], tmp_path: Path) -> None:
+    """The patch (``--diff``): exactly the expected fixes, proved by re-checking the patched script, and a diff
+    that ``git apply`` takes; empty where the fixes are recipes."""
+    patch = report["patch"]
+    fixed = PATCHED.get(script.parent.name) if script.name == "broken.py" else None
+    if not fixed:
+        assert patch["diff"] == "" and patch["fixes"] == [], patch["fixes"]
+        return
+    assert [f["code"] for f in patch["fixes"]] == fixed, patch["left_out"]
+    assert patch["verified"] is True and patch["remaining"] == [], patch
+    # the re-check of the patched script (a whole `fitdoctor check` in a scratch copy) ran, without the rule
+    assert not [c for c, severity in patch["findings_after"] if c in fixed and severity != "info"]
+    copy = tmp_path / script.relative_to(ROOT)
+    copy.parent.mkdir(parents=True)
+    shutil.copy(script, copy)
+    applied = subprocess.run(["git", "apply", "-"], input=patch["diff"], cwd=tmp_path, capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    assert copy.read_bytes() != script.read_bytes()
 
 
 @pytest.mark.slow

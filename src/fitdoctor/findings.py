@@ -86,9 +86,18 @@ class Finding:
         """The fixed JSON shape of a finding."""
         out = asdict(self)
         out["evidence"] = evidence_to_json(self.evidence)
-        out["alternatives"] = [asdict(a) for a in self.alternatives]
+        out["alternatives"] = [_fix_json(a) for a in self.alternatives]
+        if self.fix is not None:
+            out["fix"] = _fix_json(self.fix)
         out["caused_by"] = list(self.caused_by)
         return out
+
+
+def _fix_json(fix: Fix) -> dict[str, Any]:
+    """A fix as JSON: its edits a list, like every other sequence of the report."""
+    out = asdict(fix)
+    out["edits"] = [e.to_dict() for e in fix.edits]
+    return out
 
 
 @dataclass(frozen=True)
