@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
@@ -253,11 +254,12 @@ def check(
         in_place=in_place,
     )
     err = _console(color, stderr=True)
-    if quiet or not err.is_terminal:
-        report = run_check(script, options)
-    else:
-        with err.status(f"fitdoctor: running {escape(script or module or '')}", spinner="dots") as status:
-            report = run_check(script, options, progress=lambda text: status.update(f"fitdoctor: {escape(text)}"))
+    report = _spinning(
+        err,
+        quiet,
+        f"running {script or module or ''}",
+        lambda progress: run_check(script, options, progress=progress),
+    )
     if (diff or fix) and report.status == "ok":
         report = _with_patch(report, script, options, err, quiet)
     report.timings["total_s"] = time.perf_counter() - started
@@ -305,12 +307,18 @@ def _with_patch(report: Any, script: str | None, options: Any, err: Console, qui
 
     patch = plan_patch(report)
     if patch.sources:
-        if quiet or not err.is_terminal:
-            patch = prove(patch, script, options, report)
-        else:
-            with err.status("fitdoctor: re-checking your patched script in a scratch copy", spinner="dots"):
-                patch = prove(patch, script, options, report)
+        text = "re-checking your patched script in a scratch copy"
+        patch = _spinning(err, quiet, text, lambda _: prove(patch, script, options, report))
     return dataclasses.replace(report, patch=patch)
+
+
+def _spinning(err: Console, quiet: bool, text: str, work: Callable[[Callable[[str], None] | None], _T]) -> _T:
+    """``work(progress)`` under a spinner on stderr that says ``text`` and then what ``progress`` is told (no
+    spinner with ``--quiet`` or when stderr is not a terminal: ``progress`` is then None)."""
+    if quiet or not err.is_terminal:
+        return work(None)
+    with err.status(f"fitdoctor: {escape(text)}", spinner="dots") as status:
+        return work(lambda update: status.update(f"fitdoctor: {escape(update)}"))
 
 
 def _patch_summary(report: Any) -> str:

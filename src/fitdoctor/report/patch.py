@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from fitdoctor.patches.model import Patch
-
-
-def g(value: float | None) -> str:
-    """A number for the line: 4 significant digits."""
-    return "–" if value is None else f"{value:.4g}"
+from fitdoctor.report.concise import number
 
 
 def patch_line(patch: Patch | None) -> str:
@@ -23,14 +19,13 @@ def patch_line(patch: Patch | None) -> str:
     if patch.verified is None:
         proof = "not re-checked"
     elif patch.verified:
-        before = "diverged" if patch.before is None else g(patch.before)
-        proof = f"verified by running your patched script: loss {before} → {g(patch.after)}"
+        proof = f"verified by running your patched script: loss {number(patch.before)} → {number(patch.after)}"
     else:
         reasons = []
         if patch.remaining:
             reasons.append(f"{', '.join(patch.remaining)} still raised")
         if patch.after is not None and patch.before is not None:
-            reasons.append(f"loss {g(patch.before)} → {g(patch.after)}")
+            reasons.append(f"loss {number(patch.before)} → {number(patch.after)}")
         proof = "NOT verified by running your patched script" + (f" ({'; '.join(reasons)})" if reasons else "")
     left = f"; left out: {'; '.join(patch.left_out)}" if patch.left_out else ""
     return f"{head}, {proof}{left}"
