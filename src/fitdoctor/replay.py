@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from fitdoctor.batches import Batch
+from fitdoctor.norms import l2_norm, total_norm
 from fitdoctor.training import (
     Plan,
     PlannedModel,
@@ -29,10 +30,13 @@ class _StepProbe:
     """Between a replay step's gradients and its update: the gradient norm (a non-finite one stops the
     replay), optional clipping, and a copy of the weights for the update ratio."""
 
-    def __init__(self, params: list[torch.Tensor], clip: float | None, snapshot: bool) -> None:
+    def __init__(
+        self, params: list[torch.Tensor], clip: float | None, snapshot: bool, reuse: list[torch.Tensor] | None
+    ) -> None:
         self.params = params
         self.clip = clip
         self.snapshot = snapshot
+        self.reuse = reuse  # an earlier step's copies, overwritten rather than allocated again
         self.norms: list[float] = []
         self.before: list[torch.Tensor] | None = None
 
@@ -43,7 +47,11 @@ class _StepProbe:
             return False
         if self.clip is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.clip)
-        if self.snapshot:
+        if self.snapshot and self.reuse is not None:
+            for copy, p in zip(self.reuse, self.params, strict=True):
+                copy.copy_(p.detach())
+            self.before = self.reuse
+        elif self.snapshot:
             self.before = [p.detach().clone() for p in self.params]
         return True
 
@@ -145,9 +153,10 @@ def replay(
     diverged = False
     source = plan.rebatch(setup.batches) if plan.rebatch is not None else setup.batches
     batches = cycle(source, steps * setup.accumulation)
+    copies: list[torch.Tensor] | None = None
     for step in range(1, steps + 1):
         group = [next(batches) for _ in range(setup.accumulation)]
-        probe = _StepProbe(params, plan.clip_grad_norm, snapshot=step % 10 == 1)
+        probe = _StepProbe(params, plan.clip_grad_norm, snapshot=step % 10 == 1, reuse=copies)
         value, finite = train_step(model, setup, optimizers, group, plan, zero_grad or step == 1, probe)
         train_losses.append(value)
         grad_norms.extend(probe.norms)
@@ -156,6 +165,7 @@ def replay(
             break
         if probe.before is not None:
             update_ratios.append(_update_ratio(params, probe.before))
+            copies = probe.before
         if step % every == 0 or step == steps:
             curve.append((step, evaluate(model, setup, eval_batches, plan)))
     final = math.inf if diverged else curve[-1][1]
@@ -207,16 +217,17 @@ def error_rate(
 
 
 def _total_norm(params: Sequence[torch.Tensor]) -> float:
-    grads = [p.grad.detach().double().norm() for p in params if p.grad is not None]
-    return float(torch.stack(grads).norm()) if grads else 0.0
+    return total_norm([p.grad for p in params if p.grad is not None])
 
 
 def _update_ratio(params: Sequence[torch.Tensor], before: Sequence[torch.Tensor]) -> float:
+    """The median over tensors of |update| / |weight|; ``before`` (the weights before the step) is used up:
+    it holds minus the updates afterwards."""
     ratios = []
     for p, b in zip(params, before, strict=True):
-        weight = float(b.double().norm())
+        weight = l2_norm(b)
         if weight > 0:
-            ratios.append(float((p.detach() - b).double().norm()) / weight)
+            ratios.append(l2_norm(b.sub_(p.detach())) / weight)
     return float(sorted(ratios)[len(ratios) // 2]) if ratios else 0.0
 
 

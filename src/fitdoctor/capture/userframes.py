@@ -48,6 +48,7 @@ class UserFiles:
         self._stdlib = os.path.dirname(os.__file__) + os.sep
         self._own = os.path.dirname(os.path.realpath(__file__)).rsplit(os.sep, 1)[0] + os.sep
         self._cache: dict[str, bool] = {}
+        self._real: dict[str, str] = {}  # realpath() is a syscall per path component: once per file
 
     def is_user(self, filename: str) -> bool:
         """Whether `filename` is one of the user's source files."""
@@ -80,9 +81,15 @@ class UserFiles:
         while f is not None and len(out) < limit:
             code = f.f_code
             if self.is_user(code.co_filename):
-                out.append(Site(real_path(code.co_filename), f.f_lineno, code.co_name))
+                out.append(Site(self._resolved(code.co_filename), f.f_lineno, code.co_name))
             f = f.f_back
         return out
+
+    def _resolved(self, filename: str) -> str:
+        real = self._real.get(filename)
+        if real is None:
+            real = self._real[filename] = real_path(filename)
+        return real
 
     def innermost(self, frame: FrameType | None = None) -> Site | None:
         """The innermost user frame on the stack, if any."""

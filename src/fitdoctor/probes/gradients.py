@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from fitdoctor.batches import Batch
+from fitdoctor.norms import l2_norm
 from fitdoctor.replay import in_mode
 from fitdoctor.training import TrainingSetup, batch_loss
 
@@ -54,7 +55,7 @@ def probe_gradients(
                     continue
                 grad = weight.grad.detach()
                 finite = bool(torch.isfinite(grad).all())
-                norm = float(grad.double().norm()) if finite else math.inf
+                norm = l2_norm(grad) if finite else math.inf
                 out.append(LayerGradient(name, norm, finite))
             return out, total
         finally:
