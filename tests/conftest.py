@@ -50,25 +50,36 @@ class CheckRun:
 #: The broken examples (``broken.py``) whose verified fix is a source edit, and the rules their patch fixes
 #: (``fitdoctor check --diff``); every other broken example's patch is empty.
 PATCHED = {
+    "broadcast_target": ["FD202"],
+    "data_order": ["FD104"],
     "eval_mode_training": ["FD505"],
+    "exploding_gradients": ["FD303"],
     "gelu_final_activation": ["FD201"],
+    "hand_written_loss": ["FD202"],
+    "hf_trainer": ["FD502"],
+    "interpolation_unscaled": ["FD101"],
     "lbfgs": ["FD503"],
     "lightning": ["FD201"],
     "loss_in_forward_dataclass": ["FD501"],
     "loss_in_forward_dict": ["FD201"],
     "lr_too_high": ["FD501"],
     "lr_too_low": ["FD502"],
+    "manual_sgd_module": ["FD101"],
     "missing_zero_grad": ["FD503"],
+    "nll_without_log_softmax": ["FD203"],
     "quadratic_dying_relu": ["FD501"],
     "relu_logits": ["FD203"],
     "sequence_axis": ["FD206"],
     "sigmoid_bce_with_logits": ["FD203"],
     "sine_elu_lr": ["FD501"],
+    "sine_tiny_relu": ["FD303"],
     "softmax_cross_entropy": ["FD203"],
     "softmax_dim": ["FD205"],
+    "tiny_init_deep": ["FD303"],
     "torch_func_per_sample": ["FD501"],
     "unregistered_layers": ["FD504"],
     "vae": ["FD201"],
+    "zero_init": ["FD303"],
 }
 
 

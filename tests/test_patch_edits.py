@@ -126,3 +126,119 @@ def test_an_edit_whose_construct_is_not_on_its_line_is_refused() -> None:
         apply_edits("x = F.relu(x)\n", [drop(1, "GELU")])
     with pytest.raises(EditError, match="can't parse"):
         apply_edits("def (:\n", [drop(1, "GELU")])
+
+
+# ------------------------------------------------------------------------ edits that name something off their line
+@pytest.mark.parametrize(
+    ("loss", "fixed"),
+    [
+        ("    loss = loss_fn(pred, y)\n", "    loss = loss_fn(pred, y.reshape_as(pred))\n"),
+        ("    loss = ((pred - y) ** 2).mean()\n", "    loss = ((pred - y.reshape_as(pred)) ** 2).mean()\n"),
+        ("    loss = ((y[idx] - pred) ** 2).mean()\n", "    loss = ((y[idx].reshape_as(pred) - pred) ** 2).mean()\n"),
+        ("    loss = F.mse_loss(pred, a + b)\n", "    loss = F.mse_loss(pred, (a + b).reshape_as(pred))\n"),
+    ],
+)
+def test_the_target_paired_with_the_prediction_is_reshaped_where_the_loss_is_computed(loss: str, fixed: str) -> None:
+    src = "for step in range(9):\n    pred = model(x)\n" + loss
+    edit = SourceEdit("wrap_partner", "t.py", 3, name="pred", value="{}.reshape_as(pred)")
+    assert apply_edits(src, [edit]) == "for step in range(9):\n    pred = model(x)\n" + fixed
+
+
+def test_a_loss_without_the_prediction_on_its_line_is_refused() -> None:
+    edit = SourceEdit("wrap_partner", "t.py", 1, name="pred", value="{}.reshape_as(pred)")
+    with pytest.raises(EditError):
+        apply_edits("loss = loss_fn(model(x), y)\n", [edit])
+
+
+def test_a_loss_module_is_replaced_where_it_is_built_and_a_functional_loss_where_it_is_called() -> None:
+    src = (
+        "crit = nn.NLLLoss(weight=w)\nfor b in data:\n    loss = crit(model(b.x), b.y)\n    other = F.nll_loss(o, t)\n"
+    )
+    module = SourceEdit("replace_loss", "t.py", 3, name="nll_loss", value="cross_entropy")
+    functional = SourceEdit("replace_loss", "t.py", 4, name="nll_loss", value="cross_entropy")
+    assert apply_edits(src, [module, functional]) == (
+        "crit = nn.CrossEntropyLoss(weight=w)\nfor b in data:\n    loss = crit(model(b.x), b.y)\n"
+        "    other = F.cross_entropy(o, t)\n"
+    )
+
+
+def test_a_loss_name_bound_twice_is_refused() -> None:
+    src = "crit = nn.NLLLoss()\ncrit = nn.NLLLoss(reduction='sum')\nloss = crit(out, y)\n"
+    with pytest.raises(EditError, match="more than one"):
+        apply_edits(src, [SourceEdit("replace_loss", "t.py", 3, name="nll_loss", value="cross_entropy")])
+
+
+STANDARDIZE = "{0} = ({0} - {0}.mean(dim=0)) / {0}.std(dim=0)"
+
+
+@pytest.mark.parametrize(
+    ("src", "line", "fixed"),
+    [
+        # module level: after the last assignment before the loop, whatever the loop slices
+        (
+            "x = load()\nx = x * 2\nn = 3\nfor i in range(n):\n    out = model(x[idx])\n",
+            5,
+            "x = load()\nx = x * 2\nx = (x - x.mean(dim=0)) / x.std(dim=0)\nn = 3\nfor i in range(n):\n"
+            "    out = model(x[idx])\n",
+        ),
+        # a tuple assignment, inside a function
+        (
+            "def main():\n    X, y = make()\n    for i in range(3):\n        loss = crit(model(X), y)\n",
+            4,
+            "def main():\n    X, y = make()\n    X = (X - X.mean(dim=0)) / X.std(dim=0)\n    for i in range(3):\n"
+            "        loss = crit(model(X), y)\n",
+        ),
+    ],
+)
+def test_inputs_are_standardised_where_the_script_builds_them(src: str, line: int, fixed: str) -> None:
+    edit = SourceEdit("insert_after_binding", "t.py", line, name="model", value=STANDARDIZE, position=0)
+    assert apply_edits(src, [edit]) == fixed
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "for xb, yb in loader:\n    out = model(xb)\n",  # a loop variable: per-batch statistics would be wrong
+        "x = load()\nout = model(x.float())\n",  # not a variable
+        "def f():\n    return model(x)\nx = load()\n",  # bound in another scope
+    ],
+)
+def test_inputs_the_script_does_not_build_as_a_variable_in_the_same_scope_are_refused(src: str) -> None:
+    line = next(i for i, text in enumerate(src.splitlines(), 1) if "model(" in text)
+    with pytest.raises(EditError):
+        apply_edits(src, [SourceEdit("insert_after_binding", "t.py", line, name="model", value=STANDARDIZE)])
+
+
+def test_edits_of_one_patch_all_use_the_original_line_numbers() -> None:
+    # an insertion above the optimizer and the optimizer's own rate, and a standardisation far above both
+    src = "x = load()\nmodel = Net()\nopt = torch.optim.SGD(model.parameters(), lr=1)\nfor i in range(3):\n    p = model(x)\n"
+    edits = [
+        SourceEdit("insert_before", "t.py", 3, value="for m in model.modules():\n    nn.init.zeros_(m.bias)"),
+        SourceEdit("set_argument", "t.py", 3, name="SGD", keyword="lr", value="0.1", position=1),
+        SourceEdit("insert_after_binding", "t.py", 5, name="model", value=STANDARDIZE, position=0),
+    ]
+    assert apply_edits(src, edits) == (
+        "x = load()\nx = (x - x.mean(dim=0)) / x.std(dim=0)\nmodel = Net()\n"
+        "for m in model.modules():\n    torch.nn.init.zeros_(m.bias)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\nfor i in range(3):\n    p = model(x)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("src", "fixed"),
+    [
+        (
+            "args = TrainingArguments(\n    output_dir='o',\n    learning_rate=1e-6,\n)\n",
+            "args = TrainingArguments(\n    output_dir='o',\n    learning_rate=3e-3,\n)\n",
+        ),
+        (
+            "args = TrainingArguments(output_dir='o')\n",
+            "args = TrainingArguments(output_dir='o', learning_rate=3e-3)\n",
+        ),
+    ],
+)
+def test_an_argument_of_the_one_call_of_the_file_is_set_wherever_it_is(src: str, fixed: str) -> None:
+    edit = SourceEdit("set_argument_anywhere", "t.py", 1, "TrainingArguments", "learning_rate", "3e-3")
+    assert apply_edits(src + "trainer.train()\n", [edit]) == fixed + "trainer.train()\n"
+    with pytest.raises(EditError, match="more than one"):
+        apply_edits(src + src, [edit])

@@ -59,6 +59,12 @@ def lr_edits(ev: Evidence, new: float) -> tuple[SourceEdit, ...]:
     if where is None or not ev.setup.optimizer_cls.__module__.startswith("torch.optim"):
         return ()
     name = ev.setup.optimizer_cls.__name__
+    if f"{name}(" not in where.source.replace(" ", ""):
+        # built by a framework (transformers.Trainer): its TrainingArguments' learning_rate, if the file has one
+        framework = SourceEdit(
+            "set_argument_anywhere", where.path, where.line, "TrainingArguments", "learning_rate", _fmt_lr(new)
+        )
+        return (framework,)
     return (
         SourceEdit("set_argument", where.path, where.line, name=name, keyword="lr", value=_fmt_lr(new), position=1),
     )
@@ -92,7 +98,26 @@ def standardize_inputs(ev: Evidence) -> FixCandidate | None:
         Plan("standardize-inputs", input_transform=transform),
         ev.locate.model_call,
         note,
+        edits=_standardize_edits(ev, constant=any(f.std <= 1e-12 for f in ev.inputs)),
     )
+
+
+def _standardize_edits(ev: Evidence, constant: bool) -> tuple[SourceEdit, ...]:
+    """Standardise the model's input where the script builds it, over the axes the replay standardises."""
+    name, call = _assigned_name(ev.locate.model), ev.locate.model_call
+    first = ev.setup.batches[0].args[0] if ev.setup.batches and ev.setup.batches[0].args else None
+    if name is None or "." in name or call is None or not isinstance(first, torch.Tensor) or first.ndim < 2:
+        return ()
+    if first.ndim >= 4:  # images: per channel
+        axes = ", ".join(str(d) for d in (0, *range(2, first.ndim)))
+        over = f"dim=({axes}), keepdim=True"
+    elif first.ndim == 3:  # sequences: per feature, over samples and steps
+        over = "dim=(0, 1)"
+    else:
+        over = "dim=0"
+    std = f"{{0}}.std({over})" + (".clamp(min=1e-12)" if constant else "")
+    statement = f"{{0}} = ({{0}} - {{0}}.mean({over})) / {std}  # standardised per feature"
+    return (SourceEdit("insert_after_binding", call.path, call.line, name=name, value=statement, position=0),)
 
 
 def remove_final_activation(ev: Evidence, final: FinalActivation, stats: ActivationStats) -> FixCandidate:
@@ -131,6 +156,25 @@ def _init_layers(model: nn.Module, how: str, gain_kind: str = "relu") -> None:
                 nn.init.zeros_(m.bias)
 
 
+_INIT_LOOP = (
+    "for layer in {model}.modules():  # {what}\n"
+    "    if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):\n"
+    "        {init}\n"
+    "        if layer.bias is not None:\n"
+    "            nn.init.zeros_(layer.bias)"
+)
+
+
+def _init_edits(ev: Evidence, what: str, init: str) -> tuple[SourceEdit, ...]:
+    """Initialise every Linear/Conv layer as ``_init_layers`` does, right before the optimizer is built (after
+    whatever the script did to the weights before)."""
+    model, opt = _assigned_name(ev.locate.model), ev.locate.optimizer
+    if model is None or "." in model or opt is None or _assigned_name(opt) is None:
+        return ()
+    statement = _INIT_LOOP.format(model=model, what=what, init=init)
+    return (SourceEdit("insert_before", opt.path, opt.line, value=statement),)
+
+
 def he_init(ev: Evidence) -> FixCandidate:
     """He (Kaiming) normal init of every Linear/Conv weight, zero biases."""
     snippet = (
@@ -145,6 +189,9 @@ def he_init(ev: Evidence) -> FixCandidate:
         snippet,
         Plan("he-init", model_edits=(lambda m: _init_layers(m, "he"),)),
         ev.locate.model,
+        edits=_init_edits(
+            ev, "He (Kaiming) init, zero biases", 'nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")'
+        ),
     )
 
 
@@ -163,6 +210,11 @@ def xavier_init(ev: Evidence, kind: str) -> FixCandidate:
         snippet,
         Plan("xavier-init", model_edits=(lambda m: _init_layers(m, "xavier", gain_kind),)),
         ev.locate.model,
+        edits=_init_edits(
+            ev,
+            f"Glorot (Xavier) init for {gain_kind}, zero biases",
+            f'nn.init.xavier_uniform_(layer.weight, gain=nn.init.calculate_gain("{gain_kind}"))',
+        ),
     )
 
 
@@ -327,24 +379,37 @@ def reshape_target(ev: Evidence, pred_shape: tuple[int, ...], target_shape: tupl
 
     location = ev.locate.loss
     snippet = "loss = criterion(pred, y.view_as(pred))  # or build y with shape (N, 1): y = y.unsqueeze(1)"
+    prediction = _assigned_name(ev.locate.model_call)
+    edits: tuple[SourceEdit, ...] = ()
+    if location is not None and prediction is not None and prediction.isidentifier():
+        # the expression paired with the prediction in the loss (an argument, or an operand of `pred - y`)
+        reshaped = f"{{}}.reshape_as({prediction})"  # reshape: a column sliced out of a table is not contiguous
+        edits = (SourceEdit("wrap_partner", location.path, location.line, name=prediction, value=reshaped),)
     return FixCandidate(
         "reshape-target",
         f"Give the target the prediction's shape {pred_shape} (it is {target_shape})",
         snippet,
         Plan("reshape-target", target_transform=transform),
         location,
+        edits=edits,
     )
 
 
 def add_log_softmax(ev: Evidence) -> FixCandidate:
     """Feed NLLLoss log-probabilities: log_softmax over the class dimension."""
     snippet = "return F.log_softmax(logits, dim=1)  # NLLLoss expects log-probabilities\n# or: use nn.CrossEntropyLoss on the raw logits"
+    loss = ev.locate.loss
+    edits: tuple[SourceEdit, ...] = ()
+    if loss is not None and ev.setup.loss.name == "nll_loss":
+        # cross_entropy is nll_loss of log_softmax over dim 1, with the same weight/ignore_index/reduction
+        edits = (SourceEdit("replace_loss", loss.path, loss.line, name="nll_loss", value="cross_entropy"),)
     return FixCandidate(
         "add-log-softmax",
         "Apply log_softmax before NLLLoss (or use CrossEntropyLoss)",
         snippet,
         Plan("add-log-softmax", output_transform=lambda out: F.log_softmax(out, dim=1)),
-        ev.locate.loss,
+        loss,
+        edits=edits,
     )
 
 

@@ -3,6 +3,8 @@ everything else (formatting, comments) stays byte for byte."""
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -10,11 +12,10 @@ from typing import Any, TypeVar
 import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
-from fitdoctor.patches.edits import SourceEdit
+from fitdoctor.patches.edits import EditError, SourceEdit
+from fitdoctor.patches.resolve import binding_insert, callee_name, loss_rename, only_call
 
-
-class EditError(Exception):
-    """The construct an edit names is not on its line (the source changed, or the code is too unusual)."""
+__all__ = ["EditError", "apply_edits", "callee_name", "resolve"]
 
 
 def apply_edits(source: str, edits: Sequence[SourceEdit]) -> str:
@@ -24,21 +25,46 @@ def apply_edits(source: str, edits: Sequence[SourceEdit]) -> str:
     Raises:
         EditError: An edit's construct could not be found; nothing is applied.
     """
-    for edit in sorted(edits, key=lambda e: -e.line):
+    resolved = [resolve(source, e) for e in edits]  # every line as the original source numbers it
+    # from the last line up; on one line, what edits the line before what inserts a statement above it
+    for edit in sorted(resolved, key=lambda e: (-e.line, e.kind == "insert_before")):
         source = _apply_one(source, edit)
     return source
 
 
-def _apply_one(source: str, edit: SourceEdit) -> str:
+def _parsed(source: str, edit: SourceEdit) -> MetadataWrapper:
     try:
-        wrapper = MetadataWrapper(cst.parse_module(source))
+        return MetadataWrapper(cst.parse_module(source))
     except cst.ParserSyntaxError as exc:
         raise EditError(f"can't parse {edit.path}: {exc.message}") from exc
-    if edit.kind == "wrap_value" and edit.value.startswith("nn.") and "nn" not in _bound_names(wrapper.module):
-        edit = replace(edit, value="torch." + edit.value)  # `import torch` only: spell torch.nn out
+
+
+def resolve(source: str, edit: SourceEdit) -> SourceEdit:
+    """The edit as one that changes the line it names: an ``insert_after_binding`` becomes the ``insert_after``
+    of the statement that binds the variable, a ``replace_loss`` the ``rename_call`` of the loss call or of the
+    loss module's construction, a ``set_argument_anywhere`` the ``set_argument`` of the one ``TrainingArguments``
+    call. Other kinds are returned as they are.
+
+    Raises:
+        EditError: What the edit refers to is not in the source.
+    """
+    resolvers = {
+        "insert_after_binding": binding_insert,
+        "replace_loss": loss_rename,
+        "set_argument_anywhere": only_call,
+    }
+    resolver = resolvers.get(edit.kind)
+    return edit if resolver is None else resolver(_parsed(source, edit), edit)
+
+
+def _apply_one(source: str, edit: SourceEdit) -> str:
+    wrapper = _parsed(source, edit)
+    if "nn" not in _bound_names(wrapper.module) and re.search(r"\bnn\.", edit.value):
+        # `import torch` only: spell torch.nn out
+        edit = replace(edit, value=re.sub(r"(?<![\w.])nn\.", "torch.nn.", edit.value))
     finder = _Finder(edit)
     wrapper.visit(finder)
-    transformer = _Editor(edit, finder.target(), finder.statement)
+    transformer = _Editor(edit, finder.target(), finder.statement, finder.partner)
     module = wrapper.visit(transformer)
     if not transformer.done:
         raise EditError(f"{edit.path}:{edit.line}: no {edit.name or edit.kind} to edit on this line")
@@ -59,13 +85,8 @@ def _bound_names(module: cst.Module) -> set[str]:
     return names
 
 
-def callee_name(func: cst.BaseExpression) -> str:
-    """The last name of a callee: ``GELU`` for ``nn.GELU``, ``sigmoid`` for ``torch.sigmoid`` or ``h.sigmoid``."""
-    if isinstance(func, cst.Name):
-        return func.value
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return ""
+def _is_name(node: cst.BaseExpression, name: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == name
 
 
 def _dotted(node: cst.BaseExpression) -> str:
@@ -90,9 +111,19 @@ class _Finder(cst.CSTVisitor):
         self.calls: list[tuple[cst.Call, tuple[int, int], tuple[int, int]]] = []
         self.spanning: list[tuple[cst.Call, tuple[int, int], tuple[int, int]]] = []
         self.statement: cst.CSTNode | None = None
+        self.partner: cst.BaseExpression | None = None  # wrap_partner: the expression paired with the name
 
     def visit_Call(self, node: cst.Call) -> bool:
-        if self.edit.kind in ("drop_activation", "set_argument") and callee_name(node.func) == self.edit.name:
+        if self.edit.kind == "wrap_partner":
+            positional = [a.value for a in node.args if a.keyword is None and not a.star]
+            for first, second in itertools.pairwise(positional):
+                if _is_name(first, self.edit.name):
+                    self._partner(node, second)
+                    break
+        if (
+            self.edit.kind in ("drop_activation", "set_argument", "rename_call")
+            and callee_name(node.func) == self.edit.name
+        ):
             pos = self.get_metadata(PositionProvider, node)
             item = (node, (pos.start.line, pos.start.column), (pos.end.line, pos.end.column))
             if pos.start.line == self.edit.line:
@@ -100,6 +131,19 @@ class _Finder(cst.CSTVisitor):
             elif pos.start.line < self.edit.line <= pos.end.line:
                 self.spanning.append(item)  # a call written over several lines, named by a later one
         return True
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> bool:
+        if self.edit.kind == "wrap_partner":
+            if _is_name(node.left, self.edit.name):
+                self._partner(node, node.right)
+            elif _is_name(node.right, self.edit.name):
+                self._partner(node, node.left)
+        return True
+
+    def _partner(self, node: cst.CSTNode, partner: cst.BaseExpression) -> None:
+        pos = self.get_metadata(PositionProvider, node)
+        if self.partner is None and pos.start.line <= self.edit.line <= pos.end.line:
+            self.partner = partner
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if (
@@ -127,12 +171,27 @@ class _Finder(cst.CSTVisitor):
 class _Editor(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider)
 
-    def __init__(self, edit: SourceEdit, target: cst.Call | None, statement: cst.CSTNode | None) -> None:
+    def __init__(
+        self,
+        edit: SourceEdit,
+        target: cst.Call | None,
+        statement: cst.CSTNode | None,
+        partner: cst.BaseExpression | None = None,
+    ) -> None:
         super().__init__()
         self.edit = edit
         self.done = False
         self.target = target
         self.statement = statement
+        self.partner = partner
+
+    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> Any:
+        if self.edit.kind == "wrap_partner" and not self.done and original is self.partner:
+            self.done = True
+            code = cst.Module(body=[]).code_for_node(updated).strip()
+            atomic = isinstance(original, (cst.Name, cst.Attribute, cst.Subscript, cst.Call)) and not original.lpar
+            return cst.parse_expression(self.edit.value.replace("{}", code if atomic else f"({code})"))
+        return super().on_leave(original, updated)
 
     def _starts_on_line(self, node: cst.CSTNode) -> bool:
         return bool(self.get_metadata(PositionProvider, node).start.line == self.edit.line)
@@ -176,6 +235,14 @@ class _Editor(cst.CSTTransformer):
         if edit.kind == "set_argument":
             self.done = True
             return _set_argument(updated, edit)
+        if edit.kind == "rename_call":
+            self.done = True
+            func = updated.func
+            if isinstance(func, cst.Attribute):
+                return updated.with_changes(func=func.with_changes(attr=cst.Name(edit.value)))
+            return updated.with_changes(func=cst.Name(edit.value))
+        if edit.kind != "drop_activation":
+            return updated
         if self._in_sequential(original):
             return updated  # an element of nn.Sequential: its Arg or the Sequential call edits it
         name = callee_name(updated.func)
@@ -208,16 +275,17 @@ class _Editor(cst.CSTTransformer):
         return self._insert(original, updated)
 
     def _insert(self, original: _Block, updated: _Block) -> _Block:
-        if self.edit.kind != "insert_before" or self.done or self.statement is None:
+        if self.edit.kind not in ("insert_before", "insert_after") or self.done or self.statement is None:
             return updated
         body: list[cst.CSTNode] = list(original.body)
         if self.statement not in body:
             return updated
-        index = body.index(self.statement)
+        index = body.index(self.statement) + (self.edit.kind == "insert_after")
         new = cst.parse_statement(self.edit.value + "\n")
-        before = [cst.Module(body=[]).code_for_node(s).strip() for s in body[:index]]
+        code = [cst.Module(body=[]).code_for_node(s).strip() for s in body]
         self.done = True
-        if self.edit.value.strip() in before:
+        near = code[:index] if self.edit.kind == "insert_before" else code[index : index + 1]
+        if self.edit.value.strip() in near:
             return updated  # already there: nothing to add
         items: list[cst.CSTNode] = list(updated.body)
         items.insert(index, new)

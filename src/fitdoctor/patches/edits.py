@@ -10,7 +10,31 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-EditKind = Literal["drop_activation", "set_argument", "wrap_value", "insert_before"]
+EditKind = Literal[
+    "drop_activation",
+    "set_argument",
+    "wrap_value",
+    "insert_before",
+    "insert_after",
+    "insert_after_binding",
+    "wrap_partner",
+    "replace_loss",
+    "rename_call",
+    "set_argument_anywhere",
+]
+
+#: The ``torch.nn`` module class of each functional loss a ``replace_loss`` edit names.
+LOSS_CLASSES = {
+    "nll_loss": "NLLLoss",
+    "cross_entropy": "CrossEntropyLoss",
+    "binary_cross_entropy": "BCELoss",
+    "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
+    "mse_loss": "MSELoss",
+}
+
+
+class EditError(Exception):
+    """The construct an edit names is not in the source (the source changed, or the code is too unusual)."""
 
 
 @dataclass(frozen=True)
@@ -30,9 +54,26 @@ class SourceEdit:
               layers wrapped in ``nn.ModuleList``).
             * ``insert_before``: insert the statement ``value`` before the statement on ``line``, at its
               indentation, unless the same statement already precedes it in that block.
+            * ``insert_after``: insert the statement ``value`` after the statement that starts on ``line``.
+            * ``insert_after_binding``: in the call to ``name`` on ``line``, the positional argument at
+              ``position`` is a variable (``x``, or ``x[idx]``); insert ``value`` with ``{0}`` replaced by that
+              variable's name after the last statement of the same function (or module) that assigns it
+              before the call, e.g. standardising inputs where they are built.
+            * ``wrap_partner``: on ``line``, the expression paired with the variable ``name`` (the other operand
+              of a binary operation, or the argument after it in a call) becomes ``value`` with ``{}`` replaced
+              by that expression, e.g. a target reshaped to the prediction's shape.
+            * ``replace_loss``: the loss computed on ``line`` with the functional loss ``name`` becomes the
+              functional loss ``value``: the call itself when it is the function, else the construction of the
+              loss module the called name is bound to (``loss_fn = nn.NLLLoss()``), see :data:`LOSS_CLASSES`.
+            * ``set_argument_anywhere``: in the one call to ``name`` of the file, wherever it is, set ``keyword``
+              to ``value`` (``learning_rate`` of ``TrainingArguments``, ``shuffle`` of ``DataLoader``); ``line``
+              is where the fix was found.
+            * ``rename_call``: the callee ``name`` of the call on ``line`` is renamed ``value`` (what
+              ``replace_loss`` resolves to).
         path: The file (as the report names it).
         line: 1-based line of the construct.
-        name: The callee's last name (``GELU``, ``sigmoid``, ``SGD``, ``GRU``) for the first two kinds.
+        name: The callee's last name (``GELU``, ``sigmoid``, ``SGD``, ``GRU``), or the variable or loss the kind
+            names.
         keyword: The argument to set.
         value: Python source: the argument's new value, the wrapper, or the statement to insert.
         position: The positional index that holds ``keyword`` when passed positionally (None: keyword only).

@@ -25,6 +25,7 @@ def plan_patch(report: Report, root: str | None = None) -> Patch:
     root = root or os.getcwd()
     originals: dict[str, str] = {}
     current: dict[str, str] = {}
+    accepted: dict[str, list[SourceEdit]] = {}  # per file, the edits of the fixes taken so far
     fixes: list[PatchedFix] = []
     left_out: list[str] = []
     seen: set[SourceEdit] = set()
@@ -42,12 +43,15 @@ def plan_patch(report: Report, root: str | None = None) -> Patch:
                 if path not in originals:
                     with open(real, encoding="utf-8", newline="") as fh:  # CRLF files stay CRLF
                         originals[path] = fh.read()
-                trial[path] = apply_edits(trial.get(path, originals[path]), group)
+                # all edits at once on the original: each names its line as the original numbers it
+                trial[path] = apply_edits(originals[path], [*accepted.get(path, []), *group])
         except (EditError, OSError, UnicodeDecodeError) as exc:
             left_out.append(f"{finding.code} {fix.id}: {exc}")
             continue
         current = trial
         seen.update(edits)
+        for path, group in _by_path(edits):
+            accepted.setdefault(path, []).extend(group)
         try:  # the fix on its own, for SARIF: its changes of the original files
             alone = {p: apply_edits(originals[p], group) for p, group in _by_path(edits)}
         except EditError:

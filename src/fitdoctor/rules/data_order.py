@@ -13,6 +13,7 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.measured import Measured
+from fitdoctor.patches.edits import SourceEdit
 from fitdoctor.rules.base import Suspect, pct, rule
 from fitdoctor.training import Plan
 
@@ -101,7 +102,7 @@ def mixing(batches: Sequence[Batch], loss: str) -> Mixing | None:
 
 def shuffle_fix(ev: Evidence) -> FixCandidate | None:
     """Replay on the same samples, shuffled across the captured batches (None when they can't be pooled)."""
-    seed = ev.setup.seed
+    seed, where = ev.setup.seed, ev.locate.model_call
     if shuffled_samples(ev.setup.batches, seed) is None:
         return None
     return FixCandidate(
@@ -109,7 +110,10 @@ def shuffle_fix(ev: Evidence) -> FixCandidate | None:
         "Shuffle the training data every epoch",
         "loader = DataLoader(dataset, batch_size=..., shuffle=True)  # or index with torch.randperm(len(x)) each epoch",
         Plan("shuffle", rebatch=lambda batches: shuffled_samples(batches, seed) or list(batches)),
-        ev.locate.model_call,
+        where,
+        edits=(SourceEdit("set_argument_anywhere", where.path, where.line, "DataLoader", "shuffle", "True"),)
+        if where is not None
+        else (),
     )
 
 

@@ -1,0 +1,155 @@
+"""Edits that name something away from their line, resolved to the line they change: the statement that binds
+a model input, the construction of a loss module."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider
+
+from fitdoctor.patches.edits import LOSS_CLASSES, EditError, SourceEdit
+
+
+def callee_name(func: cst.BaseExpression) -> str:
+    """The last name of a callee: ``GELU`` for ``nn.GELU``, ``sigmoid`` for ``torch.sigmoid`` or ``h.sigmoid``."""
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return ""
+
+
+class _Index(cst.CSTVisitor):
+    """Calls on a line, every call's callee and line, and every ``name = Class(...)`` assignment of the module."""
+
+    METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider)
+
+    def __init__(self, line: int) -> None:
+        super().__init__()
+        self.line = line
+        self.calls: list[cst.Call] = []
+        self.every: list[tuple[str, int]] = []  # (callee, line) of every call of the module
+        self.assigned: list[tuple[str, str, int]] = []  # (bound name, class of the call, line)
+        self.positions: Mapping[cst.CSTNode, CodeRange] = {}
+        self.parents: Mapping[cst.CSTNode, cst.CSTNode] = {}
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        pos = self.get_metadata(PositionProvider, node)
+        if pos.start.line <= self.line <= pos.end.line:
+            self.calls.append(node)
+        self.every.append((callee_name(node.func), pos.start.line))
+        return True
+
+    def visit_Assign(self, node: cst.Assign) -> bool:
+        if isinstance(node.value, cst.Call):
+            line = self.get_metadata(PositionProvider, node.value).start.line
+            for target in node.targets:
+                name = callee_name(target.target)
+                if name:
+                    self.assigned.append((name, callee_name(node.value.func), line))
+        return True
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        return int(self.positions[node].start.line)
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        found = self.parents.get(node)
+        return found if isinstance(found, cst.CSTNode) else None
+
+
+def _index(wrapper: MetadataWrapper, line: int) -> _Index:
+    index = _Index(line)
+    wrapper.visit(index)
+    index.positions = wrapper.resolve(PositionProvider)
+    index.parents = wrapper.resolve(ParentNodeProvider)
+    return index
+
+
+def loss_rename(wrapper: MetadataWrapper, edit: SourceEdit) -> SourceEdit:
+    """``replace_loss`` as a ``rename_call``: of the functional loss called on the line, else of the one
+    construction of the loss module that the name called on the line is bound to."""
+    index = _index(wrapper, edit.line)
+    new_class = LOSS_CLASSES.get(edit.value)
+    if any(callee_name(call.func) == edit.name for call in index.calls):
+        return replace(edit, kind="rename_call")
+    old_class = LOSS_CLASSES.get(edit.name)
+    called = {callee_name(call.func) for call in index.calls} - {""}
+    sites = {line for name, cls, line in index.assigned if name in called and cls == old_class}
+    if old_class is None or new_class is None or len(sites) != 1:
+        where = "no" if not sites else "more than one"
+        raise EditError(f"{edit.path}:{edit.line}: {where} {old_class or edit.name} construction to edit for this loss")
+    return replace(edit, kind="rename_call", line=sites.pop(), name=old_class, value=new_class)
+
+
+def only_call(wrapper: MetadataWrapper, edit: SourceEdit) -> SourceEdit:
+    """``set_argument_anywhere`` as the ``set_argument`` of the one call to ``edit.name`` in the file."""
+    lines = {line for name, line in _index(wrapper, edit.line).every if name == edit.name}
+    if len(lines) != 1:
+        where = "no" if not lines else "more than one"
+        raise EditError(f"{edit.path}: {where} {edit.name}(...) call whose {edit.keyword} to set")
+    return replace(edit, kind="set_argument", line=lines.pop(), position=None)
+
+
+def _root_name(node: cst.BaseExpression) -> str | None:
+    """``x`` of ``x`` or ``x[idx]`` (a batch sliced out of the data), None for anything else."""
+    while isinstance(node, cst.Subscript):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def _binds(statement: cst.CSTNode, name: str) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return False
+    for small in statement.body:
+        targets: list[cst.BaseExpression] = []
+        if isinstance(small, cst.Assign):
+            targets = [t.target for t in small.targets]
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            targets = [small.target]
+        for target in targets:
+            elements = [e.value for e in target.elements] if isinstance(target, (cst.Tuple, cst.List)) else [target]
+            if any(isinstance(e, cst.Name) and e.value == name for e in elements):
+                return True
+    return False
+
+
+def binding_insert(wrapper: MetadataWrapper, edit: SourceEdit) -> SourceEdit:
+    """``insert_after_binding`` as an ``insert_after`` of the statement that last binds the call's argument
+    before the statement holding the call, in the same function or module body."""
+    index = _index(wrapper, edit.line)
+    calls = [c for c in index.calls if callee_name(c.func) == edit.name]
+    if not calls:
+        raise EditError(f"{edit.path}:{edit.line}: no call to {edit.name} on this line")
+    call = calls[0]
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    position = edit.position or 0
+    variable = _root_name(positional[position]) if position < len(positional) else None
+    if variable is None:
+        raise EditError(f"{edit.path}:{edit.line}: the input of {edit.name} here is not a variable the script builds")
+    scope: cst.CSTNode | None = call
+    while scope is not None and not isinstance(scope, (cst.Module, cst.FunctionDef)):
+        scope = index.parent(scope)
+    if isinstance(scope, cst.FunctionDef) and isinstance(scope.body, cst.IndentedBlock):
+        block: cst.CSTNode = scope.body
+        body: list[cst.CSTNode] = list(scope.body.body)
+    elif isinstance(scope, cst.Module):
+        block, body = scope, list(scope.body)
+    else:
+        raise EditError(f"{edit.path}:{edit.line}: can't tell the scope of this line")
+    child = _statement_in(index, call, block)
+    before = body[: body.index(child)] if child in body else []
+    binders = [s for s in before if _binds(s, variable)]
+    if not binders:
+        raise EditError(f"{edit.path}:{edit.line}: {variable} is not assigned before this line in the same scope")
+    return replace(edit, kind="insert_after", line=index.line_of(binders[-1]), value=edit.value.format(variable))
+
+
+def _statement_in(index: _Index, node: cst.CSTNode, block: cst.CSTNode) -> cst.CSTNode:
+    """The statement of ``block``'s body that holds ``node``."""
+    current: cst.CSTNode = node
+    parent = index.parent(current)
+    while parent is not None and parent is not block:
+        current, parent = parent, index.parent(parent)
+    return current
