@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import inspect
 import math
+import re
 
 import pytest
 import torch
@@ -11,6 +14,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import fitdoctor
+from fitdoctor.catalog import load_catalog
+from fitdoctor.report.html import render as render_html
 from fitdoctor.testing import assert_trainable
 
 
@@ -72,8 +77,30 @@ def test_report_renders_itself() -> None:
     report = fitdoctor.check(GeluEverywhere(), data(), steps=40, replay_steps=100, select=["FD201"])
     text = str(report)
     assert "FD201" in text and "output-range-mismatch" in text
-    html = report._repr_html_()
-    assert html.lstrip().startswith("<!DOCTYPE html>") and "FD201" in html
+    shown = report._repr_html_()
+    # in Jupyter: the --html report itself, isolated in an iframe (its CSS and the notebook's don't mix)
+    match = re.fullmatch(r'<iframe [^>]*srcdoc="([^"]*)"></iframe>', shown)
+    assert match is not None, shown[:300]
+    page = html.unescape(match.group(1))
+    assert page == render_html(report, load_catalog())
+    assert page.startswith("<!DOCTYPE html>") and "FD201" in page
+
+
+def test_locations_name_the_users_objects_never_the_check_call() -> None:
+    torch.manual_seed(0)
+    this = inspect.getsourcefile(test_locations_name_the_users_objects_never_the_check_call)
+    call_line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+    report = fitdoctor.check(GeluEverywhere(), data(), steps=40, replay_steps=100, select=["FD2", "FD6"])
+    lines = {f.code: f.location.line for f in report.findings if f.location is not None}
+    assert call_line not in lines.values(), lines
+    assert lines["FD201"] == inspect.getsourcelines(GeluEverywhere.forward)[1] + 2  # the F.gelu of forward
+    assert report.findings and all(f.location is None or f.location.path == this for f in report.findings)
+    # a model of library modules: the final activation named by its class, not by fitdoctor's types
+    sequential = nn.Sequential(nn.Linear(1, 32), nn.GELU(), nn.Linear(32, 1), nn.GELU())
+    report = fitdoctor.check(sequential, data(), steps=40, replay_steps=100, select=["FD201"])
+    (finding,) = report.findings
+    assert finding.location is None and finding.fix is not None
+    assert finding.fix.snippet == "# delete this layer from the model:\nGELU()  # module '3' of the model"
 
 
 @pytest.mark.parametrize(

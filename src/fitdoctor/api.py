@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import itertools
+import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -20,9 +24,10 @@ from fitdoctor.analysis import analyse
 from fitdoctor.capture.build import build, problem
 from fitdoctor.capture.recorder import Recorder
 from fitdoctor.capture.stops import StopCapture
-from fitdoctor.capture.userframes import UserFiles
+from fitdoctor.capture.userframes import Site, UserFiles, real_path
 from fitdoctor.effort import analysis_budget, captured_seconds
 from fitdoctor.errors import UsageError
+from fitdoctor.evidence import Locator
 from fitdoctor.report.display import Report
 from fitdoctor.selection import RuleSelection
 
@@ -185,6 +190,8 @@ def check(
     replay_steps = options.replay_steps(replay_steps, "replay_steps")
     selection = RuleSelection(options.patterns(select, "select"), options.patterns(ignore, "ignore")).validate()
     started = time.perf_counter()
+    caller = sys._getframe(1)
+    call = (os.path.realpath(caller.f_code.co_filename), caller.f_lineno)
     with preserved_state():
         torch.manual_seed(seed)
         loader = _loader(data, batch_size, seed)
@@ -211,7 +218,8 @@ def check(
         finally:
             recorder.uninstall()
         recorder.finish()
-        return _report(recorder, "<api>", seed, replay_steps, selection, started)
+        sites = _ObjectSites(call, _definition(model), None if isinstance(loss, str) else _definition(loss))
+        return _report(recorder, "<api>", seed, replay_steps, selection, started, sites)
 
 
 def _cycle(loader: DataLoader[Any]) -> Iterator[Any]:
@@ -224,13 +232,51 @@ def _cycle(loader: DataLoader[Any]) -> Iterator[Any]:
             raise UsageError("the data loader yields no batches: there is nothing to train on")
 
 
+@dataclass(frozen=True)
+class _ObjectSites:
+    """Where :func:`check` was called, and where the objects it was given are defined."""
+
+    call: tuple[str, int]
+    model: Site | None
+    loss: Site | None
+
+    def relocate(self, locate: Locator) -> None:
+        """The training loop :func:`check` runs is fitdoctor's own, so its lines are the ``check()`` call: point
+        them at the user's objects instead (the model's class, a loss function), or nowhere."""
+        for name, site in (("model", self.model), ("model_call", self.model), ("loss", self.loss), ("optimizer", None)):
+            where = getattr(locate, name)
+            if where is not None and (os.path.realpath(where.path), where.line) == self.call:
+                setattr(locate, name, locate.site(site))
+
+
+def _definition(obj: Any) -> Site | None:
+    """Where the user's code defines ``obj``'s function or class; None for library objects."""
+    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) else type(obj)
+    try:
+        path = inspect.getsourcefile(target)
+        _, line = inspect.getsourcelines(target)
+    except (TypeError, OSError):
+        return None
+    if path is None or not UserFiles(None).is_user(path):
+        return None
+    return Site(real_path(path), max(line, 1), getattr(target, "__qualname__", ""))
+
+
 def _report(
-    recorder: Recorder, what: str, seed: int, replay_steps: int, selection: RuleSelection, started: float
+    recorder: Recorder,
+    what: str,
+    seed: int,
+    replay_steps: int,
+    selection: RuleSelection,
+    started: float,
+    sites: _ObjectSites | None = None,
 ) -> Report:
     found = problem(recorder, "the training code" if what == "<api>" else what)
     if found is not None:
         raise UsageError(found.message)
     captured = build(recorder, seed, None)
+    if sites is not None:
+        sites.relocate(captured.locate)
     training_s, step_s = captured_seconds(recorder.first_step_at, recorder.last_step_at, recorder.steps)
     report = analyse(
         captured.setup,

@@ -378,7 +378,7 @@ def _write_pictures(report: Any, html: Path | None, svg: Path | None, explain: b
 def list_rules(
     as_json: Annotated[bool, typer.Option("--json", help="Print the catalog as JSON.")] = False,
 ) -> None:
-    """List every rule: code, slug, severity and summary."""
+    """List every rule: code, slug and title."""
     from rich.table import Table
 
     from fitdoctor.catalog import load_catalog
@@ -398,10 +398,13 @@ def list_rules(
         ]
         print(json.dumps(rows, indent=2))
         return
-    table = Table("code", "slug", "severity", "summary")
+    # code, slug and title: one line per rule at 80 columns (`fitdoctor rule CODE` and --json give the rest)
+    table = Table("code", "slug", "title", box=None, pad_edge=False, header_style="bold")
     for d in catalog.values():
-        table.add_row(d.code, d.slug, d.severity, d.summary)
-    Console().print(table)
+        table.add_row(d.code, d.slug, d.title)
+    console = Console()
+    console.print(table)
+    console.print(f"{len(catalog)} rules · fitdoctor rule CODE explains one", style="dim")
 
 
 @app.command("rule")

@@ -129,7 +129,9 @@ def remove_final_activation(ev: Evidence, final: FinalActivation, stats: Activat
 
     location = ev.activation_location(stats)
     if stats.activation_module:
-        snippet = f"# delete this layer from the model:\n{location.source if location else type(stats).__name__}"
+        module = dict(ev.setup.model.named_modules()).get(stats.module or "")
+        layer = stats.kind if module is None else f"{type(module).__name__}()  # module '{stats.module}' of the model"
+        snippet = f"# delete this layer from the model:\n{location.source if location else layer}"
     else:
         stripped = strip_activation(location.source if location else "", final.kind)
         snippet = stripped or f"# return the last layer's output without {final.kind}"

@@ -4,10 +4,8 @@ renderer in a terminal (``print``, ``rich.print``) and in Jupyter. The data modu
 from __future__ import annotations
 
 import dataclasses
-import io
+import html
 from typing import Any
-
-from rich.console import Console
 
 from fitdoctor import findings
 from fitdoctor.report.full import full_renderables, render
@@ -27,10 +25,17 @@ class Report(findings.Report):
         yield from full_renderables(self, ascii_only=not console.encoding.lower().startswith("utf"))
 
     def _repr_html_(self) -> str:
-        """Render in Jupyter: the full report as HTML."""
-        console = Console(record=True, width=100, file=io.StringIO())
-        console.print(self)
-        return console.export_html(inline_styles=True)
+        """Render in Jupyter: the same self-contained HTML report as ``fitdoctor check --html``, in an iframe
+        so that its styles neither leak into the notebook nor take the notebook's."""
+        from fitdoctor.catalog import load_catalog
+        from fitdoctor.report.html import render as render_html
+
+        page = render_html(self, load_catalog())
+        return (
+            '<iframe class="fitdoctor-report" title="fitdoctor report" '
+            'style="width: 100%; height: 900px; border: 1px solid #ddd; border-radius: 4px" '
+            f'srcdoc="{html.escape(page, quote=True)}"></iframe>'
+        )
 
     def __str__(self) -> str:
         return render(self, {})
