@@ -8,11 +8,13 @@ is not touched; review ``git diff`` after a run). Usage: ``python scripts/galler
 ``--check`` it only reports the blocks that differ and exits 1 if any does.
 
 In ``README.md``, a ```console block whose first line is ``$ fitdoctor check ... --diff ...`` is rerun and the
-rest of the block replaced by what the command prints (the diff on stdout, then the patch line on stderr).
+rest of the block replaced by what the command prints (the diff on stdout, then the patch line on stderr); and
+the ```text block after :data:`DEMO_MARK` becomes what ``make demo`` prints (tests/test_readme.py checks it).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -89,10 +91,53 @@ def regenerate_sessions(text: str) -> tuple[str, list[str]]:
     return SESSION.sub(replace, text), changed
 
 
+#: Marks the README's ```text block that shows what ``make demo`` prints.
+DEMO_MARK = "<!-- the output of make demo, written by scripts/gallery.py and checked by tests/test_readme.py -->"
+DEMO_BLOCK = re.compile(re.escape(DEMO_MARK) + r"\n```text\n(.*?)```\n", re.S)
+
+
+def demo_command() -> list[str]:
+    """The ``fitdoctor check ...`` arguments of the Makefile's ``demo`` target."""
+    recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ndemo:", 1)[1]
+    match = re.search(r"/fitdoctor (check [^|\n]+?)\s*(\|\||\n)", recipe)
+    assert match is not None, "no fitdoctor check in the Makefile's demo target"
+    return shlex.split(match.group(1))
+
+
+def demo_output() -> str:
+    """What ``make demo`` prints on stdout (the report; the script's own output goes to stderr), in an
+    80-column terminal without colour, lines without trailing blanks."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TERM")}
+    env.update(COLUMNS="80", NO_COLOR="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fitdoctor", *demo_command()], cwd=ROOT, capture_output=True, text=True, env=env
+    )
+    return "".join(line.rstrip() + "\n" for line in proc.stdout.splitlines())
+
+
+def without_timing(text: str) -> str:
+    """``text`` with the check's duration blanked, and its last paragraph (the summary line, which wraps where
+    the duration's digits end) on one line."""
+    text = re.sub(r"checked in [0-9.]+ s", "checked in … s", text.strip())
+    head, _, last = text.rpartition("\n\n")
+    return f"{head}\n\n{' '.join(last.split())}"
+
+
+def regenerate_demo(text: str) -> tuple[str, list[str]]:
+    """README.md with the ``make demo`` block rerun."""
+    match = DEMO_BLOCK.search(text)
+    if match is None:
+        return text, ["make demo (no marked block in README.md)"]
+    fresh = demo_output()
+    if without_timing(fresh) == without_timing(match.group(1)):
+        return text, []
+    return text[: match.start(1)] + fresh + text[match.end(1) :], ["make demo"]
+
+
 def main() -> int:
     check = "--check" in sys.argv[1:]
     failed = False
-    for path, step in ((GALLERY, regenerate), (README, regenerate_sessions)):
+    for path, step in ((GALLERY, regenerate), (README, regenerate_sessions), (README, regenerate_demo)):
         text = path.read_text(encoding="utf-8")
         fresh, changed = step(text)
         for command in changed:

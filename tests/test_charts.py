@@ -258,10 +258,13 @@ def test_every_replayed_fix_is_drawn_and_the_verified_ones_on_top() -> None:
     assert all(fix in legend for fix, _ in fixes)  # the terminal draws the same figure as the HTML report
 
 
-def test_full_report_has_pictures_and_explanations() -> None:
+def test_full_report_has_pictures_only_with_charts_and_explanations() -> None:
     report = load("interpolation_unscaled")
-    text = render(full_renderables(report))
-    assert "Pictures" in text
+    quiet = render(full_renderables(report))
+    assert "Pictures" not in quiet and "loss (log scale)" not in quiet
+    assert "pictures of the loss curves, the layers and the fit: --charts, or --html FILE" in quiet
+    text = render(full_renderables(report, charts=True))
+    assert "Pictures" in text and "--charts" not in text
     assert "loss (log scale)" in text
     assert "standardize-inputs" in text.split("Pictures", 1)[1]
     assert "model[1] (Tanh)" in text.split("Pictures", 1)[1]
@@ -275,9 +278,12 @@ def test_full_report_has_pictures_and_explanations() -> None:
     assert "Here: scale" not in " ".join(text.split())
 
 
-def test_no_pictures_without_a_training_run() -> None:
+def test_no_pictures_without_a_training_run_or_a_finding() -> None:
     crash = load("crash")
-    assert "Pictures" not in render(full_renderables(crash))
+    assert "Pictures" not in render(full_renderables(crash, charts=True))
+    healthy = load("gelu_healthy")
+    assert not healthy.findings
+    assert "pictures" not in render(full_renderables(healthy)).lower()  # no pointer where nothing is wrong
 
 
 # -- explain ----------------------------------------------------------------------------------------

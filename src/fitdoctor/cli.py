@@ -102,15 +102,18 @@ def _console(color: Color, file: Any = None, stderr: bool = False) -> Console:
     return Console(file=file, stderr=stderr, highlight=False)  # rich honours NO_COLOR and non-TTYs itself
 
 
-def render(report: Any, output_format: Format, console: Console, explain: bool = False) -> str | None:
-    """Render ``report``: the full format prints on ``console``; the others return text."""
+def render(
+    report: Any, output_format: Format, console: Console, explain: bool = False, charts: bool = False
+) -> str | None:
+    """Render ``report``: the full format prints on ``console`` (its pictures with ``charts``); the others return
+    text."""
     from fitdoctor.catalog import load_catalog
     from fitdoctor.report import renderer
 
     if output_format is Format.full:
         from fitdoctor.report.full import render_full
 
-        render_full(report, console, explain=explain)
+        render_full(report, console, explain=explain, charts=charts)
         return None
     return renderer(output_format.value)(report, load_catalog(), explain)
 
@@ -164,6 +167,10 @@ def check(
     ] = None,
     explain: Annotated[
         bool, typer.Option("--explain", help="Under each finding, why it matters, with this run's numbers.")
+    ] = False,
+    charts: Annotated[
+        bool,
+        typer.Option("--charts", help="Draw the loss curves, the layers and the fit in the terminal report too."),
     ] = False,
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write a self-contained HTML report with plots to this file.")
@@ -271,15 +278,14 @@ def check(
     if output is not None:
         try:
             with output.open("w", encoding="utf-8") as fh:
-                text = render(
-                    report, output_format, _console(color if color is Color.always else Color.never, fh), explain
-                )
+                console = _console(color if color is Color.always else Color.never, fh)
+                text = render(report, output_format, console, explain, charts)
                 if text is not None:
                     fh.write(text.rstrip("\n") + "\n")
         except OSError as exc:
             raise FitdoctorError(f"can't write the report to {output}: {exc.strerror}") from exc
     else:
-        text = render(report, output_format, _console(color), explain)
+        text = render(report, output_format, _console(color), explain, charts)
         if text is not None:
             sys.stdout.write(text.rstrip("\n") + "\n")
     if verbose:

@@ -147,8 +147,11 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False, explain:
     return Group(*parts)
 
 
-def full_renderables(report: Report, ascii_only: bool = False, explain: bool = False) -> Iterator[RenderableType]:
-    """The full report as rich renderables, top to bottom."""
+def full_renderables(
+    report: Report, ascii_only: bool = False, explain: bool = False, charts: bool = False
+) -> Iterator[RenderableType]:
+    """The full report as rich renderables, top to bottom; the pictures (loss curves, layers, fit) only with
+    ``charts``, and a one-line pointer to them where there are findings."""
     loop = report.training.loop if report.training is not None else LoopSummary()
     steps = loop.steps_captured
     head = Text()
@@ -183,7 +186,11 @@ def full_renderables(report: Report, ascii_only: bool = False, explain: bool = F
     for f in report.findings:
         yield finding_block(report, f, ascii_only, explain)
         yield Text()
-    yield from pictures(report, ascii_only)
+    if charts:
+        yield from pictures(report, ascii_only)
+    elif report.findings:
+        yield Text("pictures of the loss curves, the layers and the fit: --charts, or --html FILE", style="dim")
+        yield Text()
     yield from _patch(report)
     counts = {k: sum(1 for f in report.findings if f.severity == k) for k in ("error", "warning", "info")}
     summary = Text(
@@ -287,10 +294,10 @@ def _loss_series(figure: LossFigure) -> tuple[dict[str, list[tuple[float, float 
     return series, styles
 
 
-def render_full(report: Report, console: Console, explain: bool = False) -> None:
-    """Print the full report (with each finding's explanation when ``explain``)."""
+def render_full(report: Report, console: Console, explain: bool = False, charts: bool = False) -> None:
+    """Print the full report (with each finding's explanation when ``explain``, the pictures with ``charts``)."""
     ascii_only = not console.encoding.lower().startswith("utf")
-    for renderable in full_renderables(report, ascii_only, explain=explain):
+    for renderable in full_renderables(report, ascii_only, explain=explain, charts=charts):
         console.print(renderable)
 
 

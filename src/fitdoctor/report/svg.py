@@ -33,5 +33,5 @@ def render(report: Report, catalog: dict[str, RuleDoc], explain: bool = False) -
     """
     del catalog
     console = Console(record=True, width=WIDTH, file=io.StringIO(), force_terminal=True, color_system="truecolor")
-    render_full(report, console, explain=explain)
+    render_full(report, console, explain=explain, charts=True)
     return console.export_svg(title=f"fitdoctor check {report.script}", code_format=OFFLINE_SVG_FORMAT)
