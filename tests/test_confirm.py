@@ -1,10 +1,15 @@
-"""How findings that explain each other are reported: the cause is the alarm, what it explains an info."""
+"""How findings are reported: the cause is the alarm, what it explains an info, and measured harm makes an error."""
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+
+import pytest
+
 from fitdoctor.catalog import load_catalog
-from fitdoctor.confirm import _escalated, rank
-from fitdoctor.findings import Finding, Severity
+from fitdoctor.confirm import HARM_FACTOR, _cuts_loss_tenfold, _escalated, ends_no_better_than_constant, rank
+from fitdoctor.findings import Finding, Fix, Severity
 
 
 def _f(code: str, severity: Severity, caused_by: tuple[str, ...] = (), confidence: str = "confirmed") -> Finding:
@@ -50,3 +55,41 @@ def test_alarms_come_first_then_what_they_explain_then_suspicions() -> None:
     # Among the explained, the one that was an error (FD602) before the one that was a warning (FD601).
     levels: dict[str, Severity] = {"FD201": "error", "FD601": "warning", "FD602": "error"}
     assert [f.code for f in rank(findings, catalog, levels)] == ["FD201", "FD602", "FD601", "FD502"]
+
+
+@pytest.mark.parametrize(
+    ("constant", "final", "nothing"),
+    [
+        (13.5, 75.3, True),  # worse than predicting the mean: learns nothing
+        (13.5, 13.5, True),  # no better
+        (13.5, math.inf, True),  # diverged
+        (13.5, 13.4, False),
+        (None, 75.3, False),  # no constant baseline to compare with
+        (0.0, 1.0, False),
+    ],
+)
+def test_a_setup_learns_nothing_when_it_ends_no_better_than_a_constant(
+    constant: float | None, final: float, nothing: bool
+) -> None:
+    ev = SimpleNamespace(constant_loss=constant, baseline=SimpleNamespace(final=final))
+    assert ends_no_better_than_constant(ev) is nothing  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "measure", "verified", "harmful"),
+    [
+        (75.26, 0.0005221, "loss", True, True),
+        (1.0, 0.1, "loss", True, True),  # exactly 10x
+        (1.0, 0.11, "loss", True, False),
+        (math.inf, 0.3, "loss", True, True),  # a diverged baseline
+        (1.0, 0.01, "loss", False, False),  # not verified
+        (0.6, 0.01, "error rate", True, False),  # an error rate is not a loss
+        (-957.5, 0.07, "loss", True, False),  # NLL on raw outputs: no ratio of losses
+    ],
+)
+def test_a_verified_fix_that_divides_the_loss_by_ten_is_harm(
+    before: float, after: float, measure: str, verified: bool, harmful: bool
+) -> None:
+    fix = Fix("f", "t", "", verified=verified, before=before, after=after, measure=measure)
+    assert _cuts_loss_tenfold(fix) is harmful
+    assert HARM_FACTOR == 10.0

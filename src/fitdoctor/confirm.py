@@ -7,6 +7,10 @@ training shows its symptom while the loss is not going down. Unconfirmed finding
 ``info`` unless their evidence is a proof on its own (e.g. targets no weights can reach). A finding that
 another confirmed finding explains (a symptom, or a consequence the cause's rule declares) is reported as
 ``info`` "explained by" its cause, which becomes the alarm and takes the worst severity of what it explains.
+
+Severity follows measured harm: a confirmed warning is an error when the setup, trained as the script trains
+it, ends no better than always predicting the best constant (it learns nothing), or when its verified fix
+divides the loss by :data:`HARM_FACTOR` or more.
 """
 
 from __future__ import annotations
@@ -65,6 +69,26 @@ def already_fits(ev: Evidence) -> bool:
     """Whether the unchanged replay already ends below ``FITS_SHARE`` of the input-independent baseline."""
     constant, final = ev.constant_loss, ev.baseline.final
     return bool(constant and constant > 0 and math.isfinite(final) and 0 <= final <= FITS_SHARE * constant)
+
+
+#: A verified fix that divides the loss by at least this much makes its finding an error (see the README's
+#: severity policy): a warning's default assumes a fix that helps, not one that decides whether training works.
+HARM_FACTOR = 10.0
+
+
+def ends_no_better_than_constant(ev: Evidence) -> bool:
+    """Whether the baseline replay ends no better than always predicting the best constant: the setup, as the
+    script trains it, learns nothing (a diverged replay included)."""
+    constant, final = ev.constant_loss, ev.baseline.final
+    return constant is not None and math.isfinite(constant) and constant > 0 and not final < constant
+
+
+def _cuts_loss_tenfold(fix: Fix | None) -> bool:
+    if fix is None or not fix.verified or fix.measure != "loss" or fix.before is None or fix.after is None:
+        return False
+    if not math.isfinite(fix.after) or fix.after < 0:
+        return False
+    return fix.before == math.inf or (fix.before > 0 and fix.after * HARM_FACTOR <= fix.before)
 
 
 def is_verified(result: ReplayResult, baseline: ReplayResult) -> bool:
@@ -177,6 +201,8 @@ def confirm(
     findings: list[Finding] = []
     suppressed: list[Finding] = []
     alarm_levels: dict[str, Severity] = {}  # the severity each finding would have had without its causes
+    order_levels: dict[str, Severity] = {}  # the same before measured harm: the report's order keeps to rules
+    learns_nothing = ends_no_better_than_constant(ev)
     for s in suspects:
         doc = catalog[s.code]
         best, alternatives = fixes[s.code]
@@ -190,6 +216,10 @@ def confirm(
             ]
         is_confirmed = confirmed[s.code]
         severity = cast(Severity, doc.severity) if (is_confirmed or s.proof) else "info"
+        if s.code not in silenced:
+            order_levels[s.code] = severity
+        if is_confirmed and severity == "warning" and (learns_nothing or _cuts_loss_tenfold(best)):
+            severity = "error"  # measured harm decides, not the rule's default
         message = s.message
         if s.code not in silenced:
             alarm_levels[s.code] = severity
@@ -212,7 +242,8 @@ def confirm(
                 caused_by=tuple(sorted(caused_by)),
             )
         )
-    ranked = rank(_escalated(findings, alarm_levels), catalog, alarm_levels)
+    # ordered as the rules' own severities order them; measured harm changes what a finding is, not where it is
+    ranked = rank(_escalated(findings, alarm_levels), catalog, _escalation(findings, order_levels))
     return Confirmation(ranked, replays, len(skipped), suppressed)
 
 
@@ -220,6 +251,12 @@ def _escalated(findings: list[Finding], levels: dict[str, Severity]) -> list[Fin
     """Give each cause the highest severity among its own and those of the findings it explains, directly
     or through a chain of causes, so that explaining an error never lowers the report's worst severity
     (``--fail-on error`` still fails)."""
+    level = _escalation(findings, levels)
+    return [f if f.caused_by or level[f.code] == f.severity else replace(f, severity=level[f.code]) for f in findings]
+
+
+def _escalation(findings: Sequence[Finding], levels: dict[str, Severity]) -> dict[str, Severity]:
+    """Each finding's level (from ``levels``, else its severity), each cause raised to the worst of its effects."""
     level: dict[str, Severity] = {f.code: levels.get(f.code, f.severity) for f in findings}
     changed = True
     while changed:
@@ -229,15 +266,15 @@ def _escalated(findings: list[Finding], levels: dict[str, Severity]) -> list[Fin
                 if cause in level and SEVERITY_ORDER[level[effect.code]] < SEVERITY_ORDER[level[cause]]:
                     level[cause] = level[effect.code]
                     changed = True
-    return [f if f.caused_by or level[f.code] == f.severity else replace(f, severity=level[f.code]) for f in findings]
+    return level
 
 
 def rank(
     findings: Sequence[Finding], catalog: dict[str, RuleDoc], levels: dict[str, Severity] | None = None
 ) -> list[Finding]:
     """Order: alarms, then the confirmed findings they explain, then unconfirmed suspicions; within each, root
-    causes before the findings they explain, then severity (for an explained finding, the severity it has
-    without its cause, from ``levels``), a verified fix first, category and code."""
+    causes before the findings they explain, then severity (from ``levels`` where given: for an explained
+    finding, the severity it has without its cause), a verified fix first, category and code."""
     levels = levels or {}
     present = {f.code for f in findings}
 
@@ -253,7 +290,7 @@ def rank(
         key=lambda f: (
             0 if f.severity != "info" else 1 if f.confidence == "confirmed" else 2,  # alarms, explained, suspected
             depth(f),
-            SEVERITY_ORDER[levels.get(f.code, f.severity) if f.caused_by else f.severity],
+            SEVERITY_ORDER[levels.get(f.code, f.severity)],
             not (f.fix is not None and f.fix.verified),  # a cause shown by measurement outranks a suspicion
             CATEGORY_ORDER.get(catalog[f.code].category, 9) if f.code in catalog else 9,
             f.code,

@@ -21,7 +21,8 @@ _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def _fmt_lr(lr: float) -> str:
-    return f"{lr:.0e}".replace("e-0", "e-").replace("e+0", "e") if lr < 0.01 else f"{lr:g}"
+    """A learning rate as people write one: ``7e-3`` below 0.01, else 3 significant digits (``0.156``)."""
+    return f"{lr:.0e}".replace("e-0", "e-").replace("e+0", "e") if lr < 0.01 else f"{lr:.3g}"
 
 
 def _assigned_name(location: Location | None) -> str | None:
