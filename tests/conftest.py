@@ -52,6 +52,7 @@ class CheckRun:
 PATCHED = {
     "broadcast_target": ["FD202"],
     "data_order": ["FD104"],
+    "ddp": ["FD201"],
     "eval_mode_training": ["FD505"],
     "exploding_gradients": ["FD303"],
     "gelu_final_activation": ["FD201"],

@@ -200,6 +200,16 @@ def check(
             "default it runs in a scratch copy that is removed afterwards.",
         ),
     ] = False,
+    nproc_per_node: Annotated[
+        int,
+        typer.Option(
+            "--nproc-per-node",
+            min=1,
+            max=64,
+            help="Launch the script in this many processes, as torchrun --nproc-per-node does (for "
+            "DistributedDataParallel scripts); rank 0 is checked.",
+        ),
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no output of the script.")] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="After the report, the seconds each phase took (on stderr).")
@@ -259,6 +269,7 @@ def check(
         cwd=where.cwd,
         module=module,
         in_place=in_place,
+        nproc_per_node=nproc_per_node,
     )
     err = _console(color, stderr=True)
     report = _spinning(

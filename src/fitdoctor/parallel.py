@@ -69,7 +69,8 @@ def cores() -> int:
 
 def can_fork() -> bool:
     """Whether tasks may go to forked workers here: POSIX fork, more than one core, one torch thread (a model
-    that trains on several threads already uses the cores), and no CUDA context (a forked child can't use it).
+    that trains on several threads already uses the cores), no CUDA context (a forked child can't use it) and
+    no torch.distributed process group.
     ``FITDOCTOR_WORKERS=1`` in the environment turns workers off."""
     if os.environ.get("FITDOCTOR_WORKERS", "").strip() == "1":
         return False
@@ -77,6 +78,8 @@ def can_fork() -> bool:
         return False
     if torch.get_num_threads() != 1 or cores() < 2:
         return False
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return False  # a process group's threads and sockets don't survive a fork
     return not (torch.cuda.is_available() and torch.cuda.is_initialized())
 
 

@@ -56,7 +56,7 @@ def test_fd301_collapsed_units_count_as_lost_and_twin() -> None:
     f = next(f for f in report.findings if f.code == "FD301")
     # The U(-0.05, 0.05) init is the root cause (FD303, the alarm); the lost units are what it explains.
     assert [(x.code, x.severity, x.confidence) for x in report.findings] == [
-        ("FD303", "warning", "confirmed"),
+        ("FD303", "error", "confirmed"),  # a warning made an error by measured harm (confirm.HARM_FACTOR)
         ("FD301", "info", "confirmed"),
         ("FD602", "info", "suspected"),
     ]

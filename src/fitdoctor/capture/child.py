@@ -67,7 +67,7 @@ def _progress_writer(path: str | None) -> Any:
     return write
 
 
-def _crash_hint(exc: BaseException, run_dir: str, scratch: bool, script: str) -> str:
+def _crash_hint(exc: BaseException, run_dir: str, scratch: bool, script: str, shown: str = "") -> str:
     """A sentence for crashes caused by how fitdoctor runs the script rather than by the script.
 
     Args:
@@ -75,8 +75,15 @@ def _crash_hint(exc: BaseException, run_dir: str, scratch: bool, script: str) ->
         run_dir: The folder the script ran in (the user's original path).
         scratch: Whether it ran in a scratch copy of that folder.
         script: The script's original path.
+        shown: The script as the command line named it.
     """
     text = str(exc)
+    if "env:// rendezvous" in text or ("environment variable" in text and "RANK" in text):
+        return (
+            "The script starts torch.distributed and expects a launcher such as torchrun to set RANK and "
+            f"WORLD_SIZE: check it with `fitdoctor check --nproc-per-node 2 {shown or script}`, which "
+            "launches it as torchrun does"
+        )
     if isinstance(exc, ImportError) and "relative import" in text:
         module = _module_name(script)
         return "The script uses relative imports, so it runs as a module: " + (
@@ -115,6 +122,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Capture and analyse one script; returns the report as a dict."""
     session = _Session(job)
     session.capture()
+    if job.get("follower"):
+        return {"follower": True}  # another rank of a distributed run: rank 0 reports
     return session.result()
 
 
@@ -258,7 +267,13 @@ class _Session:
             message = self.original(f"{display} raised {type(crash).__name__}: {crash}")
             if recorder.steps:
                 message += f" after {recorder.steps} training steps"
-            hint = _crash_hint(crash, self.original(job["run_dir"]), bool(job["folders"]), self.original(job["script"]))
+            hint = _crash_hint(
+                crash,
+                self.original(job["run_dir"]),
+                bool(job["folders"]),
+                self.original(job["script"]),
+                shown=job["display"],
+            )
             if hint:
                 message += f". {hint}"
             extra = {"traceback": self.user_files.format_traceback(crash), "steps": recorder.steps}
@@ -284,6 +299,13 @@ class _Session:
             captured.notes.append(
                 "stop: the script caught fitdoctor's stop and kept training (an `except:` or `except BaseException:` "
                 f"around its loop), so the check ended it after {recorder.steps} steps and used what it had captured"
+            )
+        world = int(job.get("world_size") or 1)
+        if world > 1:
+            captured.notes.append(
+                f"distributed: the script ran in {world} processes as torchrun launches them; this is rank 0's "
+                f"check: its batches (its shard of the data), and replays of its model, unwrapped from "
+                "DistributedDataParallel, in one process"
             )
         training_s, step_s = captured_seconds(recorder.first_step_at, recorder.last_step_at, recorder.steps)
         report = analyse(

@@ -58,6 +58,8 @@ class CheckOptions:
         in_place: Run in the user's folders themselves rather than in a scratch copy.
         sources: Files whose scratch copies get these contents instead (path -> text): a patched script
             re-checked without touching the user's files. Never with ``in_place``.
+        nproc_per_node: Processes to launch the script in, as ``torchrun --nproc-per-node`` does (the
+            ``RANK``/``WORLD_SIZE``/``MASTER_ADDR`` environment of ``torch.distributed``); rank 0 is checked.
     """
 
     steps: int = 200
@@ -72,6 +74,7 @@ class CheckOptions:
     module: str | None = None
     in_place: bool = False
     sources: dict[str, str] = field(default_factory=dict)
+    nproc_per_node: int = 1
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,7 @@ def _run_check(
             "result": result_path,
             "progress": os.path.join(tmp, "progress"),
             "rules": options.rules.to_job(),
+            "world_size": options.nproc_per_node,
         }
         job_path = os.path.join(tmp, "job.json")
         Path(job_path).write_text(json.dumps(job), encoding="utf-8")
@@ -283,18 +287,22 @@ def _run_check(
             fileno = None
         if options.quiet:
             fileno = subprocess.DEVNULL
+        ranks = launch_environments(options.nproc_per_node)
         proc = subprocess.Popen(
             [sys.executable, "-c", CHILD_BOOTSTRAP, src, job_path],
             stdin=subprocess.DEVNULL,
             stdout=fileno if fileno is not None else subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=env,
+            env={**env, **ranks[0]},
         )
+        others: list[subprocess.Popen[bytes]] = []
         deadline = time.monotonic() + options.stage * options.time_budget + ANALYSIS_BUDGET
         timed_out = False
         previous = _forward_signals()
         try:
+            for rank, rank_env in enumerate(ranks[1:], start=1):
+                others.append(_start_follower(job, rank, tmp, src, {**env, **rank_env}, fileno))
             if fileno is None:
                 assert proc.stdout is not None
                 _pump(proc, out, deadline)
@@ -303,6 +311,8 @@ def _run_check(
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
+            for follower in others:
+                _kill_group(follower)
             _kill_group(proc)
             _restore_signals(previous)
         if os.path.exists(result_path):
@@ -329,6 +339,54 @@ def _run_check(
             f"{script} ended the check before fitdoctor could report (exit status {proc.returncode}); "
             "the script may call os._exit() or be killed by the system (out of memory?)."
         )
+
+
+def launch_environments(nproc: int) -> list[dict[str, str]]:
+    """The environment of each rank, as ``torchrun --nproc-per-node NPROC`` sets it on one node (rendezvous
+    on a free local port); ``[{}]`` for one process, which runs as ``python`` would run it."""
+    if nproc <= 1:
+        return [{}]
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    common = {
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": str(nproc),
+        "LOCAL_WORLD_SIZE": str(nproc),
+        "ROLE_WORLD_SIZE": str(nproc),
+        "GROUP_RANK": "0",
+        "ROLE_NAME": "default",
+        "TORCHELASTIC_RESTART_COUNT": "0",
+        "TORCHELASTIC_MAX_RESTARTS": "0",
+    }
+    return [{**common, "RANK": str(r), "LOCAL_RANK": str(r), "ROLE_RANK": str(r)} for r in range(nproc)]
+
+
+def _start_follower(
+    job: dict[str, Any], rank: int, tmp: str, src: str, env: dict[str, str], fileno: Any
+) -> subprocess.Popen[bytes]:
+    """Another rank: it runs the script under the recorder, which stops it at the same step as rank 0 (never
+    on time: a rank that stops early would leave the others waiting in a collective), and reports nothing."""
+    own = {
+        **job,
+        "follower": True,
+        "time_budget": 1e9,
+        "result": os.path.join(tmp, f"result-{rank}.json"),
+        "progress": os.path.join(tmp, f"progress-{rank}"),
+    }
+    path = os.path.join(tmp, f"job-{rank}.json")
+    Path(path).write_text(json.dumps(own), encoding="utf-8")
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD_BOOTSTRAP, src, path],
+        stdin=subprocess.DEVNULL,
+        stdout=fileno if fileno is not None else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
+    )
 
 
 def _write_order(write: FileWrite) -> tuple[bool, str, str]:

@@ -103,11 +103,12 @@ def counts(report: Report) -> dict[str, int]:
 
 
 def summary(report: Report) -> str:
-    """``N errors, N warnings, N infos``, or ``No problems found.`` for a report without findings."""
+    """``N errors, N warnings, N info`` (as the full report says it), or ``No problems found.`` for a report
+    without findings."""
     if not report.findings:
         return "No problems found."
     n = counts(report)
-    return ", ".join(f"{n[s]} {s}{'s' * (n[s] != 1)}" for s in SEVERITIES)
+    return ", ".join(f"{n[s]} {s}{'s' * (n[s] != 1 and s != 'info')}" for s in SEVERITIES)
 
 
 def failure_reason(report: Report) -> str:

@@ -37,5 +37,9 @@ class Report(findings.Report):
             f'srcdoc="{html.escape(page, quote=True)}"></iframe>'
         )
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text display (a terminal console, a notebook's text/plain): the full report."""
+        printer.text(str(self))
+
     def __str__(self) -> str:
         return render(self, {})

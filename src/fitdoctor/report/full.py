@@ -158,7 +158,7 @@ def full_renderables(
     head.append("fitdoctor ", style="bold")
     head.append(f"{report.version} · {report.script}")
     if report.status == "ok":
-        head.append(f" · {steps} steps captured", style="dim")
+        head.append(f" · {steps} step{'s' * (steps != 1)} captured", style="dim")
     yield head
     if report.status != "ok":
         err = report.error or {}
@@ -305,6 +305,6 @@ def render(report: Report, catalog: dict[str, Any], explain: bool = False) -> st
     """The full report as plain text, 100 columns wide (the CLI prints it on a console instead)."""
     import io
 
-    console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
+    console = Console(record=True, width=100, file=io.StringIO(), color_system=None, force_jupyter=False)
     render_full(report, console, explain=explain)
     return console.export_text()

@@ -32,6 +32,8 @@ def render(report: Report, catalog: dict[str, RuleDoc], explain: bool = False) -
         The SVG document.
     """
     del catalog
-    console = Console(record=True, width=WIDTH, file=io.StringIO(), force_terminal=True, color_system="truecolor")
+    console = Console(
+        record=True, width=WIDTH, file=io.StringIO(), force_terminal=True, color_system="truecolor", force_jupyter=False
+    )
     render_full(report, console, explain=explain, charts=True)
     return console.export_svg(title=f"fitdoctor check {report.script}", code_format=OFFLINE_SVG_FORMAT)

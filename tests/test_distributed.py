@@ -1,0 +1,43 @@
+"""Distributed scripts: `--nproc-per-node` launches a DDP script as torchrun does, checks rank 0, and leaves no
+process behind; without it, the crash names the option."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import ROOT, process_alive, run_cli
+
+SCRIPT = ROOT / "tests" / "scripts" / "distributed" / "ddp_ranks.py"
+
+
+def _gone(pids: list[int]) -> bool:
+    deadline = time.monotonic() + 10  # the group's SIGKILL may take a moment to land
+    while any(process_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not any(process_alive(pid) for pid in pids)
+
+
+@pytest.mark.slow
+def test_a_ddp_script_is_checked_on_two_cpu_ranks_and_leaves_no_process() -> None:
+    run = run_cli("check", str(SCRIPT), "--nproc-per-node", "2", "--format", "json")
+    assert run.code == 1, run.stderr[-3000:]
+    ranks = {int(line.split()[1]): int(line.split()[3]) for line in run.stderr.splitlines() if line.startswith("rank ")}
+    assert sorted(ranks) == [0, 1] and "of 2" in run.stderr  # both ranks ran, in a world of 2
+    assert _gone(list(ranks.values())), "a rank outlived the check"
+    report = run.report
+    assert report is not None and report["status"] == "ok"
+    assert [f["code"] for f in report["findings"] if f["severity"] != "info"] == ["FD201"]
+    (note,) = [n for n in report["training"]["notes"] if n.startswith("distributed:")]
+    assert "2 processes" in note and "rank 0" in note
+    assert report["setup"]["model"]["class"] == "Sequential"  # unwrapped from DistributedDataParallel
+
+
+@pytest.mark.slow
+def test_a_ddp_script_run_without_a_launcher_is_told_the_option() -> None:
+    run = run_cli("check", str(SCRIPT), "--format", "json")
+    assert run.code == 2 and run.report is not None
+    (finding,) = run.report["findings"]
+    assert finding["code"] == "FD901"
+    assert f"fitdoctor check --nproc-per-node 2 {SCRIPT}" in finding["message"]
