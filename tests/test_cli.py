@@ -146,3 +146,19 @@ def test_color_never_and_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")  # https://no-color.org: styles may stay, colours go
     muted = run_cli("check", str(HEALTHY), *CHEAP, "--color", "always")
     assert "No problems found" in muted.stdout and not colour.search(muted.stdout)
+
+
+def test_the_scripts_output_under_the_spinner_is_printed_in_whole_lines() -> None:
+    import io
+
+    from rich.console import Console
+
+    from fitdoctor.cli import _Echo
+
+    sink = io.StringIO()
+    echo = _Echo(Console(file=sink, width=20, color_system=None))
+    for chunk in ("epo", "ch 0 [loss] 3.39\nepoch 1", " loss 2.9\n", "done without a line break"):
+        echo.write(chunk)
+    assert sink.getvalue() == "epoch 0 [loss] 3.39\nepoch 1 loss 2.9\n"  # markup-free, never wrapped
+    echo.flush()
+    assert sink.getvalue().endswith("loss 2.9\ndone without a line break\n")

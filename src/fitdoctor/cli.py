@@ -276,7 +276,8 @@ def check(
         err,
         quiet,
         f"running {script or module or ''}",
-        lambda progress: run_check(script, options, progress=progress),
+        # under the spinner, the script's output goes through the console, above the spinner line
+        lambda progress: run_check(script, options, progress=progress, user_output=_Echo(err) if progress else None),
     )
     if (diff or fix) and report.status == "ok":
         report = _with_patch(report, script, options, err, quiet)
@@ -336,6 +337,27 @@ def _spinning(err: Console, quiet: bool, text: str, work: Callable[[Callable[[st
         return work(None)
     with err.status(f"fitdoctor: {escape(text)}", spinner="dots") as status:
         return work(lambda update: status.update(f"fitdoctor: {escape(update)}"))
+
+
+class _Echo:
+    """The script's output, line by line, printed on a console that shows a spinner (rich then keeps the spinner
+    below it instead of the two colliding on one line). It has no ``fileno``, so the runner pumps to it."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        for line in lines:
+            self.console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            line, self.pending = self.pending, ""
+            self.console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 def _patch_summary(report: Any) -> str:

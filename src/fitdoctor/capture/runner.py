@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from fitdoctor.capture.scratch import build_mirror
 from fitdoctor.errors import CaptureError, FitdoctorError, Interrupted, UsageError
@@ -37,6 +37,13 @@ CHILD_BOOTSTRAP = (
     "import sys; sys.path[0] = sys.argv[1]; sys.argv = sys.argv[1:]; "
     "import fitdoctor.capture.child as child; child.main()"
 )
+
+
+class TextSink(Protocol):
+    """Where the script's output goes: a text file (whose descriptor the script then writes to directly), or
+    any object with ``write`` (the output is then pumped to it)."""
+
+    def write(self, text: str, /) -> int: ...
 
 
 @dataclass
@@ -202,7 +209,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 def run_check(
     script: str | None,
     options: CheckOptions,
-    user_output: IO[str] | None = None,
+    user_output: TextSink | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Run ``script`` in a child process under the recorder and return the report.
@@ -230,7 +237,7 @@ def run_check(
 def _run_check(
     script: str | None,
     options: CheckOptions,
-    user_output: IO[str] | None,
+    user_output: TextSink | None,
     progress: Callable[[str], None] | None,
 ) -> Report:
     target = resolve_target(script, options)
@@ -282,7 +289,7 @@ def _run_check(
         env.setdefault("PYTHONHASHSEED", str(options.seed))
         src = str(Path(__file__).resolve().parents[2])
         try:
-            fileno = out.fileno()
+            fileno = out.fileno()  # type: ignore[union-attr]
         except (AttributeError, OSError, ValueError):
             fileno = None
         if options.quiet:
@@ -315,6 +322,8 @@ def _run_check(
                 _kill_group(follower)
             _kill_group(proc)
             _restore_signals(previous)
+            if fileno is None and hasattr(out, "flush"):
+                out.flush()  # a last line without its line break
         if os.path.exists(result_path):
             data = json.loads(Path(result_path).read_text(encoding="utf-8"))
             if "internal_error" in data:
@@ -418,7 +427,7 @@ def _wait(
         time.sleep(0.1)
 
 
-def _pump(proc: subprocess.Popen[bytes], out: IO[str], deadline: float) -> None:
+def _pump(proc: subprocess.Popen[bytes], out: TextSink, deadline: float) -> None:
     """Copy the child's output to ``out`` until it exits or the deadline passes."""
     import selectors
 
