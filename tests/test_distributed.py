@@ -31,6 +31,9 @@ def test_a_ddp_script_is_checked_on_two_cpu_ranks_and_leaves_no_process() -> Non
     assert [f["code"] for f in report["findings"] if f["severity"] != "info"] == ["FD201"]
     (note,) = [n for n in report["training"]["notes"] if n.startswith("distributed:")]
     assert "2 processes" in note and "rank 0" in note
+    (others,) = [n for n in report["training"]["notes"] if n.startswith("other ranks:")]
+    steps = report["training"]["steps_captured"]
+    assert others.startswith(f"other ranks: rank 1: {steps} steps, its loss ")  # stopped at rank 0's step
     assert report["setup"]["model"]["class"] == "Sequential"  # unwrapped from DistributedDataParallel
 
 

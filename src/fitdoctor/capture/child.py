@@ -122,8 +122,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Capture and analyse one script; returns the report as a dict."""
     session = _Session(job)
     session.capture()
-    if job.get("follower"):
-        return {"follower": True}  # another rank of a distributed run: rank 0 reports
+    if job.get("follower"):  # another rank of a distributed run: rank 0 reports, with these facts
+        losses = [float(v) for v in session.recorder.facts.user_losses]
+        return {"follower": True, "steps": session.recorder.steps, "losses": losses}
     return session.result()
 
 

@@ -324,18 +324,8 @@ def _run_check(
             _restore_signals(previous)
             if fileno is None and hasattr(out, "flush"):
                 out.flush()  # a last line without its line break
-        if os.path.exists(result_path):
-            data = json.loads(Path(result_path).read_text(encoding="utf-8"))
-            if "internal_error" in data:
-                raise FitdoctorError(
-                    "fitdoctor failed while analysing the script (an internal error, not a problem in your "
-                    "script). Please report it at https://github.com/fitdoctor/fitdoctor/issues with this "
-                    "detail:\n" + data["internal_error"]
-                )
-            report = Report.from_dict(data)
-            if mirror is not None:
-                written = {(w.path, w.change): w for w in (*report.files_written, *mirror.changes(os.getcwd()))}
-                report = replace(report, files_written=tuple(sorted(written.values(), key=_write_order)))
+        report = _read_report(result_path, tmp, len(others) + 1, mirror)
+        if report is not None:
             return report
         if timed_out:
             raise CaptureError(
@@ -348,6 +338,44 @@ def _run_check(
             f"{script} ended the check before fitdoctor could report (exit status {proc.returncode}); "
             "the script may call os._exit() or be killed by the system (out of memory?)."
         )
+
+
+def _read_report(result_path: str, tmp: str, world: int, mirror: Any) -> Report | None:
+    """Rank 0's report as the child wrote it (None when it wrote none), with what the scratch copy saw written
+    and the other ranks' facts."""
+    if not os.path.exists(result_path):
+        return None
+    data = json.loads(Path(result_path).read_text(encoding="utf-8"))
+    if "internal_error" in data:
+        raise FitdoctorError(
+            "fitdoctor failed while analysing the script (an internal error, not a problem in your "
+            "script). Please report it at https://github.com/fitdoctor/fitdoctor/issues with this "
+            "detail:\n" + data["internal_error"]
+        )
+    report = Report.from_dict(data)
+    if world > 1 and report.training is not None:
+        report = _with_ranks(report, tmp, world)
+    if mirror is not None:
+        written = {(w.path, w.change): w for w in (*report.files_written, *mirror.changes(os.getcwd()))}
+        report = replace(report, files_written=tuple(sorted(written.values(), key=_write_order)))
+    return report
+
+
+def _with_ranks(report: Report, tmp: str, world: int) -> Report:
+    """Rank 0's report with a note on what the other ranks' loops did (their steps, their own logged loss)."""
+    training = report.training
+    assert training is not None
+    facts = []
+    for rank in range(1, world):
+        try:
+            data = json.loads(Path(tmp, f"result-{rank}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            facts.append(f"rank {rank}: no facts (stopped before its capture ended)")
+            continue
+        losses = [v for v in data.get("losses", []) if isinstance(v, (int, float))]
+        curve = f", its loss {losses[0]:.4g} → {losses[-1]:.4g}" if losses else ""
+        facts.append(f"rank {rank}: {data.get('steps', 0)} steps{curve}")
+    return replace(report, training=replace(training, notes=(*training.notes, "other ranks: " + "; ".join(facts))))
 
 
 def launch_environments(nproc: int) -> list[dict[str, str]]:

@@ -69,11 +69,16 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     if rep is not None:
         parts.append(f"replayed from the same start for {ev.baseline.steps} steps: {g(rep.start)} → {g(rep.end)}")
     found = "; ".join(parts)
-    message = (
-        ("The loss is going down, but slowly. " if slow else "The loss is not going down. ")
-        + found[:1].upper()
-        + found[1:]
+    # a significant downward trend whose size is negligible is "barely going down", not "not going down"
+    trending = [t for t in (user, rep) if t is not None and t.tau < 0 and t.p_value < doc.threshold("trend_p_value")]
+    lead = (
+        "The loss is going down, but slowly. "
+        if slow
+        else "The loss is barely going down. "
+        if trending
+        else "The loss is not going down. "
     )
+    message = lead + found[:1].upper() + found[1:]
     if constant is not None:
         message += f". Predicting the mean target for every input scores {g(constant)}"
     if slow:
