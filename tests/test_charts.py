@@ -274,7 +274,7 @@ def test_full_report_has_pictures_only_with_charts_and_explanations() -> None:
     flat = " ".join(render(full_renderables(report, explain=True), width=100).split())
     for f in report.findings:
         assert " ".join(explain(f, rule_doc(f.code)).split()) in flat
-    assert "Here: scale 1.001e+05 (threshold 10)" in flat
+    assert "Here: scale 1e+05 (threshold 10)" in flat  # 3 significant digits, as every number
     assert "Here: scale" not in " ".join(text.split())
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import torch
@@ -112,6 +113,9 @@ def summarize_training(
     baseline = curves.pop("baseline")
     after = {g.name: g.grad_norm for g in _measured_or_empty(ev.trained.gradients)}
     verified = {f.fix.id for f in confirmation.findings if f.fix is not None and f.fix.verified}
+    trend = ev.user_trend
+    if trend is not None:  # the summary line and FD601 quote the same two numbers
+        loop = replace(loop, loss_start=trend.start, loss_end=trend.end)
     return TrainingSummary(
         loop=loop,
         replay=ReplaySummary(replay_steps, eval_batches, baseline, curves),

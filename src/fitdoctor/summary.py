@@ -172,6 +172,9 @@ class LoopSummary:
         unregistered: Attributes holding layers or tensors the model does not register that got gradients
             while no optimizer held them (``self.hidden`` for a plain list of layers).
         models: The replay model's members, when the script trains several models or raw tensors.
+        loss_start: The loop's loss at the start: the median of the first fifth of its (block-averaged) curve,
+            the number FD601 quotes too (None when the loss was not recorded).
+        loss_end: The same over the last fifth.
     """
 
     steps_captured: int = 0
@@ -190,6 +193,8 @@ class LoopSummary:
     mode_dependent_layers: tuple[str, ...] = ()
     unregistered: tuple[str, ...] = ()
     models: tuple[str, ...] | None = None
+    loss_start: float | None = None
+    loss_end: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The loop's fields of the report's ``training`` section (``models`` only when several)."""

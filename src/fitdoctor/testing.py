@@ -32,7 +32,7 @@ def assert_trainable(model: Any, data: Any, *, fail_on: str = "warning", **kwarg
         line = f"  {f.code} {f.rule} [{f.severity}/{f.confidence}]: {f.message}"
         if f.fix is not None:
             verified = (
-                f"verified {f.fix.before:.4g} -> {f.fix.after:.4g}"
+                f"verified {f.fix.before:.3g} -> {f.fix.after:.3g}"
                 if f.fix.verified and f.fix.before is not None and f.fix.after is not None
                 else "not verified"
             )

@@ -373,7 +373,7 @@ def _with_ranks(report: Report, tmp: str, world: int) -> Report:
             facts.append(f"rank {rank}: no facts (stopped before its capture ended)")
             continue
         losses = [v for v in data.get("losses", []) if isinstance(v, (int, float))]
-        curve = f", its loss {losses[0]:.4g} → {losses[-1]:.4g}" if losses else ""
+        curve = f", its loss {losses[0]:.3g} → {losses[-1]:.3g}" if losses else ""
         facts.append(f"rank {rank}: {data.get('steps', 0)} steps{curve}")
     return replace(report, training=replace(training, notes=(*training.notes, "other ranks: " + "; ".join(facts))))
 

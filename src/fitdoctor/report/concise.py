@@ -16,7 +16,7 @@ SEVERITIES = ("error", "warning", "info")
 
 
 def number(value: float | None) -> str:
-    """A measured value in four significant digits; ``diverged`` for a loss that did not stay finite.
+    """A measured value in three significant digits; ``diverged`` for a loss that did not stay finite.
 
     Args:
         value: The value, or None where the JSON report stores a non-finite loss.
@@ -26,7 +26,7 @@ def number(value: float | None) -> str:
     """
     if value is None or not math.isfinite(value):
         return "diverged"
-    return f"{value:.4g}"
+    return f"{value:.3g}"
 
 
 def verdict(fix: Fix) -> str:

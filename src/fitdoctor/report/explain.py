@@ -248,4 +248,4 @@ def _value(key: str, v: Any, exact: bool = False) -> str:
     if "share" in key and 0 <= v <= 1:
         p = v * 100
         return f"{p:.0f}%" if p >= 1 or p == 0 else f"{p:.2g}%"
-    return f"{v:g}" if exact else f"{v:.4g}"
+    return f"{v:g}" if exact else f"{v:.3g}"

@@ -17,7 +17,7 @@ from fitdoctor.errors import UsageError
 from fitdoctor.findings import Finding, Fix, Report
 from fitdoctor.location import Location
 from fitdoctor.report.charts import fit_chart, layer_bars, line_chart, sparkline
-from fitdoctor.report.concise import data_line, files_sentences
+from fitdoctor.report.concise import data_line, files_sentences, number
 from fitdoctor.report.explain import explain as explain_finding
 from fitdoctor.report.explain import to_ascii
 from fitdoctor.report.figures import LossFigure, fit_figure, layer_figure, loss_figure, replay_figure
@@ -35,9 +35,7 @@ ASCII_MARK = {"error": "x", "warning": "!", "info": "i"}
 
 
 def _num(v: float | None) -> str:
-    if v is None or not math.isfinite(v):
-        return "diverged"
-    return f"{v:.4g}"
+    return number(v)
 
 
 def _loc(location: Location | None) -> str:
@@ -175,7 +173,10 @@ def full_renderables(
     if finite:
         line = Text("your loop  ", style="bold")
         line.append(sparkline(user, min(finite), max(finite), width=40, ascii_only=ascii_only))
-        line.append(f"  {_num(user[0])} → {_num(user[-1])}", style="dim")
+        if loop.loss_start is not None and loop.loss_end is not None:  # medians of the first and last fifth
+            line.append(f"  {_num(loop.loss_start)} → {_num(loop.loss_end)}", style="dim")
+        else:
+            line.append(f"  {_num(user[0])} → {_num(user[-1])}", style="dim")
         yield line
     for note in report.training.notes if report.training is not None else ():
         yield Text(f"note: {note}", style="dim")

@@ -92,8 +92,8 @@ def rule(
 
 
 def g(value: float) -> str:
-    """A number for a message: 4 significant digits."""
-    return f"{value:.4g}"
+    """A number for a message: 3 significant digits, as every number of a report (``report.concise.number``)."""
+    return f"{value:.3g}"
 
 
 def pct(share: float) -> str:
