@@ -34,10 +34,6 @@ MARK = {"error": "✖", "warning": "▲", "info": "●"}
 ASCII_MARK = {"error": "x", "warning": "!", "info": "i"}
 
 
-def _num(v: float | None) -> str:
-    return number(v)
-
-
 def _loc(location: Location | None) -> str:
     """``file:line`` with the file's base name: the report's header names the script's folder."""
     return f"{location.path.rsplit('/', 1)[-1]}:{location.line}" if location else ""
@@ -125,7 +121,7 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False, explain:
             style="bold green" if fx.verified else "bold yellow",
         )
         measure = fx.measure
-        verdict.append(f"{measure} {_num(fx.before)} → {_num(fx.after)} after {fx.steps} replay steps")
+        verdict.append(f"{measure} {number(fx.before)} → {number(fx.after)} after {fx.steps} replay steps")
         if fx.before and fx.after is not None and fx.before > 0:
             verdict.append(f" ({fx.after / fx.before:.2g}× the baseline)", style="dim")
         parts.append(Padding(verdict, (0, 0, 0, 2)))
@@ -138,7 +134,7 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False, explain:
         if tried:
             alt = Text("also tried: ", style="dim")
             alt.append(
-                "; ".join(f"{a.title} ({_num(a.after)}{', verified' if a.verified else ''})" for a in tried),
+                "; ".join(f"{a.title} ({number(a.after)}{', verified' if a.verified else ''})" for a in tried),
                 style="dim",
             )
             parts.append(Padding(alt, (0, 0, 0, 2)))
@@ -174,9 +170,9 @@ def full_renderables(
         line = Text("your loop  ", style="bold")
         line.append(sparkline(user, min(finite), max(finite), width=40, ascii_only=ascii_only))
         if loop.loss_start is not None and loop.loss_end is not None:  # medians of the first and last fifth
-            line.append(f"  {_num(loop.loss_start)} → {_num(loop.loss_end)}", style="dim")
+            line.append(f"  {number(loop.loss_start)} → {number(loop.loss_end)}", style="dim")
         else:
-            line.append(f"  {_num(user[0])} → {_num(user[-1])}", style="dim")
+            line.append(f"  {number(user[0])} → {number(user[-1])}", style="dim")
         yield line
     for note in report.training.notes if report.training is not None else ():
         yield Text(f"note: {note}", style="dim")
