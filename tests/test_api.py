@@ -183,3 +183,25 @@ def test_the_api_honours_inline_suppressions_and_a_silenced_rule_explains_nothin
     assert "FD302" not in [f.code for f in report.findings]
     assert not any("FD302" in f.caused_by or "FD302" in f.message for f in report.findings)
     assert "FD101" in [f.code for f in report.findings]
+
+
+def test_watching_a_model_with_its_own_hooks_leaves_exactly_its_hooks() -> None:
+    """The capture puts a hook after the model's own forward hooks while it watches, and takes it off."""
+    torch.manual_seed(0)
+    x, y = data()
+    model = GeluEverywhere(last=False)
+    model.register_buffer("scale", torch.tensor(10.0))
+    handle = model.register_forward_hook(lambda module, args, output: output * module.scale)
+    with fitdoctor.watch(steps=30, replay_steps=60) as watched:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(40):
+            opt.zero_grad()
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+    assert list(model._forward_hooks) == [handle.id]
+    report = watched.report
+    assert report is not None and report.training is not None and report.training.replay is not None
+    first = report.training.replay.baseline.points[0][1]
+    assert first is not None and report.training.loop.loss_start is not None
+    assert 0.2 < first / report.training.loop.loss_start < 5  # the hook is applied once in the replay

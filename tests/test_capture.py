@@ -144,3 +144,19 @@ def test_same_script_and_seed_give_the_same_report() -> None:
         },
     }
     assert first.report["training"]["replay"]["baseline"]["final"] is not None
+
+
+def test_a_models_own_hooks_are_replayed_once_as_part_of_the_model() -> None:
+    """The capture records the model call with its arguments before the model's pre-hooks and its output
+    after its hooks, so a replay (which calls the model, hooks and all) computes what the script computed."""
+    run = run_cli("check", str(SCRIPTS / "model_hooks.py"), "--steps", "100", "--format", "json")
+    assert run.code == 0, run.stderr[-3000:]
+    report = run.report
+    assert report is not None and report["status"] == "ok"
+    assert [f["code"] for f in report["findings"] if f["severity"] != "info"] == []
+    training = report["training"]
+    curve = training["replay"]["baseline"]["curve"]
+    # the replay starts where the script started (a hook applied twice would put it ~1e8 times higher) ...
+    assert 0.2 < curve[0][1] / training["loss_start"] < 5
+    # ... and learns as the script did
+    assert curve[-1][1] < 0.5 * curve[0][1]

@@ -31,6 +31,7 @@ from fitdoctor.capture.functorch_slice import FunctorchWatch
 from fitdoctor.capture.identify import main_model, name_targets, new_record, optimizer_params, parameter_groups
 from fitdoctor.capture.loop_facts import LoopFacts
 from fitdoctor.capture.manual import ManualUpdateMeter
+from fitdoctor.capture.model_calls import ModelCalls
 from fitdoctor.capture.records import (
     INIT_FUNCTIONS,
     LOSS_FUNCTIONS,
@@ -49,7 +50,7 @@ from fitdoctor.capture.records import (
 from fitdoctor.capture.sites import CreationSites
 from fitdoctor.capture.stops import StopControl, guarded_hook
 from fitdoctor.capture.tape import Tape
-from fitdoctor.capture.tape_mode import TapeSwitch
+from fitdoctor.capture.tape_mode import TapeSwitch, bookkeeping
 from fitdoctor.capture.userframes import Site, UserFiles
 from fitdoctor.summary import LoopSummary
 
@@ -86,6 +87,7 @@ class Recorder:
         self.functorch = FunctorchWatch(self._live_outside_transform, self._quiet)
         self.tape = Tape()
         self._switch = TapeSwitch(self._on_operation)
+        self.calls = ModelCalls(self._undo)
         self._installed = False
         self._reset_capture()
 
@@ -208,7 +210,7 @@ class Recorder:
             self.tape.record(func, None, args, kwargs, out, self.user_files.innermost())
 
     def _in_model(self) -> bool:
-        return bool(getattr(self._tls, "stack", None))
+        return self.calls.in_model()
 
     def _taping(self) -> bool:
         """Whether the current torch operation belongs on the loss tape."""
@@ -221,46 +223,40 @@ class Recorder:
         )
 
     # ----------------------------------------------------------------- module calls
-    def _stack(self) -> list[nn.Module]:
-        stack = getattr(self._tls, "stack", None)
-        if stack is None:
-            stack = self._tls.stack = []
-        return stack
-
     @guarded_hook
     def _forward_pre(self, module: nn.Module, args: Any) -> None:
         if not self._active() or isinstance(module, nn.modules.loss._Loss):
             return  # a loss module is part of the objective, not of the model
         if self.stops.stopped:
             self.stops.raise_stop()
-        stack = self._stack()
-        if not stack:
+        if self.calls.enter(module, args, self._root_post):
             self._roots[id(module)] = weakref.ref(module)
             if in_functorch_transform() and args:
                 self.functorch.input = storage_of(args[0])
             self._switch.suspend()
-        stack.append(module)
 
     @guarded_hook
     def _forward_post(self, module: nn.Module, *rest: Any) -> None:
-        if not self._active() or isinstance(module, nn.modules.loss._Loss):
+        if self._active() and not isinstance(module, nn.modules.loss._Loss) and not self.calls.defers(module):
+            self._leave(module, rest)
+
+    @guarded_hook
+    def _root_post(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        if self.calls.resumes(module):
+            self._leave(module, (args, kwargs, output))
+
+    def _leave(self, module: nn.Module, rest: tuple[Any, ...]) -> None:
+        ended = self.calls.leave(module, rest)
+        if ended is None:
             return
-        stack = self._stack()
-        if stack and stack[-1] is module:
-            stack.pop()
-        elif module in stack:
-            del stack[stack.index(module) :]
-        if not stack:
-            self._switch.resume()
-        if stack or not torch.is_grad_enabled() or in_functorch_transform():
+        self._switch.resume()
+        if not torch.is_grad_enabled() or in_functorch_transform():
             return
-        args = rest[0] if rest else ()
-        kwargs = rest[1] if len(rest) == 3 and isinstance(rest[1], dict) else {}
-        output = rest[-1] if rest else None
+        args, kwargs, output = ended
         site = self.user_files.innermost()
         if self._taping():
-            self.tape.record(None, module, tuple(args), dict(kwargs), output, site)
-        self._pending.append(RootCall(module, tuple(args), dict(kwargs), output, site))
+            self.tape.record(None, module, args, kwargs, output, site)
+        self._pending.append(RootCall(module, args, kwargs, output, site))
         del self._pending[:-8]
 
     # ----------------------------------------------------------------- losses and backward
@@ -278,7 +274,7 @@ class Recorder:
             if recorder._in_model() and recorder.loss_in_model is None:
                 recorder.loss_in_model = recorder.user_files.innermost()
             taping = recorder._taping() and recorder.tape.depends(args, kwargs)
-            with recorder._quiet():
+            with recorder._quiet(), recorder._switch.paused():
                 if may_warn(args, kwargs):
                     shown, where = recorder._warnings_shown, recorder.user_files.original
                     result = warnings_at_caller(original, args, kwargs, shown, where)
@@ -297,6 +293,7 @@ class Recorder:
         return loss
 
     @guarded_hook
+    @bookkeeping
     def _record_loss(self, name: str, arguments: dict[str, Any], result: Any) -> None:
         prediction = arguments.pop("input", None)
         target = arguments.pop("target", None)
@@ -345,6 +342,7 @@ class Recorder:
         return backward
 
     @guarded_hook
+    @bookkeeping
     def _before_backward(self, tensors: Any, kwargs: dict[str, Any]) -> Any:
         """Account for one backward call; returns the objective it backpropagates (a tape slice) or None."""
         first = tensors[0] if isinstance(tensors, (tuple, list)) and tensors else tensors
@@ -379,6 +377,7 @@ class Recorder:
         return self.optimizer is None and (not self.records or self.records[0].opt is None)
 
     @guarded_hook
+    @bookkeeping
     def _after_backward(self, sliced: Any) -> None:
         """No optimizer has stepped yet: remember the trained tensors and their new gradients, so the next
         backward call can measure an update the script applies by hand."""
@@ -418,6 +417,9 @@ class Recorder:
     def _step_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
         if not self._active():
             return None
+        # Off the mode stack until the step's post hook: this bookkeeping and the optimizer's arithmetic
+        # (back on for a closure, which runs the script's forward and loss).
+        self._switch.suspend()
         if self.stops.stopped:
             self.stops.raise_stop()
         if id(opt) not in self._stage_steps and self._new_stage(opt):
@@ -432,6 +434,7 @@ class Recorder:
         if closure is None and len(args) > first and callable(args[first]):
             closure = args[first]
         if closure is not None:
+            self._switch.resume()
             wrapped = self._wrap_closure(opt, closure)
             if kwargs and "closure" in kwargs:
                 return args, {**kwargs, "closure": wrapped}
@@ -443,7 +446,6 @@ class Recorder:
         if not self._known(opt):
             self._identify(opt)
         self._account(opt)
-        self._switch.suspend()
         return None
 
     def _wrap_closure(self, opt: torch.optim.Optimizer, closure: Callable[[], Any]) -> Callable[[], Any]:
@@ -480,7 +482,12 @@ class Recorder:
 
     @guarded_hook
     def _step_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        self._switch.resume()
+        try:
+            self._after_step(opt)
+        finally:
+            self._switch.resume()
+
+    def _after_step(self, opt: torch.optim.Optimizer) -> None:
         if not self._active() or self.stage < self.target_stage:
             return
         record = self._record_of(opt)

@@ -4,9 +4,11 @@ forward or an optimizer step runs."""
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -68,8 +70,45 @@ class TapeSwitch:
             torch._C._pop_torch_function_stack()
             self._tls.suspended = True
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Off this thread's stack for the block (fitdoctor's own bookkeeping: its ``.grad`` reads, clones
+        and sums don't belong on the tape, and each one through a Python mode costs microseconds); back on
+        afterwards only if the block found it on top and took it off."""
+        mode = self._mode
+        if mode is None or getattr(self._tls, "suspended", False):
+            yield
+            return
+        stack = torch.overrides._get_current_function_mode_stack()
+        if not stack or stack[-1] is not mode:
+            yield
+            return
+        torch._C._pop_torch_function_stack()
+        self._tls.suspended = True
+        try:
+            yield
+        finally:
+            if getattr(self._tls, "suspended", False) and self._mode is mode:
+                torch._C._push_on_torch_function_stack(mode)
+            self._tls.suspended = False
+
     def resume(self) -> None:
         """Put a suspended mode back on this thread's stack."""
         if getattr(self._tls, "suspended", False) and self._mode is not None:
             torch._C._push_on_torch_function_stack(self._mode)
         self._tls.suspended = False
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def bookkeeping(method: _Method) -> _Method:
+    """A method of an object with a ``_switch`` :class:`TapeSwitch` that is fitdoctor's own bookkeeping:
+    it runs with the tape mode off the stack (see :meth:`TapeSwitch.paused`)."""
+
+    @functools.wraps(method)
+    def paused(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._switch.paused():
+            return method(self, *args, **kwargs)
+
+    return paused  # type: ignore[return-value]
