@@ -36,12 +36,12 @@ from fitdoctor.probes.data import constant_prediction_loss, input_stats, nonfini
 from fitdoctor.probes.gradients import probe_gradients
 from fitdoctor.probes.lr_range import STEPS as RANGE_STEPS
 from fitdoctor.probes.lr_range import lr_range_test
-from fitdoctor.probes.outputs import prediction_spread
+from fitdoctor.probes.outputs import output_moments, prediction_spread
 from fitdoctor.probes.overfit import overfit_one_batch
 from fitdoctor.probes.sequence import probe_sequence_inputs
 from fitdoctor.probes.trend import block_size, loss_trend
 from fitdoctor.probes.yardstick import program_constant_loss
-from fitdoctor.quantities import ALL, measured
+from fitdoctor.quantities import ALL, NotMeasured, measured
 from fitdoctor.replay import ReplayResult, replay
 from fitdoctor.rules import load_rules, probe_settings
 from fitdoctor.selection import RuleSelection
@@ -192,6 +192,7 @@ def _gather(
     grad_batches = probe_batches[: effort.grad_batches]
     # A quantity no selected rule needs is not measured: its placeholder is masked by ``restricted`` below.
     init_grads = probe_gradients(init_model, setup, grad_batches, order) if "init.gradients" in needed else ([], 0.0)
+    init_output = _output_at_init(init_model, setup, probe_batches, needed)
     clock.lap("probes_s")
     spread = "spread" in needed
 
@@ -250,7 +251,7 @@ def _gather(
         targets=targets,
         final=final,
         layers=order,
-        init=StateEvidence(acts, *init_grads, spread_init),
+        init=StateEvidence(acts, *init_grads, spread_init, init_output),
         trained=StateEvidence(acts_after, after_grads[0], after_grads[1], spread_after),
         baseline=baseline,
         user_trend=loss_trend(setup.user_losses, block_size([id(b) for b in setup.batches])),
@@ -270,6 +271,15 @@ def _gather(
     ).restricted(needed)
     clock.lap("probes_s")
     return Gathered(ev, effort, init_model, clock.seconds)
+
+
+def _output_at_init(
+    model: torch.nn.Module, setup: TrainingSetup, batches: Sequence[Batch], needed: set[str] | frozenset[str]
+) -> tuple[float, float] | None:
+    """The ``init.output`` quantity: measured for regression losses only (where a rule reads it)."""
+    if "init.output" not in needed or not setup.loss.is_regression:
+        return None
+    return output_moments(model, setup, batches)
 
 
 class _Phases:
@@ -456,8 +466,12 @@ def _term_views(
         locate = copy.copy(ev.locate)
         if first.program is not None and 0 <= op < len(first.program.ops):
             locate.loss = ev.locate.site(first.program.ops[op].site) or ev.locate.loss
+        init = ev.init
+        if not isinstance(init.output, NotMeasured):  # the term's own prediction at init
+            init = dataclasses.replace(init, output=_output_at_init(init_model, view, probes, {"init.output"}))
         view_ev = dataclasses.replace(
             ev,
+            init=init,
             setup=view,
             probe_batches=probes,
             eval_batches=probes,

@@ -91,12 +91,15 @@ class StateEvidence:
         gradients: Per parametrised layer, in forward order.
         loss: Mean loss on the probe batches.
         spread: (std of predictions across inputs, std of targets), see ``probes.outputs``.
+        output: The mean and std of the prediction the loss sees, over the probe batches (at init only; see
+            ``probes.outputs.output_moments``).
     """
 
     activations: list[ActivationStats]
     gradients: list[LayerGradient]
     loss: float
     spread: tuple[float, float] | None = None
+    output: tuple[float, float] | None = None
 
 
 @dataclass
@@ -159,6 +162,7 @@ class Evidence:
             gradients=keep("init.gradients", self.init.gradients),
             loss=keep("init.gradients", self.init.loss),
             spread=keep("spread", self.init.spread),
+            output=keep("init.output", self.init.output),
         )
         trained = replace(
             self.trained,

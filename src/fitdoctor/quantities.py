@@ -21,6 +21,8 @@ QUANTITIES: dict[str, str] = {
     "(a backward pass on up to 16 probe batches)",
     "spread": "the spread of the predictions across inputs against that of the targets, at init and after the "
     "baseline replay (two forward passes on the probe batches)",
+    "init.output": "the mean and standard deviation of the prediction the loss sees, at the initial weights "
+    "(a forward pass on the probe batches)",
     "sequence_inputs": "the input shapes of recurrent and attention layers against the loss target's "
     "(a forward pass on up to 4 probe batches, only for models that have such layers)",
     "lr_range": "the learning-rate range test (a short run at growing learning rates)",

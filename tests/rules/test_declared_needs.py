@@ -21,9 +21,9 @@ from fitdoctor.selection import RuleSelection
 from rule_support import OPTIONAL, make_setup, mlp, sine
 
 
-def _gather(model: nn.Module, lr: float, x_scale: float = 1.0, steps: int = 60) -> Evidence:
+def _gather(model: nn.Module, lr: float, x_scale: float = 1.0, steps: int = 60, y_offset: float = 0.0) -> Evidence:
     x, y = sine()
-    setup = make_setup(model, x * x_scale, y, lr=lr, steps=steps)
+    setup = make_setup(model, x * x_scale, y + y_offset, lr=lr, steps=steps)
     return gather_evidence(setup, Locator(), replay_steps=steps, budget_s=math.inf).ev
 
 
@@ -71,6 +71,8 @@ def setups() -> dict[str, Evidence]:
         torch.manual_seed(0)
         out[name] = _gather(build(), lr, x_scale)
     out["gru fed batch-first data"] = _sequences()
+    torch.manual_seed(0)
+    out["targets offset by 1e4"] = _gather(mlp(nn.Tanh, [1, 32, 32, 1]), 1e-2, y_offset=1e4)
     return out
 
 
@@ -94,6 +96,7 @@ def test_every_quantity_is_described_and_every_declaration_known() -> None:
         "relu at a huge rate",
         "collapsed",
         "gru fed batch-first data",
+        "targets offset by 1e4",
     ],
 )
 def test_a_rule_reads_only_what_it_declares(name: str) -> None:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fitdoctor.batches import Batch
-from fitdoctor.replay import inference
+from fitdoctor.replay import in_mode, inference
 from fitdoctor.training import TrainingSetup, predict
 
 CLASS_LOSSES = ("cross_entropy", "nll_loss")
@@ -59,3 +59,39 @@ def prediction_spread(model: nn.Module, setup: TrainingSetup, batches: Sequence[
     if p_all.shape[0] < 2:
         return None
     return float(p_all.std(0, unbiased=False).mean()), float(t_all.std(0, unbiased=False).mean())
+
+
+def output_moments(model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch]) -> tuple[float, float] | None:
+    """(mean, std) of the prediction the loss sees, over every finite element of ``batches``' predictions.
+
+    The model runs in train mode, as it trains (an eval-mode BatchNorm at init would normalise with its
+    initial running statistics, not the batch's), without gradients; its buffers (running statistics) are
+    restored afterwards. None when the prediction is not a float tensor or no element is finite.
+    """
+    total, total_sq, count = 0.0, 0.0, 0
+    shift: float | None = None  # the first batch's mean: sums of squares about it don't cancel catastrophically
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        with in_mode(model, True), torch.no_grad():
+            for batch in batches:
+                pred = predict(model, batch).detach()
+                if not pred.is_floating_point():
+                    return None
+                values = pred.double().reshape(-1)
+                values = values[torch.isfinite(values)]
+                if shift is None and values.numel():
+                    shift = float(values.mean())
+                values = values - (shift or 0.0)
+                total += float(values.sum())
+                total_sq += float((values * values).sum())
+                count += values.numel()
+    except (RuntimeError, IndexError, ValueError, TypeError):
+        return None
+    finally:
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+    if count == 0:
+        return None
+    mean = total / count
+    return mean + (shift or 0.0), max(total_sq / count - mean * mean, 0.0) ** 0.5
