@@ -79,6 +79,7 @@ PATCHED = {
     "tiny_init_deep": ["FD303"],
     "torch_func_per_sample": ["FD501"],
     "unregistered_layers": ["FD504"],
+    "unscaled_targets": ["FD102"],
     "vae": ["FD201"],
     "zero_init": ["FD303"],
 }

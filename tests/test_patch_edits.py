@@ -242,3 +242,83 @@ def test_an_argument_of_the_one_call_of_the_file_is_set_wherever_it_is(src: str,
     assert apply_edits(src + "trainer.train()\n", [edit]) == fixed + "trainer.train()\n"
     with pytest.raises(EditError, match="more than one"):
         apply_edits(src + src, [edit])
+
+
+def scale(line: int, prediction: str = "", dims: str = "dim=0") -> SourceEdit:
+    from fitdoctor.fixes.builders import _TARGET_SCALING
+
+    value = _TARGET_SCALING.replace("{dims}", dims)
+    return SourceEdit("insert_after_target", "t.py", line, name="model", keyword=prediction, value=value)
+
+
+_HOOK = (
+    '{i}model.register_buffer("target_mean", {t}.mean(dim=0))\n'
+    '{i}model.register_buffer("target_std", {t}.std(dim=0))\n'
+    "{gap}"
+    "{i}def output_in_target_units(module, args, output):\n"
+    "{i}    return output * module.target_std + module.target_mean\n"
+    "{gap}"
+    "{i}model.register_forward_hook(output_in_target_units)\n"
+)
+
+
+def hook(target: str, indent: str = "", gap: str = "") -> str:
+    comment = "".join(f"{indent}{line}\n" for line in _TARGET_COMMENT)
+    return comment + _HOOK.replace("{i}", indent).replace("{t}", target).replace("{gap}", gap)
+
+
+_TARGET_COMMENT = [
+    "# fitdoctor FD102: the network learns the targets standardised, (y - mean) / std; this hook maps its output",
+    "# back to the targets' units, so the loss and every prediction keep their units (mean and std are buffers)",
+]
+
+
+@pytest.mark.parametrize(
+    ("loss", "prediction", "target"),
+    [
+        ("    loss = loss_fn(model(x[idx]), targets[idx])\n", "", "targets"),
+        ("    loss = F.mse_loss(targets, model(x))\n", "", "targets"),
+        ("    loss = ((out - targets[idx]) ** 2).mean()\n", "out", "targets"),
+        ("    loss = criterion(out, targets)\n", "out", "targets"),
+    ],
+)
+def test_the_target_scaling_hook_goes_after_the_later_of_the_model_and_the_target(
+    loss: str, prediction: str, target: str
+) -> None:
+    head = "x = torch.randn(8, 2)\ntargets = x.sum(1, keepdim=True) * 1e5\nmodel = nn.Linear(2, 1)\n"
+    src = head + "for idx in range(3):\n    out = model(x)\n" + loss
+    fixed = apply_edits(src, [scale(6, prediction)])
+    assert fixed == head + hook(target, gap="\n\n") + "for idx in range(3):\n    out = model(x)\n" + loss
+
+
+def test_in_a_function_the_hook_goes_in_its_body_after_a_target_built_after_the_model() -> None:
+    src = (
+        "def main():\n"
+        "    model = nn.Linear(2, 1)\n"
+        "    y = load() * 1e5\n"
+        "    for xb in batches:\n"
+        "        loss = loss_fn(model(xb), y)\n"
+    )
+    fixed = apply_edits(src, [scale(5)])
+    assert fixed == (
+        "def main():\n    model = nn.Linear(2, 1)\n    y = load() * 1e5\n"
+        + hook("y", indent="    ")
+        + "    for xb in batches:\n        loss = loss_fn(model(xb), y)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        # the target comes from a DataLoader: no tensor to take the statistics of
+        "model = nn.Linear(2, 1)\nfor xb, yb in loader:\n    loss = loss_fn(model(xb), yb)\n",
+        # an expression, not a variable
+        "model = nn.Linear(2, 1)\ny = f()\nloss = loss_fn(model(x), y.float() * 2)\n",
+        # the model is built in another scope
+        "def build():\n    model = nn.Linear(2, 1)\ny = f()\nloss = loss_fn(model(x), y)\n",
+    ],
+)
+def test_targets_and_models_the_script_does_not_bind_in_the_loss_scope_are_refused(src: str) -> None:
+    line = src.count("\n")
+    with pytest.raises(EditError):
+        apply_edits(src, [scale(line)])

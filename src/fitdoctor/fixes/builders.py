@@ -356,7 +356,40 @@ def standardize_targets(ev: Evidence) -> FixCandidate | None:
         snippet,
         Plan("standardize-targets", output_transform=transform),
         ev.locate.loss,
+        edits=_target_scaling_edits(ev, first),
     )
+
+
+#: The model learns standardised targets and a forward hook maps its output back: the replay's ``·σ + μ``,
+#: with the statistics computed in the script and kept with the model (its state_dict) as buffers.
+_TARGET_SCALING = (
+    "# fitdoctor FD102: the network learns the targets standardised, (y - mean) / std; this hook maps its output\n"
+    "# back to the targets' units, so the loss and every prediction keep their units (mean and std are buffers)\n"
+    '{model}.register_buffer("target_mean", {target}.mean({dims}))\n'
+    '{model}.register_buffer("target_std", {target}.std({dims}))\n'
+    "{gap}"
+    "def output_in_target_units(module, args, output):\n"
+    "    return output * module.target_std + module.target_mean\n"
+    "{gap}"
+    "{model}.register_forward_hook(output_in_target_units)"
+)
+
+
+def _target_scaling_edits(ev: Evidence, first: torch.Tensor | None) -> tuple[SourceEdit, ...]:
+    """The ``·σ + μ`` of the replay as a forward hook on the model, with the statistics of the target variable
+    the loss reads, over the axes the replay took them (the last one is the column). Only where the loss sees
+    the model's whole output (not one head's, nor a recorded objective's)."""
+    model, loss = _assigned_name(ev.locate.model), ev.locate.loss
+    batch = ev.setup.batches[0] if ev.setup.batches else None
+    if model is None or "." in model or loss is None or batch is None or first is None:
+        return ()
+    if batch.program is not None or batch.output_path or first.ndim > 3:
+        return ()
+    dims = {1: "", 2: "dim=0", 3: "dim=(0, 1)"}[max(first.ndim, 1)]
+    call = ev.locate.model_call
+    prediction = _assigned_name(call) if call is not None and call.line != loss.line else None
+    value = _TARGET_SCALING.replace("{dims}", dims)
+    return (SourceEdit("insert_after_target", loss.path, loss.line, name=model, keyword=prediction or "", value=value),)
 
 
 def drop_nonfinite_rows(ev: Evidence) -> FixCandidate:

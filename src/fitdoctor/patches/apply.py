@@ -13,7 +13,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
 from fitdoctor.patches.edits import EditError, SourceEdit
-from fitdoctor.patches.resolve import binding_insert, callee_name, loss_rename, only_call
+from fitdoctor.patches.resolve import binding_insert, callee_name, loss_rename, only_call, target_insert
 
 __all__ = ["EditError", "apply_edits", "callee_name", "resolve"]
 
@@ -52,6 +52,7 @@ def resolve(source: str, edit: SourceEdit) -> SourceEdit:
         "insert_after_binding": binding_insert,
         "replace_loss": loss_rename,
         "set_argument_anywhere": only_call,
+        "insert_after_target": target_insert,
     }
     resolver = resolvers.get(edit.kind)
     return edit if resolver is None else resolver(_parsed(source, edit), edit)
@@ -281,15 +282,26 @@ class _Editor(cst.CSTTransformer):
         if self.statement not in body:
             return updated
         index = body.index(self.statement) + (self.edit.kind == "insert_after")
-        new = cst.parse_statement(self.edit.value + "\n")
+        new = _statements(self.edit.value)
         code = [cst.Module(body=[]).code_for_node(s).strip() for s in body]
         self.done = True
         near = code[:index] if self.edit.kind == "insert_before" else code[index : index + 1]
-        if self.edit.value.strip() in near:
+        if cst.Module(body=[]).code_for_node(new[0]).strip() in near:
             return updated  # already there: nothing to add
         items: list[cst.CSTNode] = list(updated.body)
-        items.insert(index, new)
+        items[index:index] = new
         return updated.with_changes(body=items)
+
+
+def _statements(value: str) -> list[cst.CSTNode]:
+    """The statements of ``value`` (one or several), comment lines above the first one kept with it."""
+    parsed: cst.Module = cst.parse_module(value + "\n")
+    new: list[cst.CSTNode] = list(parsed.body)
+    first = new[0] if new else None
+    if parsed.header and isinstance(first, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        # comments above the first statement: LibCST keeps them as the module's header
+        new[0] = first.with_changes(leading_lines=[*parsed.header, *first.leading_lines])
+    return new
 
 
 def _merged_comma(kept: cst.Comma | cst.MaybeSentinel, removed: cst.Comma | cst.MaybeSentinel) -> Any:

@@ -21,6 +21,7 @@ EditKind = Literal[
     "replace_loss",
     "rename_call",
     "set_argument_anywhere",
+    "insert_after_target",
 ]
 
 #: The ``torch.nn`` module class of each functional loss a ``replace_loss`` edit names.
@@ -68,6 +69,11 @@ class SourceEdit:
             * ``set_argument_anywhere``: in the one call to ``name`` of the file, wherever it is, set ``keyword``
               to ``value`` (``learning_rate`` of ``TrainingArguments``, ``shuffle`` of ``DataLoader``); ``line``
               is where the fix was found.
+            * ``insert_after_target``: on the loss line ``line``, the target paired with the prediction (the
+              variable ``keyword``, or a call to the model ``name``) is a variable (``y``, ``y[idx]``); insert
+              ``value``, with ``{target}``, ``{model}`` and ``{gap}`` (blank lines around a def at module level)
+              filled in, after the later of the statements that last bind the target and the model before
+              the loss, e.g. a forward hook that maps the model's output to the targets' units.
             * ``rename_call``: the callee ``name`` of the call on ``line`` is renamed ``value`` (what
               ``replace_loss`` resolves to).
         path: The file (as the report names it).

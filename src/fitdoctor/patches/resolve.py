@@ -3,6 +3,7 @@ a model input, the construction of a loss module."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -32,6 +33,7 @@ class _Index(cst.CSTVisitor):
         self.calls: list[cst.Call] = []
         self.every: list[tuple[str, int]] = []  # (callee, line) of every call of the module
         self.assigned: list[tuple[str, str, int]] = []  # (bound name, class of the call, line)
+        self.operations: list[cst.BinaryOperation] = []  # binary operations on the line
         self.positions: Mapping[cst.CSTNode, CodeRange] = {}
         self.parents: Mapping[cst.CSTNode, cst.CSTNode] = {}
 
@@ -40,6 +42,12 @@ class _Index(cst.CSTVisitor):
         if pos.start.line <= self.line <= pos.end.line:
             self.calls.append(node)
         self.every.append((callee_name(node.func), pos.start.line))
+        return True
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> bool:
+        pos = self.get_metadata(PositionProvider, node)
+        if pos.start.line <= self.line <= pos.end.line:
+            self.operations.append(node)
         return True
 
     def visit_Assign(self, node: cst.Assign) -> bool:
@@ -128,16 +136,10 @@ def binding_insert(wrapper: MetadataWrapper, edit: SourceEdit) -> SourceEdit:
     variable = _root_name(positional[position]) if position < len(positional) else None
     if variable is None:
         raise EditError(f"{edit.path}:{edit.line}: the input of {edit.name} here is not a variable the script builds")
-    scope: cst.CSTNode | None = call
-    while scope is not None and not isinstance(scope, (cst.Module, cst.FunctionDef)):
-        scope = index.parent(scope)
-    if isinstance(scope, cst.FunctionDef) and isinstance(scope.body, cst.IndentedBlock):
-        block: cst.CSTNode = scope.body
-        body: list[cst.CSTNode] = list(scope.body.body)
-    elif isinstance(scope, cst.Module):
-        block, body = scope, list(scope.body)
-    else:
+    found = _scope_body(index, call)
+    if found is None:
         raise EditError(f"{edit.path}:{edit.line}: can't tell the scope of this line")
+    block, body = found
     child = _statement_in(index, call, block)
     before = body[: body.index(child)] if child in body else []
     binders = [s for s in before if _binds(s, variable)]
@@ -153,3 +155,69 @@ def _statement_in(index: _Index, node: cst.CSTNode, block: cst.CSTNode) -> cst.C
     while parent is not None and parent is not block:
         current, parent = parent, index.parent(parent)
     return current
+
+
+def _scope_body(index: _Index, node: cst.CSTNode) -> tuple[cst.CSTNode, list[cst.CSTNode]] | None:
+    """The function or module body holding ``node``: the block and its statements."""
+    scope: cst.CSTNode | None = node
+    while scope is not None and not isinstance(scope, (cst.Module, cst.FunctionDef)):
+        scope = index.parent(scope)
+    if isinstance(scope, cst.FunctionDef) and isinstance(scope.body, cst.IndentedBlock):
+        return scope.body, list(scope.body.body)
+    if isinstance(scope, cst.Module):
+        return scope, list(scope.body)
+    return None
+
+
+def _loss_partner(index: _Index, model: str, prediction: str) -> cst.BaseExpression | None:
+    """On the located line, the expression paired with the prediction: the next (or previous) positional
+    argument of a call, or the other operand of a binary operation, the prediction being the variable
+    ``prediction`` or a call to ``model``."""
+
+    def is_prediction(node: cst.BaseExpression) -> bool:
+        if prediction and isinstance(node, cst.Name) and node.value == prediction:
+            return True
+        return isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == model
+
+    for call in index.calls:
+        positional = [a.value for a in call.args if a.keyword is None and not a.star]
+        for first, second in itertools.pairwise(positional):
+            if is_prediction(first) and not is_prediction(second):
+                return second
+            if is_prediction(second) and not is_prediction(first):
+                return first
+    for node in index.operations:
+        if is_prediction(node.left):
+            return node.right
+        if is_prediction(node.right):
+            return node.left
+    return None
+
+
+def target_insert(wrapper: MetadataWrapper, edit: SourceEdit) -> SourceEdit:
+    """``insert_after_target`` as an ``insert_after``: on the loss line ``edit.line``, the target paired with
+    the prediction (``edit.keyword``, or a call to the model ``edit.name``) is a variable (``y``, ``y[idx]``);
+    ``edit.value`` with ``{target}`` and ``{model}`` filled in goes after the later of the last statements
+    binding the target and the model before the loss, in the loss's function or module body."""
+    index = _index(wrapper, edit.line)
+    partner = _loss_partner(index, edit.name, edit.keyword)
+    target = _root_name(partner) if partner is not None else None
+    if target is None:
+        raise EditError(f"{edit.path}:{edit.line}: the loss's target here is not a variable the script builds")
+    statement = next((c for c in index.calls), None)
+    found = _scope_body(index, statement) if statement is not None else None
+    if found is None:
+        raise EditError(f"{edit.path}:{edit.line}: can't tell the scope of this line")
+    block, body = found
+    child = _statement_in(index, statement, block)  # type: ignore[arg-type]
+    before = body[: body.index(child)] if child in body else []
+    lines = []
+    for name in (target, edit.name):
+        binders = [s for s in before if _binds(s, name)]
+        if not binders:
+            raise EditError(f"{edit.path}:{edit.line}: {name} is not assigned before this line in the same scope")
+        lines.append(index.line_of(binders[-1]))
+    # a def at module level gets two blank lines around it (PEP 8), in a function none
+    gap = "\n\n" if isinstance(block, cst.Module) else ""
+    value = edit.value.replace("{target}", target).replace("{model}", edit.name).replace("{gap}", gap)
+    return replace(edit, kind="insert_after", line=max(lines), value=value)
