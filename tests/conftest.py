@@ -8,11 +8,16 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from fitdoctor.capture.runner import child_environment
+from fitdoctor.capture.warm import ENV as WARM_START
+from fitdoctor.capture.warm import Zygote
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -159,6 +164,26 @@ def skip_without_frameworks(script: Path) -> None:
     for module in ("pytorch_lightning", "lightning", "transformers"):
         if re.search(rf"^(import|from) {module}\b", text, re.M):
             pytest.importorskip(module, reason=f"{script.parent.name} needs the frameworks extra")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_start() -> Iterator[Zygote | None]:
+    """One zygote per test process (:mod:`fitdoctor.capture.warm`): the checks the tests start fork their
+    child from it instead of importing torch each time. Tests marked ``cold`` start fresh children, as a
+    check does by default; so does every check when ``FITDOCTOR_COLD_TESTS`` is set."""
+    if os.environ.get("FITDOCTOR_COLD_TESTS"):
+        yield None
+        return
+    # the environment a check started by start_cli gives its child, with the default seed
+    base = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    with Zygote(child_environment(base, 0)) as zygote:
+        yield zygote
+
+
+@pytest.fixture(autouse=True)
+def _cold_start(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("cold"):
+        monkeypatch.delenv(WARM_START, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,9 @@ import pytest
 
 from conftest import ROOT, process_alive, run_cli
 
+#: These tests are about processes: their checks start fresh children, as a check does by default.
+pytestmark = pytest.mark.cold
+
 SCRIPT = ROOT / "tests" / "scripts" / "distributed" / "ddp_ranks.py"
 
 

@@ -21,6 +21,9 @@ from fitdoctor import options
 from fitdoctor.config import load_config
 from fitdoctor.errors import UsageError
 
+#: These tests are about processes: their checks start fresh children, as a check does by default.
+pytestmark = pytest.mark.cold
+
 HARD = SCRIPTS / "hardening"
 HEALTHY = ROOT / "examples" / "gelu_final_activation" / "healthy.py"
 

@@ -9,6 +9,9 @@ import pytest
 
 from conftest import SCRIPTS, finish_cli, process_alive, run_cli, start_cli
 
+#: These tests are about processes: their checks start fresh children, as a check does by default.
+pytestmark = pytest.mark.cold
+
 ROBUST = SCRIPTS / "robust"
 
 #: Scripts that never reach a stop from inside: the parent stops them past the time budget. They run at once

@@ -10,12 +10,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from fitdoctor.capture.scratch import build_mirror
+from fitdoctor.capture.warm import SOURCE, ChildProcess, start_child
 from fitdoctor.errors import CaptureError, FitdoctorError, Interrupted, UsageError
 from fitdoctor.findings import FileWrite, Report
 from fitdoctor.selection import RuleSelection
@@ -101,6 +102,16 @@ class Target:
     run_dir: str
     code_root: str
     module: str | None = None
+
+
+def child_environment(base: Mapping[str, str], seed: int) -> dict[str, str]:
+    """The child's environment: ``base`` (the check's own) with what the check sets for the script."""
+    env = dict(base)
+    env["MPLBACKEND"] = "Agg"
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ beside the user's modules
+    env.setdefault("PYTHONHASHSEED", str(seed))
+    return env
 
 
 def _run_dir(cwd: str | None, default: str) -> str:
@@ -190,7 +201,7 @@ def _restore_signals(previous: dict[int, Any]) -> None:
         signal.signal(sig, old)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: ChildProcess) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
@@ -282,12 +293,8 @@ def _run_check(
         }
         job_path = os.path.join(tmp, "job.json")
         Path(job_path).write_text(json.dumps(job), encoding="utf-8")
-        env = dict(os.environ)
-        env["MPLBACKEND"] = "Agg"
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ beside the user's modules
-        env.setdefault("PYTHONHASHSEED", str(options.seed))
-        src = str(Path(__file__).resolve().parents[2])
+        env = child_environment(os.environ, options.seed)
+        src = SOURCE
         try:
             fileno = out.fileno()  # type: ignore[union-attr]
         except (AttributeError, OSError, ValueError):
@@ -295,15 +302,8 @@ def _run_check(
         if options.quiet:
             fileno = subprocess.DEVNULL
         ranks = launch_environments(options.nproc_per_node)
-        proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD_BOOTSTRAP, src, job_path],
-            stdin=subprocess.DEVNULL,
-            stdout=fileno if fileno is not None else subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**env, **ranks[0]},
-        )
-        others: list[subprocess.Popen[bytes]] = []
+        proc = start_child([CHILD_BOOTSTRAP, src, job_path], {**env, **ranks[0]}, fileno)
+        others: list[ChildProcess] = []
         deadline = time.monotonic() + options.stage * options.time_budget + ANALYSIS_BUDGET
         timed_out = False
         previous = _forward_signals()
@@ -404,7 +404,7 @@ def launch_environments(nproc: int) -> list[dict[str, str]]:
 
 def _start_follower(
     job: dict[str, Any], rank: int, tmp: str, src: str, env: dict[str, str], fileno: Any
-) -> subprocess.Popen[bytes]:
+) -> ChildProcess:
     """Another rank: it runs the script under the recorder, which stops it at the same step as rank 0 (never
     on time: a rank that stops early would leave the others waiting in a collective), and reports nothing."""
     own = {
@@ -416,14 +416,7 @@ def _start_follower(
     }
     path = os.path.join(tmp, f"job-{rank}.json")
     Path(path).write_text(json.dumps(own), encoding="utf-8")
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD_BOOTSTRAP, src, path],
-        stdin=subprocess.DEVNULL,
-        stdout=fileno if fileno is not None else subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env=env,
-    )
+    return start_child([CHILD_BOOTSTRAP, src, path], env, fileno if fileno is not None else subprocess.DEVNULL)
 
 
 def _write_order(write: FileWrite) -> tuple[bool, str, str]:
@@ -432,7 +425,7 @@ def _write_order(write: FileWrite) -> tuple[bool, str, str]:
 
 
 def _wait(
-    proc: subprocess.Popen[bytes],
+    proc: ChildProcess,
     deadline: float,
     progress_path: str,
     progress: Callable[[str], None] | None,
@@ -455,7 +448,7 @@ def _wait(
         time.sleep(0.1)
 
 
-def _pump(proc: subprocess.Popen[bytes], out: TextSink, deadline: float) -> None:
+def _pump(proc: ChildProcess, out: TextSink, deadline: float) -> None:
     """Copy the child's output to ``out`` until it exits or the deadline passes."""
     import selectors
 

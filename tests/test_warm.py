@@ -1,0 +1,105 @@
+"""The warm start (:mod:`fitdoctor.capture.warm`): a check whose child is forked from the zygote reports what
+a fresh child reports, the child dies with the check that asked for it, and a zygote started with another
+start-up environment is not used."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from conftest import EXAMPLES, ROOT, SCRIPTS, process_alive
+from fitdoctor.capture import runner
+from fitdoctor.capture.runner import CheckOptions, run_check
+from fitdoctor.capture.warm import ENV, WarmChild, Zygote
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[1])
+
+
+def _without_times(value: Any) -> Any:
+    """A report's JSON without what measures time (phases, replay seconds)."""
+    if isinstance(value, dict):
+        return {k: _without_times(v) for k, v in value.items() if k not in ("timings", "seconds", "checked_in")}
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    return value
+
+
+@pytest.mark.slow
+def test_a_forked_child_reports_exactly_what_a_fresh_child_reports(
+    warm_start: Zygote | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if warm_start is None:
+        pytest.skip("FITDOCTOR_COLD_TESTS: no zygote")
+    started: list[type] = []
+    original = runner.start_child
+
+    def spy(*args: Any) -> Any:
+        child = original(*args)
+        started.append(type(child))
+        return child
+
+    monkeypatch.setattr(runner, "start_child", spy)
+    script = str(EXAMPLES / "unscaled_targets" / "broken.py")
+    options = CheckOptions(steps=60, replay_steps=120, quiet=True)
+    warm = run_check(script, options)
+    monkeypatch.delenv(ENV)
+    cold = run_check(script, options)
+    assert started == [WarmChild, subprocess.Popen]
+    assert warm.status == "ok" and [f.code for f in warm.findings] == ["FD102", "FD204", "FD601"]
+    assert _without_times(warm.to_dict()) == _without_times(cold.to_dict())
+
+
+def _hanging_check(*options: str) -> tuple[subprocess.Popen[str], int]:
+    """A check of a script that prints its pid and hangs before training: the check, and the script's pid."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fitdoctor", "check", str(SCRIPTS / "hardening" / "prints_pid_then_hangs.py"), *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    line = ""
+    while not line.startswith("pid "):
+        line = proc.stderr.readline()
+        assert line, "the script never printed its pid"
+    return proc, int(line.split()[1])
+
+
+@pytest.mark.slow
+def test_a_forked_child_dies_with_the_check_even_when_the_check_is_killed(warm_start: Zygote | None) -> None:
+    if warm_start is None:
+        pytest.skip("FITDOCTOR_COLD_TESTS: no zygote")
+    proc, child = _hanging_check("--time-budget", "60")
+    assert _parent(child) == warm_start.pid  # forked by the zygote
+    proc.kill()  # SIGKILL: the check can't clean up; the zygote sees its connection close
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 30  # a bound on waiting, not a performance assertion
+    while process_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not process_alive(child), "the script kept running after its check was killed"
+    assert process_alive(warm_start.pid)  # the zygote serves the next check
+
+
+@pytest.mark.slow
+def test_a_check_whose_child_starts_differently_starts_a_fresh_one(warm_start: Zygote | None) -> None:
+    if warm_start is None:
+        pytest.skip("FITDOCTOR_COLD_TESTS: no zygote")
+    # --seed 7 makes PYTHONHASHSEED 7, which a fork of the zygote (started with 0) can't have
+    assert os.environ.get("PYTHONHASHSEED", "0") == "0"
+    proc, child = _hanging_check("--time-budget", "60", "--seed", "7")
+    try:
+        assert _parent(child) == proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
