@@ -322,3 +322,22 @@ def test_targets_and_models_the_script_does_not_bind_in_the_loss_scope_are_refus
     line = src.count("\n")
     with pytest.raises(EditError):
         apply_edits(src, [scale(line)])
+
+
+@pytest.mark.parametrize(
+    ("call", "fixed"),
+    [
+        (
+            "optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-3)\n",
+            "optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)\n",
+        ),
+        (
+            "opt = optim.SGD(params=[p for p in model.parameters() if p.ndim > 1], lr=0.1)\n",
+            "opt = optim.SGD(params=model.parameters(), lr=0.1)\n",
+        ),
+    ],
+)
+def test_the_optimizer_is_given_the_models_parameters_where_it_is_built(call: str, fixed: str) -> None:
+    name = "Adam" if "Adam" in call else "SGD"
+    edit = SourceEdit("set_argument", "t.py", 1, name=name, keyword="params", value="model.parameters()", position=0)
+    assert apply_edits(call, [edit]) == fixed

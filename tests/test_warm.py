@@ -48,6 +48,8 @@ def test_a_forked_child_reports_exactly_what_a_fresh_child_reports(
         return child
 
     monkeypatch.setattr(runner, "start_child", spy)
+    # set by importing torch._dynamo (as this test process may have): not a start-up variable
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", os.environ.get("TORCHINDUCTOR_CACHE_DIR", "/tmp/inductor"))
     script = str(EXAMPLES / "unscaled_targets" / "broken.py")
     options = CheckOptions(steps=60, replay_steps=120, quiet=True)
     warm = run_check(script, options)

@@ -38,7 +38,10 @@ ENV = "FITDOCTOR_WARM_START"
 SOURCE = str(Path(__file__).resolve().parents[2])
 #: How the zygote starts (``python -c ZYGOTE_BOOTSTRAP SOURCE SOCKET``).
 ZYGOTE_BOOTSTRAP = "import sys; sys.path[0] = sys.argv[1]; import fitdoctor.capture.warm as w; w.serve(sys.argv[2])"
-_STARTUP_PREFIXES = ("PYTHON", "LD_", "MALLOC", "OMP", "MKL", "KMP", "OPENBLAS", "TORCH", "PYTORCH", "CUDA", "NCCL")
+#: Variables read when an interpreter starts or torch is imported (thread pools, allocators, logging): a fork
+#: inherits what the zygote read. Not ``TORCHINDUCTOR_*`` (which importing torch._dynamo sets itself, and the
+#: compiler reads later), nor CUDA's and NCCL's (read when CUDA or a process group starts, after the fork).
+_STARTUP_PREFIXES = ("PYTHON", "LD_", "MALLOC", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "TORCH_", "PYTORCH_")
 
 
 class ChildProcess(Protocol):

@@ -473,7 +473,25 @@ def all_parameters(ev: Evidence) -> FixCandidate:
         snippet,
         Plan("all-params", all_params=True),
         ev.locate.optimizer,
+        edits=_all_params_edits(ev),
     )
+
+
+def _all_params_edits(ev: Evidence) -> tuple[SourceEdit, ...]:
+    """The optimizer's first argument, where it is built, becomes the model's ``parameters()``."""
+    where, model = ev.locate.optimizer, _assigned_name(ev.locate.model)
+    name = ev.setup.optimizer_cls.__name__
+    if (
+        where is None
+        or model is None
+        or "." in model
+        or not ev.setup.optimizer_cls.__module__.startswith("torch.optim")
+    ):
+        return ()
+    if f"{name}(" not in where.source.replace(" ", ""):
+        return ()
+    value = f"{model}.parameters()"
+    return (SourceEdit("set_argument", where.path, where.line, name=name, keyword="params", value=value, position=0),)
 
 
 def keep_graph(ev: Evidence) -> FixCandidate:
