@@ -38,10 +38,12 @@ ENV = "FITDOCTOR_WARM_START"
 SOURCE = str(Path(__file__).resolve().parents[2])
 #: How the zygote starts (``python -c ZYGOTE_BOOTSTRAP SOURCE SOCKET``).
 ZYGOTE_BOOTSTRAP = "import sys; sys.path[0] = sys.argv[1]; import fitdoctor.capture.warm as w; w.serve(sys.argv[2])"
-#: Variables read when an interpreter starts or torch is imported (thread pools, allocators, logging): a fork
-#: inherits what the zygote read. Not ``TORCHINDUCTOR_*`` (which importing torch._dynamo sets itself, and the
-#: compiler reads later), nor CUDA's and NCCL's (read when CUDA or a process group starts, after the fork).
-_STARTUP_PREFIXES = ("PYTHON", "LD_", "MALLOC", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "TORCH_", "PYTORCH_")
+#: Variables read when an interpreter starts or torch is imported (the interpreter's, the loader's and the
+#: allocator's, thread pools', torch's logging): a fork inherits what the zygote read. Not the ones torch and
+#: its frameworks read later, after the fork, some of which importing them sets (``TORCHINDUCTOR_CACHE_DIR``,
+#: ``PYTORCH_NVML_BASED_CUDA_CHECK``), nor CUDA's and NCCL's (read when CUDA or a process group starts).
+_STARTUP_PREFIXES = ("PYTHON", "LD_", "MALLOC", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "TORCH_")
+_STARTUP_NAMES = ("PYTORCH_JIT",)
 
 
 class ChildProcess(Protocol):
@@ -61,7 +63,11 @@ class ChildProcess(Protocol):
 
 def startup_environment(env: Mapping[str, str]) -> dict[str, str]:
     """The variables of ``env`` that an interpreter or torch reads when it starts (a fork can't change them)."""
-    return {k: v for k, v in env.items() if k.startswith(_STARTUP_PREFIXES) or k.endswith("_NUM_THREADS")}
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(_STARTUP_PREFIXES) or k.endswith("_NUM_THREADS") or k in _STARTUP_NAMES
+    }
 
 
 def identity(env: Mapping[str, str]) -> dict[str, Any]:
@@ -218,10 +224,17 @@ def serve(path: str) -> None:
         ready, _, _ = select.select([listener, *clients.values()], [], [], 0.05)
         for sock in ready:
             if sock is listener:
-                _accept(listener, mine, imported, clients)
+                try:
+                    _accept(listener, mine, imported, clients)
+                except OSError:  # the check went away while asking: nothing was started for it
+                    continue
             else:
                 pid = next(p for p, c in clients.items() if c is sock)
-                if not sock.recv(4096):  # the check that asked for it is gone: so is its child
+                try:
+                    gone = not sock.recv(4096)
+                except OSError:
+                    gone = True
+                if gone:  # the check that asked for it is gone: so is its child
                     _kill(pid)
         _reap(clients)
 
@@ -254,7 +267,12 @@ def _accept(
     for fd in fds:
         os.close(fd)
     conn.settimeout(None)
-    conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    try:
+        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    except OSError:  # the check went away meanwhile: its child goes too
+        _kill(pid)
+        conn.close()
+        raise
     clients[pid] = conn
 
 

@@ -48,6 +48,11 @@ def plan_patch(report: Report, root: str | None = None) -> Patch:
         except (EditError, OSError, UnicodeDecodeError) as exc:
             left_out.append(f"{finding.code} {fix.id}: {exc}")
             continue
+        if all(trial[p] == current.get(p, originals[p]) for p, _ in _by_path(edits)):
+            left_out.append(
+                f"{finding.code} {fix.id}: its source edit changes nothing in the file (the fix is a recipe here)"
+            )
+            continue
         current = trial
         seen.update(edits)
         for path, group in _by_path(edits):
