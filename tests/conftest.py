@@ -71,6 +71,7 @@ PATCHED = {
     "lr_too_high": ["FD501"],
     "lr_too_low": ["FD502"],
     "manual_sgd_module": ["FD101"],
+    "manual_sgd_tensors": ["FD502"],
     "missing_zero_grad": ["FD503"],
     "nll_without_log_softmax": ["FD203"],
     "params_not_updated": ["FD504"],

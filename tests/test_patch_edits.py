@@ -341,3 +341,19 @@ def test_the_optimizer_is_given_the_models_parameters_where_it_is_built(call: st
     name = "Adam" if "Adam" in call else "SGD"
     edit = SourceEdit("set_argument", "t.py", 1, name=name, keyword="params", value="model.parameters()", position=0)
     assert apply_edits(call, [edit]) == fixed
+
+
+def test_a_value_assigned_on_its_own_line_is_set_and_its_comment_stays() -> None:
+    src = "learning_rate = 1e-6  # the tutorial's\nfor t in range(3):\n    w -= learning_rate * w.grad\n"
+    edit = SourceEdit("set_value", "t.py", 1, value="2e-3")
+    assert apply_edits(src, [edit]) == src.replace("1e-6", "2e-3", 1)
+
+
+def test_the_learning_rate_line_is_found_in_code_not_in_a_docstring_or_a_comment() -> None:
+    from fitdoctor.capture.programs import _first_rate_assignment
+
+    src = '"""Uses\nlearning_rate = 1e-6 as the tutorial does."""\n# lr = 3\nimport torch\n\nlearning_rate = 1e-6\n'
+    assert _first_rate_assignment(src.splitlines(keepends=True)) == 6
+    args = "args = TrainingArguments(output_dir='out', learning_rate=5e-5)\n"
+    assert _first_rate_assignment(["import x\n", args]) == 2
+    assert _first_rate_assignment(["if lr == 3:\n", "    pass\n"]) is None

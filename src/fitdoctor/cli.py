@@ -280,7 +280,7 @@ def check(
         lambda progress: run_check(script, options, progress=progress, user_output=_Echo(err) if progress else None),
     )
     if (diff or fix) and report.status == "ok":
-        report = _with_patch(report, script, options, err, quiet)
+        report = _with_patch(report, script, options, err, quiet, every_rule=fix)
     report.timings["total_s"] = time.perf_counter() - started
     if diff and output_format is Format.full and output is None:
         _print_diff(report, err)  # like ruff --diff: the diff alone on stdout
@@ -316,8 +316,9 @@ def check(
         raise typer.Exit(1)
 
 
-def _with_patch(report: Any, script: str | None, options: Any, err: Console, quiet: bool) -> Any:
-    """The report with its patch: planned from the verified fixes, proved by re-checking the patched script."""
+def _with_patch(report: Any, script: str | None, options: Any, err: Console, quiet: bool, every_rule: bool) -> Any:
+    """The report with its patch: planned from the verified fixes, proved by re-checking the patched script
+    (for the fixed rules only, unless ``every_rule``: ``--fix`` exits as the written files' full check would)."""
     import dataclasses
 
     from fitdoctor.patches.patch import plan_patch
@@ -326,7 +327,7 @@ def _with_patch(report: Any, script: str | None, options: Any, err: Console, qui
     patch = plan_patch(report)
     if patch.sources:
         text = "re-checking your patched script in a scratch copy"
-        patch = _spinning(err, quiet, text, lambda _: prove(patch, script, options, report))
+        patch = _spinning(err, quiet, text, lambda _: prove(patch, script, options, report, every_rule))
     return dataclasses.replace(report, patch=patch)
 
 

@@ -9,9 +9,11 @@ raw tensor) the checked optimizers train, named as the script names them.
 from __future__ import annotations
 
 import copy
+import itertools
 import linecache
 import math
 import re
+import tokenize
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -417,11 +419,23 @@ def _optimizer_site(recorder: Recorder, site: Site | None) -> Site | None:
     if site is not None and re.search(r"optim|\blr\b|learning_rate", linecache.getline(site.path, site.line)):
         return site
     script = recorder.user_files.script
-    if script:
-        for number, text in enumerate(linecache.getlines(script), start=1):
-            if re.search(r"\b(learning_rate|lr)\s*=", text) and not text.lstrip().startswith("#"):
-                return Site(script, number, "<module>")
-    return site
+    number = _first_rate_assignment(linecache.getlines(script)) if script else None
+    return Site(script, number, "<module>") if script and number else site
+
+
+def _first_rate_assignment(lines: list[str]) -> int | None:
+    """The line of the script's first ``learning_rate =`` or ``lr =`` (an assignment or a keyword argument) in
+    its code, not in a docstring or a comment."""
+    names = ("learning_rate", "lr")
+    try:
+        tokens = list(tokenize.generate_tokens(iter(lines).__next__))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    code = [t for t in tokens if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE)]
+    for token, after in itertools.pairwise(code):
+        if token.type == tokenize.NAME and token.string in names and after.type == tokenize.OP and after.string == "=":
+            return token.start[0]
+    return None
 
 
 def _notes(

@@ -54,12 +54,27 @@ def _before_loss(ev: Evidence, owner: Location | None, call: str) -> tuple[Sourc
     return (SourceEdit("insert_before", loss.path, loss.line, value=f"{name}.{call}"),)
 
 
+def _assigns_rate(source: str, lr: float | None) -> bool:
+    """Whether ``source`` is ``name = <number>`` with the number the learning rate the check measured (±1 %)."""
+    match = re.fullmatch(r"\s*[A-Za-z_]\w*\s*=\s*([0-9.eE+-]+)\s*(#.*)?", source)
+    if match is None or not lr:
+        return False
+    try:
+        value = float(match.group(1))
+    except ValueError:
+        return False
+    return abs(value - lr) <= 0.01 * abs(lr)
+
+
 def lr_edits(ev: Evidence, new: float) -> tuple[SourceEdit, ...]:
     """Set the optimizer's learning rate where it is built (its second positional parameter in torch.optim)."""
     where = ev.locate.optimizer
     if where is None or not ev.setup.optimizer_cls.__module__.startswith("torch.optim"):
         return ()
     name = ev.setup.optimizer_cls.__name__
+    if f"{name}(" not in where.source.replace(" ", "") and _assigns_rate(where.source, ev.setup.lr):
+        # a rate of its own line (`learning_rate = 1e-6`), as a hand-written update reads it
+        return (SourceEdit("set_value", where.path, where.line, value=_fmt_lr(new)),)
     if f"{name}(" not in where.source.replace(" ", ""):
         # built by a framework (transformers.Trainer): its TrainingArguments' learning_rate, if the file has one
         framework = SourceEdit(

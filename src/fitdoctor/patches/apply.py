@@ -256,9 +256,11 @@ class _Editor(cst.CSTTransformer):
         return updated.args[0].value  # a function: torch.sigmoid(h) -> h
 
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
-        if self.edit.kind != "wrap_value" or self.done or not self._starts_on_line(original):
+        if self.edit.kind not in ("wrap_value", "set_value") or self.done or not self._starts_on_line(original):
             return updated
         self.done = True
+        if self.edit.kind == "set_value":
+            return updated.with_changes(value=cst.parse_expression(self.edit.value))
         wrapped = cst.Call(func=cst.parse_expression(self.edit.value), args=[cst.Arg(updated.value)])
         return updated.with_changes(value=wrapped)
 

@@ -22,6 +22,7 @@ EditKind = Literal[
     "rename_call",
     "set_argument_anywhere",
     "insert_after_target",
+    "set_value",
 ]
 
 #: The ``torch.nn`` module class of each functional loss a ``replace_loss`` edit names.
@@ -74,6 +75,7 @@ class SourceEdit:
               ``value``, with ``{target}``, ``{model}`` and ``{gap}`` (blank lines around a def at module level)
               filled in, after the later of the statements that last bind the target and the model before
               the loss, e.g. a forward hook that maps the model's output to the targets' units.
+            * ``set_value``: the value assigned on ``line`` (``learning_rate = 1e-6``) becomes ``value``.
             * ``rename_call``: the callee ``name`` of the call on ``line`` is renamed ``value`` (what
               ``replace_loss`` resolves to).
         path: The file (as the report names it).

@@ -47,8 +47,8 @@ class Patch:
         before: The baseline replay's final loss of the script as it is.
         after: The same, of the patched script (same steps and seed).
         remaining: Codes of the fixed findings the patched script still raises.
-        findings_after: The patched script's findings as ``(code, severity)`` pairs (for ``--fix``'s exit
-            status), when it was re-checked.
+        findings_after: The patched script's findings as ``(code, severity)`` pairs, when it was re-checked:
+            of every rule with ``--fix`` (its exit status follows them), of the fixed rules with ``--diff``.
     """
 
     diff: str = ""

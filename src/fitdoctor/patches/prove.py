@@ -16,14 +16,22 @@ from fitdoctor.patches.model import Patch
 IMPROVEMENT = 0.25
 
 
-def prove(patch: Patch, script: str | None, options: CheckOptions, report: Report) -> Patch:
+def prove(patch: Patch, script: str | None, options: CheckOptions, report: Report, every_rule: bool = True) -> Patch:
     """The patch with what re-checking the patched script measured (``verified``, ``before``, ``after``,
-    ``remaining``). The re-check uses the same options, seed and replay length as the report's check."""
+    ``remaining``, ``findings_after``). The re-check uses the same options, seed and replay length as the
+    report's check; unless ``every_rule``, it runs only the rules the patch fixes (the proof needs their
+    verdicts and the baseline replay, which every check runs: what the other rules probe is not measured)."""
     if not patch.sources or report.training is None or report.training.replay is None:
         return patch
     replay = report.training.replay
+    rules = options.rules
+    if not every_rule:
+        rules = replace(rules, select=tuple(sorted({f.code for f in patch.fixes})), ignore=())
     patched = run_check(
-        script, replace(options, sources=dict(patch.sources), quiet=True, replay_steps=replay.steps, in_place=False)
+        script,
+        replace(
+            options, sources=dict(patch.sources), quiet=True, replay_steps=replay.steps, in_place=False, rules=rules
+        ),
     )
     before = replay.baseline.final
     if patched.status != "ok" or patched.training is None or patched.training.replay is None:
