@@ -24,11 +24,15 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         return []
     lr = ev.setup.lr
     at_init = f"mean {g(out_mean)}, std {g(out_std)}" if ev.init.output else "not measured"
+    gap = max(abs(t.mean - out_mean), t.std)
+    measure = f"max(|target mean − output mean|, target std) = {g(gap)}"
+    if unit > 1.0:
+        measure += f", {g(scale)}× the output's spread at init (> {g(limit)}×)"
+    else:
+        measure += f" > {g(limit)}"
     message = (
         f"The targets span [{g(t.low)}, {g(t.high)}] (mean {g(t.mean)}, std {g(t.std)}), far from what the model "
-        f"outputs at init ({at_init}): max(|target mean − output mean|, target std) is {g(scale)}× "
-        + ("the output's spread" if unit > 1.0 else "unit scale")
-        + f" (> {g(limit)})"
+        f"outputs at init ({at_init}): {measure}"
     )
     if lr:
         message += f": at lr {lr:g} the output weights need about {scale / lr:.0g} steps just to reach that scale"
