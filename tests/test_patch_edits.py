@@ -357,3 +357,63 @@ def test_the_learning_rate_line_is_found_in_code_not_in_a_docstring_or_a_comment
     args = "args = TrainingArguments(output_dir='out', learning_rate=5e-5)\n"
     assert _first_rate_assignment(["import x\n", args]) == 2
     assert _first_rate_assignment(["if lr == 3:\n", "    pass\n"]) is None
+
+
+def rate(line: int, name: str = "SGD", value: str = "1e-3") -> SourceEdit:
+    return SourceEdit("set_rate", "t.py", line, name=name, keyword="lr", value=value, position=1)
+
+
+@pytest.mark.parametrize(
+    ("src", "line", "fixed"),
+    [
+        # a number: set where the optimizer is built
+        ("opt = optim.SGD(model.parameters(), lr=0.5)\n", 1, "opt = optim.SGD(model.parameters(), lr=1e-3)\n"),
+        ("opt = optim.SGD(model.parameters(), 0.5)\n", 1, "opt = optim.SGD(model.parameters(), 1e-3)\n"),
+        # a module-level variable
+        (
+            "LR = 0.5  # tuned\nopt = optim.SGD(m.parameters(), lr=LR)\n",
+            2,
+            "LR = 1e-3  # tuned\nopt = optim.SGD(m.parameters(), lr=LR)\n",
+        ),
+        # a function parameter's default
+        (
+            "def train(model, lr=0.5):\n    opt = optim.SGD(model.parameters(), lr=lr)\n",
+            2,
+            "def train(model, lr=1e-3):\n    opt = optim.SGD(model.parameters(), lr=lr)\n",
+        ),
+        # an argparse option's default, by its flag
+        (
+            'p.add_argument("--learning-rate", type=float, default=0.5)\nargs = p.parse_args()\n'
+            "opt = optim.SGD(m.parameters(), lr=args.learning_rate)\n",
+            3,
+            'p.add_argument("--learning-rate", type=float, default=1e-3)\nargs = p.parse_args()\n'
+            "opt = optim.SGD(m.parameters(), lr=args.learning_rate)\n",
+        ),
+        # a configuration dataclass's field
+        (
+            "@dataclass\nclass Config:\n    lr: float = 0.5\ncfg = Config()\nopt = optim.SGD(m.parameters(), lr=cfg.lr)\n",
+            5,
+            "@dataclass\nclass Config:\n    lr: float = 1e-3\ncfg = Config()\nopt = optim.SGD(m.parameters(), lr=cfg.lr)\n",
+        ),
+    ],
+)
+def test_a_learning_rate_is_changed_where_the_number_it_comes_from_is_written(src: str, line: int, fixed: str) -> None:
+    assert apply_edits(src, [rate(line)]) == fixed
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        # the parameter has no number to change (the caller passes it)
+        "LR = 0.5\ndef train(model, lr):\n    opt = optim.SGD(model.parameters(), lr=lr)\n",
+        # a local binding shadows the module's number
+        "LR = 0.5\ndef train(model):\n    LR = load()\n    opt = optim.SGD(model.parameters(), lr=LR)\n",
+        # an expression
+        "opt = optim.SGD(m.parameters(), lr=base * 2)\n",
+        # an option without a default
+        'p.add_argument("--lr", type=float, required=True)\nopt = optim.SGD(m.parameters(), lr=args.lr)\n',
+    ],
+)
+def test_a_learning_rate_not_traced_to_one_number_is_refused(src: str) -> None:
+    with pytest.raises(EditError):
+        apply_edits(src, [rate(src.count("\n"))])

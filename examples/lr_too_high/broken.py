@@ -1,4 +1,4 @@
-"""Classify a 3-arm spiral (600 points in 2-D) with a 2-64-64-3 ReLU MLP trained full-batch by SGD at lr=10 with CrossEntropyLoss.
+"""Classify a 3-arm spiral (600 points in 2-D) with a 2-64-64-3 ReLU MLP trained full-batch by SGD at lr=10 (its --lr option's default) with CrossEntropyLoss.
 
 lr=10 is far too large for this network: the first steps throw the weights
 far past any minimum (weight norms grow to ~50-700), every unit of the second
@@ -8,10 +8,16 @@ loss of the class prior) and the accuracy stays at 1/3.
 
 Expected: FD501 learning-rate-too-high, FD301 dead-relu, FD204 collapsed-output, FD601 loss-not-decreasing
 """
+import argparse
 import math
 
 import torch
 import torch.nn as nn
+
+parser = argparse.ArgumentParser(description="Classify a 3-arm spiral with a small ReLU MLP.")
+parser.add_argument("--lr", type=float, default=10.0, help="SGD learning rate")
+parser.add_argument("--steps", type=int, default=1000)
+args = parser.parse_args()
 
 torch.manual_seed(0)
 
@@ -27,9 +33,9 @@ model = nn.Sequential(
     nn.Linear(64, 3),
 )
 criterion = nn.CrossEntropyLoss()
-optimizer = torch.optim.SGD(model.parameters(), lr=10.0)
+optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
 
-for step in range(1, 1001):
+for step in range(1, args.steps + 1):
     optimizer.zero_grad()
     logits = model(x)
     loss = criterion(logits, labels)

@@ -1,4 +1,4 @@
-"""Classify a 3-arm spiral (600 points in 2-D) with a 2-64-64-3 ReLU MLP trained full-batch by SGD at lr=0.5 with CrossEntropyLoss.
+"""Classify a 3-arm spiral (600 points in 2-D) with a 2-64-64-3 ReLU MLP trained full-batch by SGD at lr=0.5 (its --lr option's default) with CrossEntropyLoss.
 
 Same data, model, loss and optimiser as broken.py; the only change is the
 learning rate (10 -> 0.5), small enough that each step moves the weights
@@ -7,10 +7,16 @@ few hundred steps.
 
 Expected: none
 """
+import argparse
 import math
 
 import torch
 import torch.nn as nn
+
+parser = argparse.ArgumentParser(description="Classify a 3-arm spiral with a small ReLU MLP.")
+parser.add_argument("--lr", type=float, default=0.5, help="SGD learning rate")  # fix: was 10.0, which overshoots
+parser.add_argument("--steps", type=int, default=1000)
+args = parser.parse_args()
 
 torch.manual_seed(0)
 
@@ -26,9 +32,9 @@ model = nn.Sequential(
     nn.Linear(64, 3),
 )
 criterion = nn.CrossEntropyLoss()
-optimizer = torch.optim.SGD(model.parameters(), lr=0.5)  # fix: was lr=10.0, which overshoots every step
+optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
 
-for step in range(1, 1001):
+for step in range(1, args.steps + 1):
     optimizer.zero_grad()
     logits = model(x)
     loss = criterion(logits, labels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -445,7 +446,8 @@ def _wait(
         if progress is not None and text and text != last:
             progress(text)
         last = text
-        time.sleep(0.1)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # back when the child ends, or in 0.1 s
+            proc.wait(timeout=0.1)
 
 
 def _pump(proc: ChildProcess, out: TextSink, deadline: float) -> None:

@@ -219,13 +219,20 @@ def serve(path: str) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
+    # A child's end wakes the loop at once (SIGCHLD writes to `woken`), so its check hears of it without delay.
+    woken, wake = socket.socketpair()
+    wake.setblocking(False)
+    signal.set_wakeup_fd(wake.fileno())
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     clients: dict[int, socket.socket] = {}  # child pid -> the connection that asked for it
     while True:
-        ready, _, _ = select.select([listener, *clients.values()], [], [], 0.05)
+        ready, _, _ = select.select([listener, woken, *clients.values()], [], [], 1.0)
         for sock in ready:
-            if sock is listener:
+            if sock is woken:
+                woken.recv(4096)
+            elif sock is listener:
                 try:
-                    _accept(listener, mine, imported, clients)
+                    _accept(listener, mine, imported, clients, [woken, wake])
                 except OSError:  # the check went away while asking: nothing was started for it
                     continue
             else:
@@ -240,7 +247,11 @@ def serve(path: str) -> None:
 
 
 def _accept(
-    listener: socket.socket, mine: dict[str, Any], imported: dict[str, str], clients: dict[int, socket.socket]
+    listener: socket.socket,
+    mine: dict[str, Any],
+    imported: dict[str, str],
+    clients: dict[int, socket.socket],
+    own: list[socket.socket],
 ) -> None:
     conn, _ = listener.accept()
     conn.settimeout(30.0)
@@ -263,7 +274,8 @@ def _accept(
         return
     pid = os.fork()
     if pid == 0:
-        _become_child({**request, "env": {**imported, **request["env"]}}, fds, [listener, conn, *clients.values()])
+        sockets = [listener, conn, *own, *clients.values()]
+        _become_child({**request, "env": {**imported, **request["env"]}}, fds, sockets)
     for fd in fds:
         os.close(fd)
     conn.settimeout(None)
@@ -281,6 +293,8 @@ def _become_child(request: dict[str, Any], fds: list[int], sockets: list[socket.
     session, the check's standard streams, folder, environment and arguments; none of the zygote's sockets)."""
     code = 1
     try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the script's own subprocesses are its business
         os.setsid()
         for sock in sockets:
             sock.close()

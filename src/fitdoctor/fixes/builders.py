@@ -81,9 +81,8 @@ def lr_edits(ev: Evidence, new: float) -> tuple[SourceEdit, ...]:
             "set_argument_anywhere", where.path, where.line, "TrainingArguments", "learning_rate", _fmt_lr(new)
         )
         return (framework,)
-    return (
-        SourceEdit("set_argument", where.path, where.line, name=name, keyword="lr", value=_fmt_lr(new), position=1),
-    )
+    # the lr argument, or the number it comes from (a variable, a parameter's or an argparse option's default)
+    return (SourceEdit("set_rate", where.path, where.line, name=name, keyword="lr", value=_fmt_lr(new), position=1),)
 
 
 def standardize_inputs(ev: Evidence) -> FixCandidate | None:

@@ -13,6 +13,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
 from fitdoctor.patches.edits import EditError, SourceEdit
+from fitdoctor.patches.rates import rate_source
 from fitdoctor.patches.resolve import binding_insert, callee_name, loss_rename, only_call, target_insert
 
 __all__ = ["EditError", "apply_edits", "callee_name", "resolve"]
@@ -53,6 +54,7 @@ def resolve(source: str, edit: SourceEdit) -> SourceEdit:
         "replace_loss": loss_rename,
         "set_argument_anywhere": only_call,
         "insert_after_target": target_insert,
+        "set_rate": rate_source,
     }
     resolver = resolvers.get(edit.kind)
     return edit if resolver is None else resolver(_parsed(source, edit), edit)
@@ -265,11 +267,34 @@ class _Editor(cst.CSTTransformer):
         return updated.with_changes(value=wrapped)
 
     def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
-        if self.edit.kind != "wrap_value" or self.done or updated.value is None or not self._starts_on_line(original):
+        if self.edit.kind not in ("wrap_value", "set_value") or self.done or updated.value is None:
+            return updated
+        if not self._starts_on_line(original):
             return updated
         self.done = True
+        if self.edit.kind == "set_value":
+            return updated.with_changes(value=cst.parse_expression(self.edit.value))
         wrapped = cst.Call(func=cst.parse_expression(self.edit.value), args=[cst.Arg(updated.value)])
         return updated.with_changes(value=wrapped)
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+        if self.edit.kind != "set_parameter_default" or self.done or original is not self.statement:
+            return updated
+        value = cst.parse_expression(self.edit.value)
+
+        def set_default(param: cst.Param) -> cst.Param:
+            if param.name.value != self.edit.keyword or param.default is None:
+                return param
+            self.done = True
+            return param.with_changes(default=value)
+
+        params = updated.params
+        return updated.with_changes(
+            params=params.with_changes(
+                params=[set_default(p) for p in params.params],
+                kwonly_params=[set_default(p) for p in params.kwonly_params],
+            )
+        )
 
     def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
         return self._insert(original, updated)

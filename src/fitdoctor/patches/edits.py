@@ -23,6 +23,8 @@ EditKind = Literal[
     "set_argument_anywhere",
     "insert_after_target",
     "set_value",
+    "set_rate",
+    "set_parameter_default",
 ]
 
 #: The ``torch.nn`` module class of each functional loss a ``replace_loss`` edit names.
@@ -75,7 +77,14 @@ class SourceEdit:
               ``value``, with ``{target}``, ``{model}`` and ``{gap}`` (blank lines around a def at module level)
               filled in, after the later of the statements that last bind the target and the model before
               the loss, e.g. a forward hook that maps the model's output to the targets' units.
-            * ``set_value``: the value assigned on ``line`` (``learning_rate = 1e-6``) becomes ``value``.
+            * ``set_value``: the value assigned on ``line`` (``learning_rate = 1e-6``, or a class field
+              ``lr: float = 1e-6``) becomes ``value``.
+            * ``set_rate``: the learning rate of the optimizer ``name`` built on ``line`` becomes ``value``: its
+              ``lr`` argument when that is a number (or absent), else the number that argument comes from: a
+              variable, a function parameter's default, an ``argparse`` option's default, a configuration
+              class's field (see :mod:`fitdoctor.patches.rates`).
+            * ``set_parameter_default``: in the function defined on ``line``, the default of the parameter
+              ``keyword`` becomes ``value``.
             * ``rename_call``: the callee ``name`` of the call on ``line`` is renamed ``value`` (what
               ``replace_loss`` resolves to).
         path: The file (as the report names it).
