@@ -417,3 +417,29 @@ def test_a_learning_rate_is_changed_where_the_number_it_comes_from_is_written(sr
 def test_a_learning_rate_not_traced_to_one_number_is_refused(src: str) -> None:
     with pytest.raises(EditError):
         apply_edits(src, [rate(src.count("\n"))])
+
+
+def test_an_optimizer_built_before_a_layer_is_replaced_moves_after_it() -> None:
+    src = (
+        "model = Net()\n"
+        "optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)\n"
+        "model.head = nn.Linear(64, 2)  # task B\n"
+        "for step in range(3):\n"
+        "    optimizer.step()\n"
+    )
+    params = SourceEdit(
+        "set_argument", "t.py", 2, name="Adam", keyword="params", value="model.parameters()", position=0
+    )
+    move = SourceEdit("after_model_changes", "t.py", 2, name="model")
+    assert apply_edits(src, [params, move]) == (
+        "model = Net()\n"
+        "model.head = nn.Linear(64, 2)  # task B\n"
+        "optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)\n"
+        "for step in range(3):\n"
+        "    optimizer.step()\n"
+    )
+    # no change of the model after it (or only after the optimizer is used): it stays where it is
+    kept = src.replace("model.head = nn.Linear(64, 2)  # task B\nfor step in range(3):\n", "for step in range(3):\n")
+    assert apply_edits(kept, [move]) == kept
+    used = "opt = torch.optim.Adam(model.head.parameters())\nopt.zero_grad()\nmodel.head = nn.Linear(64, 2)\n"
+    assert apply_edits(used, [SourceEdit("after_model_changes", "t.py", 1, name="model")]) == used

@@ -505,7 +505,11 @@ def _all_params_edits(ev: Evidence) -> tuple[SourceEdit, ...]:
     if f"{name}(" not in where.source.replace(" ", ""):
         return ()
     value = f"{model}.parameters()"
-    return (SourceEdit("set_argument", where.path, where.line, name=name, keyword="params", value=value, position=0),)
+    return (
+        SourceEdit("set_argument", where.path, where.line, name=name, keyword="params", value=value, position=0),
+        # built before a layer of the model is replaced, it would still hold the old layer's parameters
+        SourceEdit("after_model_changes", where.path, where.line, name=model),
+    )
 
 
 def keep_graph(ev: Evidence) -> FixCandidate:

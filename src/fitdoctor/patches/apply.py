@@ -14,7 +14,14 @@ from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvide
 
 from fitdoctor.patches.edits import EditError, SourceEdit
 from fitdoctor.patches.rates import rate_source
-from fitdoctor.patches.resolve import binding_insert, callee_name, loss_rename, only_call, target_insert
+from fitdoctor.patches.resolve import (
+    binding_insert,
+    callee_name,
+    loss_rename,
+    model_changes_move,
+    only_call,
+    target_insert,
+)
 
 __all__ = ["EditError", "apply_edits", "callee_name", "resolve"]
 
@@ -27,9 +34,11 @@ def apply_edits(source: str, edits: Sequence[SourceEdit]) -> str:
         EditError: An edit's construct could not be found; nothing is applied.
     """
     resolved = [resolve(source, e) for e in edits]  # every line as the original source numbers it
-    # from the last line up; on one line, what edits the line before what inserts a statement above it
-    for edit in sorted(resolved, key=lambda e: (-e.line, e.kind == "insert_before")):
-        source = _apply_one(source, edit)
+    # from the last line up; on one line, what edits the line before what inserts a statement above it or
+    # moves it (down past later lines, which were edited first)
+    for edit in sorted(resolved, key=lambda e: (-e.line, e.kind in ("insert_before", "move_after"))):
+        if edit.kind != "keep":
+            source = _apply_one(source, edit)
     return source
 
 
@@ -55,6 +64,7 @@ def resolve(source: str, edit: SourceEdit) -> SourceEdit:
         "set_argument_anywhere": only_call,
         "insert_after_target": target_insert,
         "set_rate": rate_source,
+        "after_model_changes": model_changes_move,
     }
     resolver = resolvers.get(edit.kind)
     return edit if resolver is None else resolver(_parsed(source, edit), edit)
@@ -67,7 +77,7 @@ def _apply_one(source: str, edit: SourceEdit) -> str:
         edit = replace(edit, value=re.sub(r"(?<![\w.])nn\.", "torch.nn.", edit.value))
     finder = _Finder(edit)
     wrapper.visit(finder)
-    transformer = _Editor(edit, finder.target(), finder.statement, finder.partner)
+    transformer = _Editor(edit, finder.target(), finder.statement, finder.partner, finder.destination)
     module = wrapper.visit(transformer)
     if not transformer.done:
         raise EditError(f"{edit.path}:{edit.line}: no {edit.name or edit.kind} to edit on this line")
@@ -114,6 +124,7 @@ class _Finder(cst.CSTVisitor):
         self.calls: list[tuple[cst.Call, tuple[int, int], tuple[int, int]]] = []
         self.spanning: list[tuple[cst.Call, tuple[int, int], tuple[int, int]]] = []
         self.statement: cst.CSTNode | None = None
+        self.destination: cst.CSTNode | None = None  # move_after: the statement to move past
         self.partner: cst.BaseExpression | None = None  # wrap_partner: the expression paired with the name
 
     def visit_Call(self, node: cst.Call) -> bool:
@@ -149,12 +160,12 @@ class _Finder(cst.CSTVisitor):
             self.partner = partner
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if (
-            self.statement is None
-            and isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
-            and self.get_metadata(PositionProvider, node).start.line == self.edit.line
-        ):
-            self.statement = node
+        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            line = self.get_metadata(PositionProvider, node).start.line
+            if self.statement is None and line == self.edit.line:
+                self.statement = node
+            if self.destination is None and self.edit.kind == "move_after" and line == self.edit.position:
+                self.destination = node
         return super().on_visit(node)
 
     def target(self) -> cst.Call | None:
@@ -180,6 +191,7 @@ class _Editor(cst.CSTTransformer):
         target: cst.Call | None,
         statement: cst.CSTNode | None,
         partner: cst.BaseExpression | None = None,
+        destination: cst.CSTNode | None = None,
     ) -> None:
         super().__init__()
         self.edit = edit
@@ -187,6 +199,7 @@ class _Editor(cst.CSTTransformer):
         self.target = target
         self.statement = statement
         self.partner = partner
+        self.destination = destination
 
     def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> Any:
         if self.edit.kind == "wrap_partner" and not self.done and original is self.partner:
@@ -296,6 +309,16 @@ class _Editor(cst.CSTTransformer):
             )
         )
 
+    def _move(self, original: _Block, updated: _Block) -> _Block:
+        body: list[cst.CSTNode] = list(original.body)
+        if self.done or self.statement not in body or self.destination not in body:
+            return updated
+        source, destination = body.index(self.statement), body.index(self.destination)
+        if destination <= source:
+            return updated
+        self.done = True
+        return updated.with_changes(body=_moved(list(updated.body), source, destination))
+
     def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
         return self._insert(original, updated)
 
@@ -303,6 +326,8 @@ class _Editor(cst.CSTTransformer):
         return self._insert(original, updated)
 
     def _insert(self, original: _Block, updated: _Block) -> _Block:
+        if self.edit.kind == "move_after":
+            return self._move(original, updated)
         if self.edit.kind not in ("insert_before", "insert_after") or self.done or self.statement is None:
             return updated
         body: list[cst.CSTNode] = list(original.body)
@@ -318,6 +343,14 @@ class _Editor(cst.CSTTransformer):
         items: list[cst.CSTNode] = list(updated.body)
         items[index:index] = new
         return updated.with_changes(body=items)
+
+
+def _moved(body: list[cst.CSTNode], source: int, destination: int) -> list[cst.CSTNode]:
+    """``body`` with its statement at ``source`` moved right after the one at ``destination`` (later)."""
+    items = list(body)
+    moving = items.pop(source)
+    items.insert(destination, moving)  # the destination's index moved up by one with the pop
+    return items
 
 
 def _statements(value: str) -> list[cst.CSTNode]:

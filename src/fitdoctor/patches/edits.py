@@ -25,6 +25,9 @@ EditKind = Literal[
     "set_value",
     "set_rate",
     "set_parameter_default",
+    "after_model_changes",
+    "move_after",
+    "keep",
 ]
 
 #: The ``torch.nn`` module class of each functional loss a ``replace_loss`` edit names.
@@ -85,6 +88,13 @@ class SourceEdit:
               class's field (see :mod:`fitdoctor.patches.rates`).
             * ``set_parameter_default``: in the function defined on ``line``, the default of the parameter
               ``keyword`` becomes ``value``.
+            * ``after_model_changes``: the statement on ``line`` (an optimizer built on the model ``name``) moves
+              after the last statement of its block that changes the model (assigns ``name.<attribute>``), when
+              one follows it before the optimizer is used; else nothing changes (resolves to ``move_after``
+              or ``keep``).
+            * ``move_after``: the statement on ``line`` moves after the statement of the same block that starts
+              on line ``position``.
+            * ``keep``: no change.
             * ``rename_call``: the callee ``name`` of the call on ``line`` is renamed ``value`` (what
               ``replace_loss`` resolves to).
         path: The file (as the report names it).

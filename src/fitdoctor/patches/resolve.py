@@ -221,3 +221,61 @@ def target_insert(wrapper: MetadataWrapper, edit: SourceEdit) -> SourceEdit:
     gap = "\n\n" if isinstance(block, cst.Module) else ""
     value = edit.value.replace("{target}", target).replace("{model}", edit.name).replace("{gap}", gap)
     return replace(edit, kind="insert_after", line=max(lines), value=value)
+
+
+def _assigns_attribute_of(statement: cst.CSTNode, name: str) -> bool:
+    """Whether ``statement`` is ``name.<attribute> = ...`` (a layer of the model replaced or added)."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return False
+    for small in statement.body:
+        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else []
+        if isinstance(small, cst.AnnAssign):
+            targets = [small.target]
+        if any(
+            isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == name for t in targets
+        ):
+            return True
+    return False
+
+
+def _uses(statement: cst.CSTNode, name: str) -> bool:
+    found: list[bool] = []
+
+    class _Use(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                found.append(True)
+
+    statement.visit(_Use())
+    return bool(found)
+
+
+def model_changes_move(wrapper: MetadataWrapper, edit: SourceEdit) -> SourceEdit:
+    """``after_model_changes`` as the ``move_after`` of the optimizer's statement past the model's changes that
+    follow it in its block before the optimizer is used, or as ``keep`` when none does."""
+    index = _index(wrapper, edit.line)
+    if not index.calls:
+        raise EditError(f"{edit.path}:{edit.line}: no optimizer built on this line")
+    found = _scope_body(index, index.calls[0])
+    if found is None:
+        raise EditError(f"{edit.path}:{edit.line}: can't tell the scope of this line")
+    block, body = found
+    statement = _statement_in(index, index.calls[0], block)
+    if statement not in body:
+        return replace(edit, kind="keep")
+    bound = [
+        t.target.value
+        for small in getattr(statement, "body", ())
+        if isinstance(small, cst.Assign)
+        for t in small.targets
+        if isinstance(t.target, cst.Name)
+    ]
+    last = None
+    for later in body[body.index(statement) + 1 :]:
+        if bound and _uses(later, bound[0]):
+            break  # the optimizer is used from here on: it must exist by then
+        if _assigns_attribute_of(later, edit.name):
+            last = later
+    if last is None:
+        return replace(edit, kind="keep")
+    return replace(edit, kind="move_after", position=index.line_of(last))
