@@ -175,6 +175,8 @@ class LoopSummary:
         loss_start: The loop's loss at the start: the median of the first fifth of its (block-averaged) curve,
             the number FD601 quotes too (None when the loss was not recorded).
         loss_end: The same over the last fifth.
+        adversarial: Whether one optimizer's objective runs through another's model (a GAN), so that its losses
+            are not meant to fall (in the JSON only when true).
     """
 
     steps_captured: int = 0
@@ -195,12 +197,16 @@ class LoopSummary:
     models: tuple[str, ...] | None = None
     loss_start: float | None = None
     loss_end: float | None = None
+    adversarial: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The loop's fields of the report's ``training`` section (``models`` only when several)."""
+        """The loop's fields of the report's ``training`` section (``models`` only when several,
+        ``adversarial`` only when true)."""
         out = {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}
         if self.models is None:
             del out["models"]
+        if not self.adversarial:
+            del out["adversarial"]
         return out
 
     @classmethod

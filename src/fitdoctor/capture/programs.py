@@ -118,6 +118,7 @@ def build_programs(recorder: Recorder, seed: int, display_root: str | None) -> P
         single_backward_steps=single_steps,
         batches_kept=len(batches),
         models=None if single else (*members, *leaf_values),
+        adversarial=adversarial,
     )
     locate = _locator(recorder, model, members, single, display_root, batches, used)
     notes = _notes(recorder, used, members, leaf_values, term, unidentified, len(batches), adversarial)

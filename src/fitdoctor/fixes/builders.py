@@ -492,8 +492,12 @@ def all_parameters(ev: Evidence) -> FixCandidate:
 
 
 def _all_params_edits(ev: Evidence) -> tuple[SourceEdit, ...]:
-    """The optimizer's first argument, where it is built, becomes the model's ``parameters()``."""
+    """The optimizer's first argument, where it is built, becomes the model's ``parameters()``: of the one
+    model whose parameters no optimizer holds, when the script trains several (a GAN's discriminator)."""
     where, model = ev.locate.optimizer, _assigned_name(ev.locate.model)
+    roots = {n.split(".", 1)[0] for n in ev.loop.params_outside_optimizer}
+    if ev.loop.models and len(roots) == 1 and roots <= set(ev.loop.models):
+        model = roots.pop()  # the script's own name for it
     name = ev.setup.optimizer_cls.__name__
     if (
         where is None

@@ -49,6 +49,9 @@ class Patch:
         remaining: Codes of the fixed findings the patched script still raises.
         findings_after: The patched script's findings as ``(code, severity)`` pairs, when it was re-checked:
             of every rule with ``--fix`` (its exit status follows them), of the fixed rules with ``--diff``.
+        proved_by: What the proof judged besides the fixed findings being gone: ``loss`` (it went down), or
+            ``finding`` where the loss can't tell (an error-rate fix; an adversarial objective, whose losses are
+            not meant to fall).
     """
 
     diff: str = ""
@@ -60,6 +63,7 @@ class Patch:
     after: float | None = None
     remaining: tuple[str, ...] = ()
     findings_after: tuple[tuple[str, str], ...] = ()
+    proved_by: str = "loss"
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +78,7 @@ class Patch:
             "after": self.after,
             "remaining": list(self.remaining),
             "findings_after": [list(pair) for pair in self.findings_after],
+            "proved_by": self.proved_by,
         }
 
     @classmethod
@@ -92,4 +97,5 @@ class Patch:
             after=data.get("after"),
             remaining=tuple(data.get("remaining", ())),
             findings_after=tuple((str(c), str(s)) for c, s in data.get("findings_after", ())),
+            proved_by=str(data.get("proved_by", "loss")),
         )

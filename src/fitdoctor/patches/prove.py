@@ -45,8 +45,10 @@ def prove(patch: Patch, script: str | None, options: CheckOptions, report: Repor
         and math.isfinite(after)
         and (before is None or not math.isfinite(before) or after <= (1.0 - IMPROVEMENT) * before)
     )
-    if all(f.measure != "loss" for f in patch.fixes):
-        # fixes measured by the error rate (NLL on raw outputs runs to -inf): the loss can't tell, the finding can
+    by_finding = all(f.measure != "loss" for f in patch.fixes) or report.training.loop.adversarial
+    if by_finding:
+        # fixes measured by the error rate (NLL on raw outputs runs to -inf), and adversarial objectives (a GAN's
+        # losses are not meant to fall): the loss can't tell, the finding can
         down = after is not None and math.isfinite(after)
     return replace(
         patch,
@@ -55,4 +57,5 @@ def prove(patch: Patch, script: str | None, options: CheckOptions, report: Repor
         after=after,
         remaining=remaining,
         findings_after=tuple((f.code, f.severity) for f in patched.findings),
+        proved_by="finding" if by_finding else "loss",
     )

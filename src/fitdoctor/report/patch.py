@@ -18,6 +18,10 @@ def patch_line(patch: Patch | None) -> str:
     head = f"patch: {len(patch.fixes)} fix{'es' if len(patch.fixes) != 1 else ''} ({fixes})"
     if patch.verified is None:
         proof = "not re-checked"
+    elif patch.verified and patch.proved_by == "finding":
+        codes = ", ".join(dict.fromkeys(f.code for f in patch.fixes))
+        loss = f"loss {number(patch.before)} → {number(patch.after)}"
+        proof = f"verified by running your patched script: {codes} gone (the loss is not the measure here: {loss})"
     elif patch.verified:
         proof = f"verified by running your patched script: loss {number(patch.before)} → {number(patch.after)}"
     else:
