@@ -136,6 +136,26 @@ def run_cli(
     return finish_cli(start_cli(*args, cwd=cwd, stdin_text=stdin_text, env=env), timeout, stdin_text)
 
 
+def start_hanging_check(*options: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    """Start ``fitdoctor check`` on a script that prints its pid and then hangs before training; returns the
+    check's process, once the script runs, and the script's pid."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fitdoctor", "check", str(SCRIPTS / "hardening" / "prints_pid_then_hangs.py"), *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    line = ""
+    while not line.startswith("pid "):
+        line = proc.stderr.readline()
+        assert line, "the script never printed its pid"
+    return proc, int(line.split()[1])
+
+
 def process_alive(pid: int) -> bool:
     """Whether a process runs (a zombie counts as dead)."""
     try:

@@ -3,6 +3,7 @@ process behind; without it, the crash names the option."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -26,8 +27,10 @@ def _gone(pids: list[int]) -> bool:
 def test_a_ddp_script_is_checked_on_two_cpu_ranks_and_leaves_no_process() -> None:
     run = run_cli("check", str(SCRIPT), "--nproc-per-node", "2", "--format", "json")
     assert run.code == 1, run.stderr[-3000:]
-    ranks = {int(line.split()[1]): int(line.split()[3]) for line in run.stderr.splitlines() if line.startswith("rank ")}
-    assert sorted(ranks) == [0, 1] and "of 2" in run.stderr  # both ranks ran, in a world of 2
+    # the ranks write to one stream at once: a line of one may run into another's (print writes its end apart)
+    printed = re.findall(r"rank (\d+) pid (\d+) of (\d+)", run.stderr)
+    ranks = {int(rank): int(pid) for rank, pid, _ in printed}
+    assert sorted(ranks) == [0, 1] and {world for *_, world in printed} == {"2"}  # both ranks, in a world of 2
     assert _gone(list(ranks.values())), "a rank outlived the check"
     report = run.report
     assert report is not None and report["status"] == "ok"

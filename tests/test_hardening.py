@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import fitdoctor
-from conftest import ROOT, SCRIPTS, process_alive, run_cli
+from conftest import ROOT, SCRIPTS, process_alive, run_cli, start_hanging_check
 from fitdoctor import options
 from fitdoctor.config import load_config
 from fitdoctor.errors import UsageError
@@ -114,22 +114,7 @@ def test_the_script_sees_neither_our_pythonpath_nor_the_callers_folder(tmp_path:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_to_fitdoctor_stops_the_script_and_removes_the_temp_folder(tmp_path: Path, sig: int) -> None:
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fitdoctor", "check", str(HARD / "prints_pid_then_hangs.py"), "--time-budget", "60"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    assert proc.stderr is not None
-    line = ""
-    while not line.startswith("pid "):
-        line = proc.stderr.readline()
-        assert line, "the script never printed its pid"
-    child = int(line.split()[1])
+    proc, child = start_hanging_check("--time-budget", "60", env={**os.environ, "TMPDIR": str(tmp_path)})
     proc.send_signal(sig)
     rest = proc.communicate(timeout=120)[1]
     assert proc.returncode == 2 and "stopped by" in rest and "Traceback" not in rest

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, ROOT, SCRIPTS, process_alive
+from conftest import EXAMPLES, process_alive, start_hanging_check
 from fitdoctor.capture import runner
 from fitdoctor.capture.runner import CheckOptions, run_check
 from fitdoctor.capture.warm import ENV, WarmChild, Zygote
@@ -70,29 +69,11 @@ def test_a_forked_child_reports_exactly_what_a_fresh_child_reports(
     assert _verdicts(warm) == _verdicts(cold)
 
 
-def _hanging_check(*options: str) -> tuple[subprocess.Popen[str], int]:
-    """A check of a script that prints its pid and hangs before training: the check, and the script's pid."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fitdoctor", "check", str(SCRIPTS / "hardening" / "prints_pid_then_hangs.py"), *options],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stderr is not None
-    line = ""
-    while not line.startswith("pid "):
-        line = proc.stderr.readline()
-        assert line, "the script never printed its pid"
-    return proc, int(line.split()[1])
-
-
 @pytest.mark.slow
 def test_a_forked_child_dies_with_the_check_even_when_the_check_is_killed(warm_start: Zygote | None) -> None:
     if warm_start is None:
         pytest.skip("FITDOCTOR_COLD_TESTS: no zygote")
-    proc, child = _hanging_check("--time-budget", "60")
+    proc, child = start_hanging_check("--time-budget", "60")
     assert _parent(child) == warm_start.pid  # forked by the zygote
     proc.kill()  # SIGKILL: the check can't clean up; the zygote sees its connection close
     proc.communicate(timeout=60)
@@ -109,7 +90,7 @@ def test_a_check_whose_child_starts_differently_starts_a_fresh_one(warm_start: Z
         pytest.skip("FITDOCTOR_COLD_TESTS: no zygote")
     # --seed 7 makes PYTHONHASHSEED 7, which a fork of the zygote (started with 0) can't have
     assert os.environ.get("PYTHONHASHSEED", "0") == "0"
-    proc, child = _hanging_check("--time-budget", "60", "--seed", "7")
+    proc, child = start_hanging_check("--time-budget", "60", "--seed", "7")
     try:
         assert _parent(child) == proc.pid
     finally:
