@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,10 +71,13 @@ def test_a_forked_child_reports_exactly_what_a_fresh_child_reports(
 
 
 @pytest.mark.slow
-def test_a_forked_child_dies_with_the_check_even_when_the_check_is_killed(warm_start: Zygote | None) -> None:
+def test_a_forked_child_dies_with_the_check_even_when_the_check_is_killed(
+    warm_start: Zygote | None, tmp_path: Path
+) -> None:
     if warm_start is None:
         pytest.skip("FITDOCTOR_COLD_TESTS: no zygote")
-    proc, child = start_hanging_check("--time-budget", "60")
+    # a check killed by SIGKILL can't remove its temporary folder: it goes in pytest's, not /tmp
+    proc, child = start_hanging_check("--time-budget", "60", env={**os.environ, "TMPDIR": str(tmp_path)})
     assert _parent(child) == warm_start.pid  # forked by the zygote
     proc.kill()  # SIGKILL: the check can't clean up; the zygote sees its connection close
     proc.communicate(timeout=60)
