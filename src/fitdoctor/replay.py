@@ -111,9 +111,22 @@ def inference(model: nn.Module) -> Iterator[nn.Module]:
         yield model
 
 
+@contextlib.contextmanager
+def rng_kept(model: nn.Module) -> Iterator[None]:
+    """The random number generators (CPU, and the CUDA devices the model is on) as they were, after the block.
+
+    An evaluation must not draw from the training's stream: a model that samples in its forward even in eval
+    mode (a VAE's reparameterisation) would otherwise train differently with every evaluation point added.
+    """
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices):
+        yield
+
+
 def evaluate(model: nn.Module, setup: TrainingSetup, batches: Sequence[Batch], plan: Plan | None = None) -> float:
-    """Mean loss over ``batches`` with the model in eval mode, without gradients."""
-    with inference(model):
+    """Mean loss over ``batches`` with the model in eval mode, without gradients; it draws no random number
+    from the caller's stream (see :func:`rng_kept`)."""
+    with inference(model), rng_kept(model):
         total = sum(float(batch_loss(model, setup, batch, plan)) for batch in batches)
     value = total / max(len(batches), 1)
     return value if math.isfinite(value) else math.inf
@@ -125,6 +138,7 @@ def replay(
     steps: int,
     eval_batches: Sequence[Batch],
     points: int = 24,
+    thin: int = 1,
 ) -> ReplayResult:
     """Train a fresh copy of the model under ``plan`` for ``steps`` optimizer steps and measure it.
 
@@ -137,6 +151,8 @@ def replay(
         steps: Optimizer steps.
         eval_batches: Batches the evaluation loss is measured on.
         points: How many evaluation points the curve holds.
+        thin: Keep only every ``thin``-th of those points (and the last): the curve's steps are then a subset of
+            the steps of a replay run with the same ``points`` and ``thin=1``.
     """
     started = time.perf_counter()
     torch.manual_seed(setup.seed)
@@ -145,7 +161,7 @@ def replay(
     optimizers = make_optimizers(setup, model.inner, plan)
     params = [p for optimizer in optimizers for g in optimizer.param_groups for p in g["params"]]
     zero_grad = setup.zero_grad if plan.zero_grad is None else plan.zero_grad
-    every = max(1, steps // points)
+    every = max(1, steps // points) * max(1, thin)
     curve = [(0, evaluate(model, setup, eval_batches, plan))]
     train_losses: list[float] = []
     grad_norms: list[float] = []

@@ -73,6 +73,9 @@ def _curves(report: Report, fix: Fix, ascii_only: bool) -> Text | None:
     if figure is None:
         return None
     base, fixed = (line.points for line in figure.lines)
+    steps = {step for step, _ in fixed}
+    if steps <= {step for step, _ in base}:
+        base = tuple((step, v) for step, v in base if step in steps)  # the same steps, so the two lines align
     values = [v for _, v in base + fixed if v is not None and v > 0]
     if not values:
         return None
