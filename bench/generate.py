@@ -425,6 +425,15 @@ FAULTS: tuple[Fault, ...] = (
         "params-not-updated",
         ("learning-rate-too-low",),
     ),
+    Fault(
+        "shuffled_labels",
+        "the targets permuted apart from the inputs (a second permutation: every row gets another row's target)",
+        ALL,
+        ({},),
+        "no-signal",
+        ("loss-not-decreasing", "collapsed-output", "learning-rate-too-low", "cannot-overfit-batch"),
+        per_base=2,
+    ),
 )
 
 # Healthy setups that sit next to a fault (a near miss), fixed before any run: what each one must not trigger.
@@ -461,6 +470,8 @@ NEAR_MISSES: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "params-not-updated",
     ),
     ("tabcls", "shuffled_sorted", {"what": "rows sorted by class, shuffled once before batching"}, "data-order"),
+    ("tabcls", "noisy_labels", {"what": "30 % of the labels replaced by a random class"}, "no-signal"),
+    ("multireg", "noisy_targets", {"what": "noise as large as the signal added to the targets (R² ~0.5)"}, "no-signal"),
 )
 
 
@@ -869,6 +880,15 @@ def materialize(spec: dict[str, Any]) -> Setup:
         x.view(-1)[torch.randperm(x.numel(), generator=g)[: fault["count"]]] = float("inf")
     elif op == "broadcast_target":
         y = y.view(-1)
+    elif op == "shuffled_labels":  # a second permutation for the targets: every row gets another row's target
+        y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(31 + v["seed"]))]
+    if near == "noisy_labels":  # 30 % of the labels replaced by a random class: noisy, but learnable
+        g = torch.Generator().manual_seed(31 + v["seed"])
+        flip = torch.rand(len(y), generator=g) < 0.3
+        y = torch.where(flip, torch.randint(0, int(y.max()) + 1, y.shape, generator=g), y)
+    elif near == "noisy_targets":  # noise as large as the signal (R^2 about 0.5): weak, but real
+        g = torch.Generator().manual_seed(31 + v["seed"])
+        y = y + y.std(0, keepdim=True) * torch.randn(y.shape, generator=g)
     if op == "sorted_data" or near == "shuffled_sorted":
         key = y.view(len(y), -1)[:, 0].float()
         order = torch.sort(key, stable=True).indices

@@ -26,7 +26,7 @@ from fitdoctor.rules.base import Suspect
 from fitdoctor.training import LossSpec, TrainingSetup
 
 #: The probes that cost short training runs: the tests that need them supply their results.
-OPTIONAL = frozenset({"lr_range", "overfit"})
+OPTIONAL = frozenset({"lr_range", "overfit", "shuffled_targets"})
 
 
 def setup_of(
@@ -133,7 +133,7 @@ def healthy_evidence() -> Evidence:
     # The others are measured; ``suspects`` shows each rule only those it declares.
     # No time budget: on a loaded machine a scaled-down effort would change what is measured.
     ev = gather_evidence(setup, Locator(), replay_steps=50, needed=ALL - OPTIONAL, budget_s=math.inf).ev
-    return dataclasses.replace(ev, lr_range=None, overfit=None)  # as when a check could not run them
+    return dataclasses.replace(ev, lr_range=None, overfit=None, control=None)  # as when a check could not run them
 
 
 def suspects(code: str, ev: Evidence) -> list[Suspect]:

@@ -93,3 +93,25 @@ def test_a_verified_fix_that_divides_the_loss_by_ten_is_harm(
     fix = Fix("f", "t", "", verified=verified, before=before, after=after, measure=measure)
     assert _cuts_loss_tenfold(fix) is harmful
     assert HARM_FACTOR == 10.0
+
+
+def test_a_last_resort_finding_stands_only_while_no_other_cause_is_confirmed() -> None:
+    """FD105 (inputs and targets misaligned) is the explanation left when nothing else explains a failure: beside
+    a confirmed cause (FD104, sorted data) it stays an unconfirmed suspicion that names that cause; beside a
+    symptom or an unconfirmed suspicion it stands."""
+    from fitdoctor.confirm import _confirmed
+    from fitdoctor.rules.base import Suspect
+
+    catalog = load_catalog()
+    assert catalog["FD105"].last_resort and not catalog["FD104"].last_resort
+    ev = SimpleNamespace(constant_loss=None, baseline=SimpleNamespace(final=1.0))
+    last = Suspect("FD105", "m", proof=True)
+    cause = Suspect("FD104", "m", proof=True)
+    symptom = Suspect("FD601", "m", symptom=True)
+    none: tuple[None, tuple[Fix, ...]] = (None, ())
+    both = [last, cause, symptom]
+    confirmed, yielded = _confirmed(ev, both, catalog, {s.code: none for s in both}, True, {"FD105", "FD104", "FD601"})  # type: ignore[arg-type]
+    assert confirmed == {"FD105": False, "FD104": True, "FD601": True} and yielded == {"FD105": ["FD104"]}
+    alone = [last, symptom]
+    confirmed, yielded = _confirmed(ev, alone, catalog, {s.code: none for s in alone}, True, {"FD105", "FD601"})  # type: ignore[arg-type]
+    assert confirmed == {"FD105": True, "FD601": True} and yielded == {}

@@ -32,6 +32,7 @@ from fitdoctor.findings import Finding, Report
 from fitdoctor.location import Location
 from fitdoctor.parallel import can_fork, run_all
 from fitdoctor.probes.activations import current_site_factory, probe_activations
+from fitdoctor.probes.control import learns_little, target_controls
 from fitdoctor.probes.data import constant_prediction_loss, input_stats, nonfinite_data, target_stats
 from fitdoctor.probes.gradients import probe_gradients
 from fitdoctor.probes.lr_range import STEPS as RANGE_STEPS
@@ -211,9 +212,25 @@ def _gather(
         laps.lap("probes_s")
         return baseline, acts_after, after_grads, spread_init, spread_after, laps.seconds
 
-    def side() -> tuple[Any, Any, dict[str, float]]:
-        """The learning-rate range test and the overfit check: trainings of their own, apart from the baseline."""
+    targets = target_stats(setup.batches)
+    constant_loss = (
+        program_constant_loss(setup, setup.batches, targets)
+        if setup.programmed
+        else constant_prediction_loss(setup.batches, setup.loss, targets)
+    )
+
+    def side() -> tuple[Any, Any, Any, dict[str, float]]:
+        """The learning-rate range test, the overfit check and the target controls: trainings of their own, apart
+        from the baseline."""
         laps = _Phases()
+        control = None
+        if (
+            "shuffled_targets" in needed
+            and not setup.adversarial
+            and learns_little(setup.user_losses, constant_loss, settings.get("shuffled_targets.gate", 0.0))
+        ):
+            control = target_controls(setup, eval_batches, replay_steps, effort.points)
+            laps.lap("control_s")
         range_test = (
             lr_range_test(setup, settings["lr_range.divergence_factor"], effort.range_steps)
             if effort.range_steps and not setup.adversarial
@@ -234,15 +251,14 @@ def _gather(
                 memorised=settings.get("overfit.memorised", 0.0),
             )
         laps.lap("overfit_s")
-        return range_test, overfit, laps.seconds
+        return range_test, overfit, control, laps.seconds
 
     say(f"replaying {replay_steps} steps from the initial weights; range test and overfit check")
     # Two independent parts: on two cores, the range test and the overfit check run beside the baseline replay.
     outcomes: list[Any] = [o.value for o in run_all([trained, side], lambda task: task())]
     baseline, acts_after, after_grads, spread_init, spread_after, seconds = outcomes[0]
-    range_test, overfit, side_seconds = outcomes[1]
+    range_test, overfit, control, side_seconds = outcomes[1]
     clock.add({**seconds, **side_seconds})
-    targets = target_stats(setup.batches)
     ev = Evidence(
         setup=setup,
         probe_batches=probe_batches,
@@ -256,11 +272,7 @@ def _gather(
         baseline=baseline,
         user_trend=loss_trend(setup.user_losses, block_size([id(b) for b in setup.batches])),
         replay_trend=loss_trend([v for _, v in baseline.curve]),
-        constant_loss=(
-            program_constant_loss(setup, setup.batches, targets)
-            if setup.programmed
-            else constant_prediction_loss(setup.batches, setup.loss, targets)
-        ),
+        constant_loss=constant_loss,
         locate=locate,
         notes=notes,
         loop=training or LoopSummary(),
@@ -268,6 +280,7 @@ def _gather(
         lr_range=range_test,
         overfit=overfit,
         sequence_inputs=sequence_inputs,
+        control=control,
     ).restricted(needed)
     clock.lap("probes_s")
     return Gathered(ev, effort, init_model, clock.seconds)

@@ -3,7 +3,7 @@ operations the probes and replays apply to them (rows, constants, one loss term'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -185,4 +185,88 @@ def shuffled_samples(batches: Sequence[Batch], seed: int) -> list[Batch] | None:
         rows = order[start : start + b.args[0].shape[0]]
         start += len(rows)
         out.append(replace(b, args=(xs[rows],), target=ys[rows], pred_shape=(len(rows), *b.pred_shape[1:])))
+    return out
+
+
+def shuffled_targets(batches: Sequence[Batch], seed: int) -> dict[int, Batch] | None:
+    """The distinct batches with their targets permuted across all their samples, the inputs unchanged: the
+    control that keeps what each input and the targets look like and breaks what one says about the other.
+
+    Returns a map from ``id(batch)`` to its control batch (so a replay keeps the captured order of batches), or
+    None unless every batch has a tensor target of one kind (trailing shape and dtype) with at least one row; a
+    recorded objective's target must be one of its constants.
+    """
+
+    def permuted(pooled: torch.Tensor, distinct: list[Batch]) -> torch.Tensor:
+        return torch.randperm(pooled.shape[0], generator=torch.Generator().manual_seed(seed))
+
+    return _retargeted(batches, permuted)
+
+
+def planted_targets(batches: Sequence[Batch], seed: int) -> dict[int, Batch] | None:
+    """The distinct batches with the same targets handed out by a simple function of the inputs: the sample whose
+    input scores k-th lowest along one random direction gets the k-th lowest target (by its first column). The
+    targets keep their values; what they now say about the inputs is one linear feature, which any setup that
+    can learn at all learns. The positive control of :func:`shuffled_targets` (same return; None also when the
+    first input is not a float tensor with a row per target).
+    """
+
+    def by_projection(pooled: torch.Tensor, distinct: list[Batch]) -> torch.Tensor | None:
+        inputs: list[torch.Tensor] = []
+        for b in distinct:
+            x = b.args[0] if b.args else None
+            rows_of_target = b.target.shape[0] if b.target is not None else -1
+            if (
+                not isinstance(x, torch.Tensor)
+                or not x.is_floating_point()
+                or x.ndim < 1
+                or x.shape[0] != rows_of_target
+            ):
+                return None
+            inputs.append(x)
+        rows = torch.cat([x.detach().reshape(x.shape[0], -1).double() for x in inputs])
+        if not bool(torch.isfinite(rows).all()):
+            return None
+        direction = torch.randn(rows.shape[1], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        order = (rows - rows.mean(0)) @ direction
+        key = pooled.detach().reshape(pooled.shape[0], -1)[:, 0].double()
+        index = torch.empty(pooled.shape[0], dtype=torch.long)
+        index[order.argsort(stable=True)] = key.argsort(stable=True)
+        return index
+
+    return _retargeted(batches, by_projection)
+
+
+def _retargeted(
+    batches: Sequence[Batch], choose: Callable[[torch.Tensor, list[Batch]], torch.Tensor | None]
+) -> dict[int, Batch] | None:
+    """The distinct batches with their pooled targets reindexed by ``choose(pooled, distinct)`` (None: refused)."""
+    distinct = list({id(b): b for b in batches}.values())
+    targets: list[torch.Tensor] = []
+    for b in distinct:
+        target = b.target
+        if target is None or target.ndim == 0 or target.shape[0] == 0:
+            return None
+        if b.program is not None and (b.consts is None or b.target_const is None):
+            return None
+        targets.append(target)
+    if not targets or len({(t.shape[1:], t.dtype) for t in targets}) != 1:
+        return None
+    pooled = torch.cat(targets)
+    index = choose(pooled, distinct)
+    if index is None:
+        return None
+    pooled = pooled[index]
+    out: dict[int, Batch] = {}
+    start = 0
+    for b, t in zip(distinct, targets, strict=True):
+        rows = pooled[start : start + t.shape[0]]
+        start += t.shape[0]
+        if b.program is not None:
+            assert b.consts is not None and b.target_const is not None
+            consts = list(b.consts)
+            consts[b.target_const] = rows
+            out[id(b)] = with_consts(b, consts, b.pred_shape[0] if b.pred_shape else t.shape[0])
+        else:
+            out[id(b)] = replace(b, target=rows)
     return out

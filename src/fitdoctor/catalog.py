@@ -52,6 +52,9 @@ class RuleDoc:
             confirmed finding explains (optional key).
         signals_failure: Whether this rule's suspicion means the network is not learning (optional key): while
             it is raised, any suspect whose symptom the short training showed counts as confirmed.
+        last_resort: Whether the rule's finding is the explanation left when nothing else explains a failure
+            (optional key): while another rule's finding that is not a symptom is confirmed, this one stays an
+            unconfirmed suspicion (info).
     """
 
     code: str
@@ -70,6 +73,7 @@ class RuleDoc:
     explains: tuple[str, ...] = ()
     symptom: bool = False
     signals_failure: bool = False
+    last_resort: bool = False
 
     def threshold(self, name: str) -> float:
         """The numeric value of one of this rule's thresholds."""
@@ -102,6 +106,7 @@ def load_catalog() -> dict[str, RuleDoc]:
             explains=tuple(data.get("explains", ())),
             symptom=bool(data.get("symptom", False)),
             signals_failure=bool(data.get("signals_failure", False)),
+            last_resort=bool(data.get("last_resort", False)),
         )
         rules[doc.code] = doc
     rules = dict(sorted(rules.items()))

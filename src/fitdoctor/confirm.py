@@ -188,24 +188,8 @@ def confirm(
     codes = {s.code for s in suspects} - silenced
     # While a rule that means "not learning" is raised, a suspect whose symptom the short training showed is confirmed.
     failing = any(catalog[s.code].signals_failure and s.symptom for s in suspects)
-    fixes: dict[str, tuple[Fix | None, tuple[Fix, ...]]] = {}
-    for s in suspects:
-        measured = [
-            _fix(c, replays[c.id], baseline, ev.setup.loss.name, steps) for c in s.candidates if c.id in replays
-        ]
-        measured.sort(key=lambda f: (not f.verified, f.after if f.after is not None else math.inf))
-        fixes[s.code] = (measured[0], tuple(measured[1:])) if measured else (None, ())
-    fits = already_fits(ev)
-    confirmed = {
-        s.code: (
-            bool(fixes[s.code][0] and fixes[s.code][0].verified)  # type: ignore[union-attr]
-            # a loop fact (parameters never updated, gradients never reset) stays a bug in a model that fits
-            and (not fits or catalog[s.code].category == "loop")
-        )
-        or (s.symptom and failing)
-        or s.proof
-        for s in suspects
-    }
+    fixes = {s.code: _best_fix(s, replays, baseline, ev.setup.loss.name, steps) for s in suspects}
+    confirmed, yielded = _confirmed(ev, suspects, catalog, fixes, failing, codes)
     findings: list[Finding] = []
     suppressed: list[Finding] = []
     alarm_levels: dict[str, Severity] = {}  # the severity each finding would have had without its causes
@@ -223,12 +207,15 @@ def confirm(
                 c for c in sorted(codes) if not catalog[c].symptom and confirmed.get(c) and c not in caused_by
             ]
         is_confirmed = confirmed[s.code]
-        severity = cast(Severity, doc.severity) if (is_confirmed or s.proof) else "info"
+        proof = s.proof and s.code not in yielded
+        severity = cast(Severity, doc.severity) if (is_confirmed or proof) else "info"
         if s.code not in silenced:
             order_levels[s.code] = severity
         if is_confirmed and severity == "warning" and (learns_nothing or _cuts_loss_tenfold(best)):
             severity = "error"  # measured harm decides, not the rule's default
         message = s.message
+        if s.code in yielded:
+            message += f"; but {', '.join(yielded[s.code])} above, confirmed, can explain the same failure"
         if s.code not in silenced:
             alarm_levels[s.code] = severity
         if caused_by:
@@ -253,6 +240,41 @@ def confirm(
     # ordered as the rules' own severities order them; measured harm changes what a finding is, not where it is
     ranked = rank(_escalated(findings, alarm_levels), catalog, _escalation(findings, order_levels))
     return Confirmation(ranked, replays, len(skipped), suppressed)
+
+
+def _best_fix(
+    s: Suspect, replays: dict[str, ReplayResult], baseline: ReplayResult, loss: str, steps: int
+) -> tuple[Fix | None, tuple[Fix, ...]]:
+    """A suspect's measured fixes: the best (verified first, then the lowest loss) and the alternatives."""
+    measured = [_fix(c, replays[c.id], baseline, loss, steps) for c in s.candidates if c.id in replays]
+    measured.sort(key=lambda f: (not f.verified, f.after if f.after is not None else math.inf))
+    return (measured[0], tuple(measured[1:])) if measured else (None, ())
+
+
+def _confirmed(
+    ev: Evidence,
+    suspects: Sequence[Suspect],
+    catalog: dict[str, RuleDoc],
+    fixes: dict[str, tuple[Fix | None, tuple[Fix, ...]]],
+    failing: bool,
+    codes: set[str],
+) -> tuple[dict[str, bool], dict[str, list[str]]]:
+    """Which suspects are confirmed, and the last-resort ones that another cause (a confirmed finding that is not
+    a symptom) can explain, each with those causes: they stay unconfirmed suspicions."""
+    fits = already_fits(ev)
+    confirmed = {
+        s.code: (
+            bool(fixes[s.code][0] and fixes[s.code][0].verified)  # type: ignore[union-attr]
+            # a loop fact (parameters never updated, gradients never reset) stays a bug in a model that fits
+            and (not fits or catalog[s.code].category == "loop")
+        )
+        or (s.symptom and failing)
+        or s.proof
+        for s in suspects
+    }
+    causes = {c for c in codes if confirmed.get(c) and not catalog[c].symptom and not catalog[c].last_resort}
+    yielded = {s.code: sorted(causes - {s.code}) for s in suspects if catalog[s.code].last_resort and causes - {s.code}}
+    return {code: ok and code not in yielded for code, ok in confirmed.items()}, yielded
 
 
 def _escalated(findings: list[Finding], levels: dict[str, Severity]) -> list[Finding]:

@@ -118,7 +118,7 @@ def summarize_training(
         loop = replace(loop, loss_start=trend.start, loss_end=trend.end)
     return TrainingSummary(
         loop=loop,
-        replay=ReplaySummary(replay_steps, eval_batches, baseline, curves),
+        replay=ReplaySummary(replay_steps, eval_batches, baseline, curves, _control_curves(ev)),
         constant_prediction_loss=ev.constant_loss,
         notes=tuple(ev.notes),
         layers=with_verdicts(layer_rows(ev, settings), confirmation.findings, rules),
@@ -141,6 +141,14 @@ def summarize_training(
             overfit.decided_at,
         ),
     )
+
+
+def _control_curves(ev: Evidence) -> dict[str, Curve]:
+    """The target controls' curves, when a selected rule asked for them and they ran."""
+    if not measured(ev.control) or ev.control is None:
+        return {}
+    runs = {"shuffled_targets": ev.control.shuffled, "planted_targets": ev.control.planted}
+    return {name: curve_of(r) for name, r in runs.items() if r is not None}
 
 
 def _measured_or_empty(values: list[_T]) -> list[_T]:

@@ -14,6 +14,7 @@ from fitdoctor.batches import Batch
 from fitdoctor.capture.userframes import Site
 from fitdoctor.location import Location
 from fitdoctor.probes.activations import ActivationStats, FinalActivation
+from fitdoctor.probes.control import Controls
 from fitdoctor.probes.data import FeatureStats, NonFinite, TargetStats
 from fitdoctor.probes.gradients import LayerGradient
 from fitdoctor.probes.lr_range import RangeTest
@@ -127,6 +128,8 @@ class Evidence:
         lr_range: The learning-rate range test.
         overfit: The overfit-one-batch test.
         sequence_inputs: What the recurrent and attention layers received on the probe batches.
+        control: The baseline replay on targets permuted across the captured samples and on targets planted by
+            one feature of the inputs (None when they did not run: the user's loop already fits).
     """
 
     setup: TrainingSetup
@@ -149,6 +152,7 @@ class Evidence:
     lr_range: RangeTest | None = None
     overfit: OverfitResult | None = None
     sequence_inputs: list[SequenceInput] = field(default_factory=list)
+    control: Controls | None = None
 
     def restricted(self, needed: frozenset[str] | set[str]) -> Evidence:
         """This evidence as a check measuring only the ``needed`` quantities
@@ -178,6 +182,7 @@ class Evidence:
             lr_range=keep("lr_range", self.lr_range),
             overfit=keep("overfit", self.overfit),
             sequence_inputs=keep("sequence_inputs", self.sequence_inputs),
+            control=keep("shuffled_targets", self.control),
         )
 
     def module(self, name: str) -> nn.Module | None:

@@ -244,25 +244,32 @@ class Curve:
 
 @dataclass(frozen=True)
 class ReplaySummary:
-    """The short trainings: the baseline replay and each fix's replay, by fix id."""
+    """The short trainings: the baseline replay, each fix's replay by fix id, and the target controls by name
+    (``shuffled_targets``, ``planted_targets``: the baseline replay on other targets, measured against those;
+    only when they ran, see ``probes.control``)."""
 
     steps: int
     eval_batches: int
     baseline: Curve
     fixes: dict[str, Curve] = field(default_factory=dict)
+    controls: dict[str, Curve] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "steps": self.steps,
             "eval_batches": self.eval_batches,
             "baseline": self.baseline.to_dict(),
             "fixes": {k: v.to_dict() for k, v in self.fixes.items()},
         }
+        if self.controls:
+            out["controls"] = {k: v.to_dict() for k, v in self.controls.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReplaySummary:
         fixes = {k: Curve.from_dict(v) for k, v in data.get("fixes", {}).items()}
-        return cls(int(data["steps"]), int(data["eval_batches"]), Curve.from_dict(data["baseline"]), fixes)
+        controls = {k: Curve.from_dict(v) for k, v in data.get("controls", {}).items()}
+        return cls(int(data["steps"]), int(data["eval_batches"]), Curve.from_dict(data["baseline"]), fixes, controls)
 
 
 @dataclass(frozen=True)

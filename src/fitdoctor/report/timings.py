@@ -17,6 +17,7 @@ PHASES = (
     ("baseline_s", "baseline replay"),
     ("lr_range_s", "range test"),
     ("overfit_s", "overfit check"),
+    ("control_s", "target controls"),
     ("confirm_s", "fix replays"),
 )
 

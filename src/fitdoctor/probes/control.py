@@ -1,0 +1,82 @@
+"""The target controls: the baseline replay again, on the same inputs with other targets.
+
+*Shuffled*: the targets permuted across the captured samples. What a model learns there it learns without any
+information the inputs carry about the targets: it memorises them. Zhang et al. (2017, "Understanding deep
+learning requires rethinking generalization", ICLR) showed that networks fit randomly permuted labels, but more
+slowly than the real ones; Arpit et al. (2017, "A closer look at memorization in deep networks", ICML) that real
+data is learned first, by its patterns.
+
+*Planted*: the same targets handed out by one linear feature of the inputs, a signal any working setup learns.
+
+A setup that learns its real targets no faster than shuffled ones, while it learns planted ones, has no pattern
+to learn in its real targets: its inputs and targets don't belong together (``rules/no-signal.toml``).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fitdoctor.batches import Batch, planted_targets, shuffled_targets
+from fitdoctor.replay import ReplayResult, replay
+from fitdoctor.training import Plan, TrainingSetup
+
+#: The user's own losses at the end of the captured steps: the median of this share of them (at least
+#: :data:`MIN_TAIL` values), against the best constant's loss, decides whether the control runs.
+TAIL_SHARE = 0.1
+MIN_TAIL = 5
+#: Evaluation points of a control's curve, at most: only its last point is read (as for fix replays,
+#: ``confirm.FIX_EVAL_POINTS``), at a subset of the baseline's steps.
+CONTROL_EVAL_POINTS = 8
+
+
+def learns_little(user_losses: Sequence[float], constant: float | None, gate: float) -> bool:
+    """Whether the user's loop ends above ``gate`` times the best constant's loss (the control then runs; a
+    setup that already fits needs no control and pays nothing for it)."""
+    if constant is None or not math.isfinite(constant) or constant <= 0:
+        return False
+    finite = [v for v in user_losses if math.isfinite(v)]
+    if len(finite) < MIN_TAIL:
+        return False
+    tail = finite[-max(MIN_TAIL, int(len(finite) * TAIL_SHARE)) :]
+    return statistics.median(tail) > gate * constant
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The two control replays of the baseline (each None when its targets couldn't be built).
+
+    Attributes:
+        shuffled: On the targets permuted across the samples: what the setup learns without any signal.
+        planted: On the same targets handed out by one linear feature of the inputs: what it learns from a signal
+            it can surely learn.
+    """
+
+    shuffled: ReplayResult | None
+    planted: ReplayResult | None
+
+
+def target_controls(setup: TrainingSetup, eval_batches: Sequence[Batch], steps: int, points: int) -> Controls:
+    """Both controls, each the baseline replay (same weights, optimizer, steps and seed) on other targets,
+    measured on the evaluation batches with those targets."""
+    return Controls(
+        _replay_on(setup, shuffled_targets(setup.batches, setup.seed), "shuffled-targets", eval_batches, steps, points),
+        _replay_on(setup, planted_targets(setup.batches, setup.seed), "planted-targets", eval_batches, steps, points),
+    )
+
+
+def _replay_on(
+    setup: TrainingSetup,
+    control: dict[int, Batch] | None,
+    name: str,
+    eval_batches: Sequence[Batch],
+    steps: int,
+    points: int,
+) -> ReplayResult | None:
+    if control is None or any(id(b) not in control for b in eval_batches):
+        return None
+    plan = Plan(name, rebatch=lambda batches: [control.get(id(b), b) for b in batches])
+    thin = -(-points // CONTROL_EVAL_POINTS)
+    return replay(setup, plan, steps, [control[id(b)] for b in eval_batches], points=points, thin=thin)

@@ -1,0 +1,134 @@
+"""FD105 no-signal: the target controls and the rule on setups built here (labels paired or shuffled apart from
+their inputs, several seeds), in-process. Its examples run through the CLI in test_examples.py."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from fitdoctor.analysis import gather_evidence
+from fitdoctor.batches import Batch, planted_targets, shuffled_targets
+from fitdoctor.evidence import Evidence, Locator
+from fitdoctor.probes.control import learns_little, target_controls
+from fitdoctor.quantities import NotMeasuredError
+from fitdoctor.training import TrainingSetup
+from rule_support import setup_of, suspects, threshold
+
+STEPS = 300
+
+
+def _blobs(seed: int, paired: bool, n: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Four Gaussian blobs in 12 dimensions; ``paired=False`` gives every row another row's label."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(4, 12, generator=g) * 1.5
+    y = torch.arange(n) % 4
+    x = centers[y] + torch.randn(n, 12, generator=g)
+    if not paired:
+        y = y[torch.randperm(n, generator=g)]
+    return x, y
+
+
+def _setup(seed: int, paired: bool, lr: float = 3e-3) -> TrainingSetup:
+    torch.manual_seed(seed)
+    x, y = _blobs(seed, paired)
+    batches = [Batch((x[i : i + 64],), {}, y[i : i + 64], (64, 4)) for i in range(0, len(x), 64)]
+    model = nn.Sequential(nn.Linear(12, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
+    setup = setup_of(model, batches * 4, "cross_entropy", lr=lr, seed=seed)
+    setup.user_losses.extend([math.log(4)] * 20)  # a loop that ends at the constant's loss: the control runs
+    return setup
+
+
+def _evidence(setup: TrainingSetup) -> Evidence:
+    return gather_evidence(setup, Locator(), replay_steps=STEPS, needed={"shuffled_targets"}, budget_s=math.inf).ev
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_labels_shuffled_apart_from_their_inputs_are_no_signal(seed: int) -> None:
+    ev = _evidence(_setup(seed, paired=False))
+    assert ev.control is not None
+    (found,) = suspects("FD105", ev)
+    assert found.proof and not found.candidates
+    margin = threshold("FD105", "margin")
+    assert found.evidence["advantage"].value <= margin < found.evidence["planted_advantage"].value
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_paired_labels_are_learned_far_better_than_shuffled_ones(seed: int) -> None:
+    ev = _evidence(_setup(seed, paired=True))
+    # The controls run whatever the user's loop did (here it was told the loop learned nothing).
+    assert ev.control is not None and ev.control.shuffled is not None and ev.constant_loss
+    assert suspects("FD105", ev) == []
+    real = (ev.constant_loss - ev.baseline.final) / ev.constant_loss
+    shuffled = (ev.constant_loss - ev.control.shuffled.final) / ev.constant_loss
+    assert real - shuffled > 3 * threshold("FD105", "margin")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_model_that_learns_nothing_from_either_says_nothing_about_the_data(seed: int) -> None:
+    # lr 1e-6: no run moves from the constant, the planted control's neither: equal learning then proves nothing
+    # (a learning rate far too low looks the same), and FD105 stays silent for the rules of that cause.
+    ev = _evidence(_setup(seed, paired=False, lr=1e-6))
+    assert ev.control is not None
+    assert suspects("FD105", ev) == []
+
+
+def test_the_control_keeps_each_input_and_moves_the_targets_across_batches() -> None:
+    setup = _setup(0, paired=True)
+    control = shuffled_targets(setup.batches, seed=0)
+    assert control is not None
+    distinct = list({id(b): b for b in setup.batches}.values())
+    assert set(control) == {id(b) for b in distinct}
+    before = torch.cat([b.target for b in distinct])  # type: ignore[misc]
+    after = torch.cat([control[id(b)].target for b in distinct])  # type: ignore[misc]
+    assert torch.equal(before.sort().values, after.sort().values) and not torch.equal(before, after)
+    for b in distinct:
+        assert control[id(b)].args[0] is b.args[0]
+    # the same seed, the same control; the evaluation batches take their targets from it
+    again = shuffled_targets(setup.batches, seed=0)
+    assert again is not None and all(torch.equal(again[k].target, control[k].target) for k in control)  # type: ignore[arg-type]
+    controls = target_controls(setup, distinct[:2], steps=5, points=5)
+    assert controls.shuffled is not None and controls.shuffled.steps == 5 and controls.planted is not None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_targets_are_the_same_targets_ordered_by_one_feature_of_the_inputs(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(96, 5, generator=g), torch.randn(96, 1, generator=g)
+    batches = [Batch((x[i : i + 32],), {}, y[i : i + 32], (32, 1)) for i in range(0, 96, 32)]
+    planted = planted_targets(batches, seed)
+    assert planted is not None
+    xs = torch.cat([b.args[0] for b in batches])
+    ys = torch.cat([planted[id(b)].target for b in batches])  # type: ignore[misc]
+    assert torch.equal(ys.sort(0).values, y.sort(0).values)
+    # one direction orders inputs and targets alike: some projection of the inputs ranks the targets exactly
+    direction = torch.linalg.lstsq(xs - xs.mean(0), ys - ys.mean()).solution
+    score = ((xs - xs.mean(0)) @ direction)[:, 0]
+    rank_corr = torch.corrcoef(torch.stack([score.argsort().argsort().double(), ys[:, 0].argsort().argsort().double()]))
+    assert rank_corr[0, 1] > 0.9
+    tokens = [Batch((torch.arange(8),), {}, torch.zeros(8), (8,))]
+    assert planted_targets(tokens, seed) is None  # integer inputs: no direction to order them by
+
+
+def test_targets_that_are_not_rows_of_one_kind_have_no_control() -> None:
+    x = torch.randn(8, 3)
+    mixed = [Batch((x,), {}, torch.zeros(8, 1), (8, 1)), Batch((x,), {}, torch.zeros(8, 2), (8, 2))]
+    assert shuffled_targets(mixed, 0) is None
+    assert shuffled_targets([Batch((x,), {}, None, (8, 1))], 0) is None
+
+
+def test_the_control_runs_only_for_a_loop_that_ends_far_from_a_fit() -> None:
+    gate = threshold("FD105", "gate_share")
+    assert learns_little([1.0] * 30, 1.0, gate)
+    assert not learns_little([1.0] * 20 + [0.1] * 10, 1.0, gate)
+    assert not learns_little([1.0] * 3, 1.0, gate)  # too few losses to tell
+    assert not learns_little([1.0] * 30, None, gate)
+
+
+def test_without_the_quantity_the_control_is_not_run() -> None:
+    setup = _setup(0, paired=False)
+    ev = gather_evidence(setup, Locator(), replay_steps=20, needed=set(), budget_s=math.inf).ev
+    with pytest.raises(NotMeasuredError, match="shuffled_targets was not measured"):
+        _ = ev.control.final  # type: ignore[union-attr]
