@@ -16,7 +16,7 @@ import torch
 from fitdoctor._version import __version__
 from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
-from fitdoctor.confirm import confirm, rank
+from fitdoctor.confirm import Confirmation, confirm, rank
 from fitdoctor.describe import describe_setup, summarize_training
 from fitdoctor.effort import (
     ASSUMED_OVERFIT_RUNS,
@@ -45,6 +45,7 @@ from fitdoctor.probes.yardstick import program_constant_loss
 from fitdoctor.quantities import ALL, NotMeasured, measured
 from fitdoctor.replay import ReplayResult, replay
 from fitdoctor.rules import load_rules, probe_settings
+from fitdoctor.rules.base import RuleSpec, Suspect
 from fitdoctor.selection import RuleSelection
 from fitdoctor.summary import LoopSummary
 from fitdoctor.training import Plan, TrainingSetup, fresh_model, term_view, unwrap
@@ -219,18 +220,9 @@ def _gather(
         else constant_prediction_loss(setup.batches, setup.loss, targets)
     )
 
-    def side() -> tuple[Any, Any, Any, dict[str, float]]:
-        """The learning-rate range test, the overfit check and the target controls: trainings of their own, apart
-        from the baseline."""
+    def side() -> tuple[Any, Any, dict[str, float]]:
+        """The learning-rate range test and the overfit check: trainings of their own, apart from the baseline."""
         laps = _Phases()
-        control = None
-        if (
-            "shuffled_targets" in needed
-            and not setup.adversarial
-            and learns_little(setup.user_losses, constant_loss, settings.get("shuffled_targets.gate", 0.0))
-        ):
-            control = target_controls(setup, eval_batches, replay_steps, effort.points)
-            laps.lap("control_s")
         range_test = (
             lr_range_test(setup, settings["lr_range.divergence_factor"], effort.range_steps)
             if effort.range_steps and not setup.adversarial
@@ -251,13 +243,13 @@ def _gather(
                 memorised=settings.get("overfit.memorised", 0.0),
             )
         laps.lap("overfit_s")
-        return range_test, overfit, control, laps.seconds
+        return range_test, overfit, laps.seconds
 
     say(f"replaying {replay_steps} steps from the initial weights; range test and overfit check")
     # Two independent parts: on two cores, the range test and the overfit check run beside the baseline replay.
     outcomes: list[Any] = [o.value for o in run_all([trained, side], lambda task: task())]
     baseline, acts_after, after_grads, spread_init, spread_after, seconds = outcomes[0]
-    range_test, overfit, control, side_seconds = outcomes[1]
+    range_test, overfit, side_seconds = outcomes[1]
     clock.add({**seconds, **side_seconds})
     ev = Evidence(
         setup=setup,
@@ -280,10 +272,54 @@ def _gather(
         lr_range=range_test,
         overfit=overfit,
         sequence_inputs=sequence_inputs,
-        control=control,
     ).restricted(needed)
     clock.lap("probes_s")
     return Gathered(ev, effort, init_model, clock.seconds)
+
+
+def _last_resort(
+    ev: Evidence,
+    active: dict[str, RuleSpec],
+    catalog: dict[str, RuleDoc],
+    settings: dict[str, float],
+    suspects: list[Suspect],
+    confirmation: Confirmation,
+    points: int,
+    deadline: float,
+    timings: dict[str, float],
+) -> tuple[Evidence, Confirmation]:
+    """The target controls, run only when they can decide something: a selected rule reads them, the user's loop
+    ends far from a fit, and no finding other than a symptom or a last resort is confirmed (a last-resort rule
+    would yield to it; see ``confirm``). The rules that read them then judge, and the findings are confirmed
+    again with the replays already measured."""
+    if "shuffled_targets" not in {q for r in active.values() for q in r.needs} or ev.setup.adversarial:
+        return ev, confirmation
+    gate = settings.get("shuffled_targets.gate", 0.0)
+    if not learns_little(ev.setup.user_losses, ev.constant_loss, gate):
+        return ev, confirmation
+    if any(
+        f.confidence == "confirmed" and not catalog[f.code].symptom and not catalog[f.code].last_resort
+        for f in confirmation.findings
+    ):
+        return ev, confirmation
+    started = time.perf_counter()
+    ev = dataclasses.replace(ev, control=target_controls(ev.setup, ev.eval_batches, ev.baseline.steps, points))
+    timings["control_s"] = time.perf_counter() - started
+    more = [s for code, r in active.items() if "shuffled_targets" in r.needs for s in r.check(ev, catalog[code])]
+    if not more:
+        return ev, confirmation
+    steps = ev.baseline.steps
+    again = confirm(
+        ev,
+        [*suspects, *more],
+        catalog,
+        steps,
+        ev.eval_batches,
+        deadline=deadline,
+        points=points,
+        known=confirmation.replays,
+    )
+    return ev, again
 
 
 def _output_at_init(
@@ -410,6 +446,9 @@ def analyse(
         deadline = confirm_started + max(budget_s, MIN_FIX_SECONDS)
         confirmation = confirm(
             ev, suspects, catalog, replay_steps, eval_batches, deadline=deadline, points=effort.points
+        )
+        ev, confirmation = _last_resort(
+            ev, active, catalog, settings, suspects, confirmation, effort.points, deadline, timings
         )
         for view, view_suspects in term_views:
             extra = confirm(

@@ -155,16 +155,18 @@ def confirm(
     eval_batches: Sequence[Batch],
     deadline: float = math.inf,
     points: int = 24,
+    known: dict[str, ReplayResult] | None = None,
 ) -> Confirmation:
     """Replay each suspect's fixes, pick the best verified one, link causes and rank the findings.
 
     Fixes whose replay would start after ``deadline`` (a ``time.perf_counter()`` value) are not replayed:
     their suspects keep no measured fix (and stay unconfirmed unless proven otherwise). A suspect whose line
     carries ``# fitdoctor: ignore[...]`` for it is measured like the others but explains nothing: it goes to
-    ``suppressed``, and no other finding says it is "explained by" it.
+    ``suppressed``, and no other finding says it is "explained by" it. Replays in ``known`` (by fix id, from an
+    earlier confirmation of the same evidence) are not run again.
     """
     baseline = ev.baseline
-    replays: dict[str, ReplayResult] = {"baseline": baseline}
+    replays: dict[str, ReplayResult] = {**(known or {}), "baseline": baseline}
     skipped: set[str] = set()
     todo: dict[str, FixCandidate] = {}
     for s in suspects:

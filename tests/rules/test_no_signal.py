@@ -3,6 +3,7 @@ their inputs, several seeds), in-process. Its examples run through the CLI in te
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -42,7 +43,10 @@ def _setup(seed: int, paired: bool, lr: float = 3e-3) -> TrainingSetup:
 
 
 def _evidence(setup: TrainingSetup) -> Evidence:
-    return gather_evidence(setup, Locator(), replay_steps=STEPS, needed={"shuffled_targets"}, budget_s=math.inf).ev
+    """The evidence with the target controls, as the analysis measures them once no other cause is confirmed."""
+    ev = gather_evidence(setup, Locator(), replay_steps=STEPS, needed={"shuffled_targets"}, budget_s=math.inf).ev
+    assert ev.control is None  # measured after the first confirmation, only when they can decide something
+    return dataclasses.replace(ev, control=target_controls(setup, ev.eval_batches, ev.baseline.steps, 24))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
