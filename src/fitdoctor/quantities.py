@@ -28,8 +28,8 @@ QUANTITIES: dict[str, str] = {
     "lr_range": "the learning-rate range test (a short run at growing learning rates)",
     "overfit": "the overfit-one-batch check (four short runs on one small batch)",
     "shuffled_targets": "two control replays: the baseline replay again with the targets permuted across the captured "
-    "samples, and with the same targets ordered by one feature of the inputs (beside the baseline replay where there "
-    "are two cores; only when the user's loop ends far from a fit)",
+    "samples, and with the same targets ordered by one feature of the inputs (after the first confirmation, only when "
+    "the user's loop ends far from a fit and no other cause was confirmed)",
 }
 
 #: Every quantity: what an unrestricted check measures.

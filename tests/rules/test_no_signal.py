@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from fitdoctor.analysis import gather_evidence
+from fitdoctor.analysis import gather_evidence, single_thread
 from fitdoctor.batches import Batch, planted_targets, shuffled_targets
 from fitdoctor.evidence import Evidence, Locator
 from fitdoctor.probes.control import learns_little, target_controls
@@ -46,7 +46,9 @@ def _evidence(setup: TrainingSetup) -> Evidence:
     """The evidence with the target controls, as the analysis measures them once no other cause is confirmed."""
     ev = gather_evidence(setup, Locator(), replay_steps=STEPS, needed={"shuffled_targets"}, budget_s=math.inf).ev
     assert ev.control is None  # measured after the first confirmation, only when they can decide something
-    return dataclasses.replace(ev, control=target_controls(setup, ev.eval_batches, ev.baseline.steps, 24))
+    with single_thread(setup.model):  # as the analysis runs them: tiny models on one thread
+        controls = target_controls(setup, ev.eval_batches, ev.baseline.steps, 24)
+    return dataclasses.replace(ev, control=controls)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
