@@ -284,6 +284,7 @@ def _last_resort(
     settings: dict[str, float],
     suspects: list[Suspect],
     confirmation: Confirmation,
+    steps: int,
     points: int,
     deadline: float,
     timings: dict[str, float],
@@ -303,12 +304,11 @@ def _last_resort(
     ):
         return ev, confirmation
     started = time.perf_counter()
-    ev = dataclasses.replace(ev, control=target_controls(ev.setup, ev.eval_batches, ev.baseline.steps, points))
+    ev = dataclasses.replace(ev, control=target_controls(ev.setup, ev.eval_batches, steps, points))
     timings["control_s"] = time.perf_counter() - started
     more = [s for code, r in active.items() if "shuffled_targets" in r.needs for s in r.check(ev, catalog[code])]
     if not more:
         return ev, confirmation
-    steps = ev.baseline.steps
     again = confirm(
         ev,
         [*suspects, *more],
@@ -448,7 +448,7 @@ def analyse(
             ev, suspects, catalog, replay_steps, eval_batches, deadline=deadline, points=effort.points
         )
         ev, confirmation = _last_resort(
-            ev, active, catalog, settings, suspects, confirmation, effort.points, deadline, timings
+            ev, active, catalog, settings, suspects, confirmation, replay_steps, effort.points, deadline, timings
         )
         for view, view_suspects in term_views:
             extra = confirm(
