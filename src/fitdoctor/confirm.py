@@ -26,7 +26,7 @@ from fitdoctor.evidence import Evidence
 from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix, Severity
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.parallel import run_all
-from fitdoctor.replay import ReplayResult, portable, replay, restored
+from fitdoctor.replay import ReplayResult, deciding_thin, portable, replay, restored
 from fitdoctor.rules.base import Suspect
 from fitdoctor.suppression import silenced_at
 
@@ -34,14 +34,6 @@ from fitdoctor.suppression import silenced_at
 #: deterministic (same weights, batches and seed), so any difference is the fix's; 25 % keeps
 #: marginal, seed-sized wins out of the report.
 MIN_IMPROVEMENT = 0.25
-
-#: Evaluation points of a fix replay's curve, at most (the baseline keeps the analysis's own, 24 by default), at a
-#: subset of the baseline's steps so that the two compare point by point. Only the last
-#: point decides a fix; the others draw its course in the charts. Evaluating is a forward pass over every evaluation
-#: batch (up to 64) per point, which cost as much as the replay's training on scripts with many batches (the HF Trainer
-#: example: 6.0 of 11.5 s), and evaluations draw no random number (``replay.rng_kept``), so fewer points change no
-#: verdict and no final loss.
-FIX_EVAL_POINTS = 8
 
 #: Root causes before symptoms: the order of categories in a report with equal severity.
 CATEGORY_ORDER = {
@@ -176,7 +168,7 @@ def confirm(
     # Independent trainings: on every core (see ``fitdoctor.parallel``), each seeded as the baseline.
     outcomes = run_all(
         list(todo.values()),
-        lambda c: replay(ev.setup, c.plan, steps, eval_batches, points=points, thin=-(-points // FIX_EVAL_POINTS)),
+        lambda c: replay(ev.setup, c.plan, steps, eval_batches, points=points, thin=deciding_thin(points)),
         deadline=deadline,
         pack=portable,
         unpack=lambda c, packed: restored(ev.setup, c.plan, packed),

@@ -87,6 +87,20 @@ class ReplayResult:
     error_rate: float | None = None
 
 
+#: Evaluation points, at most, of a replay whose last point alone decides something (a fix replay, a target
+#: control); the baseline keeps the analysis's own (24 by default). Evaluating is a forward pass over every
+#: evaluation batch (up to 64) per point: on scripts with many batches as costly as the replay's training (the HF
+#: Trainer example: 6.0 of 11.5 s). Evaluations draw no random number (:func:`rng_kept`), so fewer points change
+#: no final loss.
+DECIDING_POINTS = 8
+
+
+def deciding_thin(points: int) -> int:
+    """The ``thin`` that keeps at most :data:`DECIDING_POINTS` of a curve of ``points``, at a subset of the steps
+    the baseline (``thin=1``) measures, so that the two compare point by point."""
+    return max(1, -(-points // DECIDING_POINTS))
+
+
 def cycle(batches: Sequence[Batch], steps: int) -> Iterator[Batch]:
     """The captured batches in order, repeated, for ``steps`` steps."""
     for i in range(steps):

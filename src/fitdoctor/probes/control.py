@@ -20,16 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fitdoctor.batches import Batch, planted_targets, shuffled_targets
-from fitdoctor.replay import ReplayResult, replay
+from fitdoctor.replay import ReplayResult, deciding_thin, replay
 from fitdoctor.training import Plan, TrainingSetup
 
 #: The user's own losses at the end of the captured steps: the median of this share of them (at least
 #: :data:`MIN_TAIL` values), against the best constant's loss, decides whether the control runs.
 TAIL_SHARE = 0.1
 MIN_TAIL = 5
-#: Evaluation points of a control's curve, at most: only its last point is read (as for fix replays,
-#: ``confirm.FIX_EVAL_POINTS``), at a subset of the baseline's steps.
-CONTROL_EVAL_POINTS = 8
 
 
 def learns_little(user_losses: Sequence[float], constant: float | None, gate: float) -> bool:
@@ -78,5 +75,5 @@ def _replay_on(
     if control is None or any(id(b) not in control for b in eval_batches):
         return None
     plan = Plan(name, rebatch=lambda batches: [control.get(id(b), b) for b in batches])
-    thin = -(-points // CONTROL_EVAL_POINTS)
-    return replay(setup, plan, steps, [control[id(b)] for b in eval_batches], points=points, thin=thin)
+    evals = [control[id(b)] for b in eval_batches]
+    return replay(setup, plan, steps, evals, points=points, thin=deciding_thin(points))
