@@ -59,6 +59,12 @@ def small_batch(batch: Batch, size: int) -> Batch | None:
     return select_rows(batch, index, n)
 
 
+#: A later run counts as better only when its lowest loss is lower by more than this share: runs that end at the
+#: same loss (both collapsed onto the constant, say) differ in the last bits from one CPU's float kernels to
+#: another's, and the tie keeps the earlier run (the user's own rate first).
+TIE = 1e-4
+
+
 def overfit_one_batch(
     setup: TrainingSetup,
     size: int,
@@ -119,7 +125,7 @@ def overfit_one_batch(
                 decided_at = step
                 break
             optimizer.step(loss_and_gradients) if closure else optimizer.step()
-        if decided_at is not None or best is None or lowest < best.best:
+        if decided_at is not None or best is None or lowest < (1 - TIE) * best.best:
             best = OverfitResult(
                 int(batch.pred_shape[0]),
                 steps,
