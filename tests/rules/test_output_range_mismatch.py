@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from rule_support import make_setup, mlp, run, warnings_of
 from torch import nn
+
+from rule_support import make_setup, mlp, run, warnings_of
 
 
 class _FinalGelu(nn.Module):

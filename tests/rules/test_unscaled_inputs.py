@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-from rule_support import make_setup, mlp, run, warnings_of
 from torch import nn
+
+from rule_support import make_setup, mlp, run, warnings_of
 
 
 def test_fd101_unscaled_inputs_and_twin() -> None:

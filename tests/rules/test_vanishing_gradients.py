@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from rule_support import make_setup, mlp, run, warnings_of
 from torch import nn
+
+from rule_support import make_setup, mlp, run, warnings_of
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
