@@ -39,6 +39,7 @@ class Locator:
         model_call: Where the training loop calls the model.
         init_sites: Parameter name -> where the user's code initialises it explicitly (``nn.init``).
         original: Maps the path the script ran from (a scratch copy) to the user's original path.
+        scheduler: Where the script first steps a learning-rate scheduler.
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class Locator:
         model_call: Site | None = None,
         init_sites: dict[str, Site] | None = None,
         original: Callable[[str], str] | None = None,
+        scheduler: Site | None = None,
     ) -> None:
         self.display_root = display_root
         self.original: Callable[[str], str] = original or (lambda path: path)
@@ -60,6 +62,7 @@ class Locator:
         self.loss = self.site(loss)
         self.model_call = self.site(model_call)
         self.init_sites = init_sites or {}
+        self.scheduler = self.site(scheduler)
 
     def site(self, site: Site | None) -> Location | None:
         """The location of a site (None stays None)."""

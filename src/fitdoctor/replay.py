@@ -19,6 +19,7 @@ from fitdoctor.training import (
     PlannedModel,
     TrainingSetup,
     batch_loss,
+    follow_schedule,
     fresh_model,
     make_optimizers,
     predict,
@@ -185,6 +186,7 @@ def replay(
     batches = cycle(source, steps * setup.accumulation)
     copies: list[torch.Tensor] | None = None
     for step in range(1, steps + 1):
+        follow_schedule(optimizers[0], setup, plan, step)
         group = [next(batches) for _ in range(setup.accumulation)]
         probe = _StepProbe(params, plan.clip_grad_norm, snapshot=step % 10 == 1, reuse=copies)
         value, finite = train_step(model, setup, optimizers, group, plan, zero_grad or step == 1, probe)

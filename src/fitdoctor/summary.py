@@ -177,6 +177,10 @@ class LoopSummary:
         loss_end: The same over the last fifth.
         adversarial: Whether one optimizer's objective runs through another's model (a GAN), so that its losses
             are not meant to fall (in the JSON only when true).
+        learning_rates: The checked optimizer's (first param group's) learning rate at each captured step, when
+            it changed during the capture (None when it stayed the same: then it is not in the JSON).
+        scheduler_steps: How many times the script called a learning-rate scheduler's ``step()`` (in the JSON
+            only when it did).
     """
 
     steps_captured: int = 0
@@ -198,6 +202,8 @@ class LoopSummary:
     loss_start: float | None = None
     loss_end: float | None = None
     adversarial: bool = False
+    learning_rates: tuple[float, ...] | None = None
+    scheduler_steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The loop's fields of the report's ``training`` section (``models`` only when several,
@@ -207,6 +213,10 @@ class LoopSummary:
             del out["models"]
         if not self.adversarial:
             del out["adversarial"]
+        if self.learning_rates is None:
+            del out["learning_rates"]
+        if not self.scheduler_steps:
+            del out["scheduler_steps"]
         return out
 
     @classmethod

@@ -59,6 +59,8 @@ ACTIVATION_FUNCS: dict[Any, str] = {
 
 #: Kinds that are not elementwise over units (they normalise along a dimension).
 NORMALISING = frozenset({"softmax", "log_softmax"})
+#: Marks each param group of a replay's optimizer with the index of the user's group it copies.
+GROUP_KEY = "fitdoctor_group"
 
 
 @dataclass
@@ -113,6 +115,9 @@ class TrainingSetup:
         closure: Per optimizer, whether the user steps it with a closure (LBFGS, Lightning).
         adversarial: Whether one optimizer's objective runs through another optimizer's model (a GAN):
             its losses are not meant to fall.
+        lr_schedule: The first optimizer's learning rate per param group at each captured step, when a scheduler
+            (or the script) changed it; replays follow it, holding its last value past its end. Empty: the
+            groups' ``lr`` held throughout.
     """
 
     model: nn.Module
@@ -130,6 +135,7 @@ class TrainingSetup:
     optimizers: list[tuple[type[torch.optim.Optimizer], list[dict[str, Any]]]] = field(default_factory=list)
     closure: list[bool] = field(default_factory=list)
     adversarial: bool = False
+    lr_schedule: list[tuple[float, ...]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.optimizers:
@@ -158,9 +164,24 @@ class TrainingSetup:
 
     @property
     def lr(self) -> float | None:
-        """The first param group's learning rate."""
+        """The first param group's learning rate: its peak over the captured steps when a schedule changed it."""
+        if self.lr_schedule:
+            return max(lrs[0] for lrs in self.lr_schedule)
         value = self.optimizer_groups[0].get("lr") if self.optimizer_groups else None
         return float(value) if isinstance(value, (int, float, torch.Tensor)) else None
+
+    def scheduled_lrs(self, step: int) -> tuple[float, ...] | None:
+        """The first optimizer's learning rate per param group at replay step ``step`` (1-based), following the
+        captured schedule and holding its last value past its end; None without a schedule."""
+        if not self.lr_schedule:
+            return None
+        return self.lr_schedule[min(step, len(self.lr_schedule)) - 1]
+
+    def peak_lrs(self) -> tuple[float, ...] | None:
+        """Each param group's highest learning rate over the captured schedule; None without a schedule."""
+        if not self.lr_schedule:
+            return None
+        return tuple(max(lrs[g] for lrs in self.lr_schedule) for g in range(len(self.lr_schedule[0])))
 
 
 class ActivationEdit(TorchFunctionMode):
@@ -207,6 +228,8 @@ class Plan:
         keep_graph: Make ``Tensor.detach`` inside forward a no-op (the counterfactual for a cut graph).
         train_mode: Train in train mode (True) or eval mode (False); None keeps the user's.
         rebatch: Turns the captured batches into the ones the replay trains on (e.g. shuffled across batches).
+        constant_lr: Hold every param group at its peak learning rate instead of following the captured
+            schedule (the counterfactual for a schedule that collapses the learning rate).
     """
 
     name: str = "baseline"
@@ -223,6 +246,7 @@ class Plan:
     keep_graph: bool = False
     train_mode: bool | None = None
     rebatch: Callable[[Sequence[Batch]], list[Batch]] | None = None
+    constant_lr: bool = False
 
 
 class KeepGraph(TorchFunctionMode):
@@ -381,8 +405,13 @@ def make_optimizer(
     cls, spec = setup.optimizers[index]
     named = dict(model.named_parameters())
     groups: list[dict[str, Any]] = []
-    for group in spec:
+    for g, group in enumerate(spec):
         hyper = {k: v for k, v in group.items() if k not in ("params", "initial_lr")}
+        if index == 0 and lr is None:
+            scheduled = setup.peak_lrs() if plan is not None and plan.constant_lr else setup.scheduled_lrs(1)
+            if scheduled is not None and g < len(scheduled):
+                hyper["lr"] = scheduled[g]
+        hyper[GROUP_KEY] = g
         if "lr" in hyper:
             hyper["lr"] = float(hyper["lr"]) * (plan.lr_scale if plan else 1.0) if lr is None else lr
         groups.append({"params": [named[n] for n in group["params"] if n in named], **hyper})
@@ -399,6 +428,19 @@ def make_optimizer(
         # updates nothing, and neither does this one.
         kept = [{**groups[0], "params": [torch.zeros(0, requires_grad=True)]}]
     return cast(Any, cls)(kept)
+
+
+def follow_schedule(optimizer: torch.optim.Optimizer, setup: TrainingSetup, plan: Plan | None, step: int) -> None:
+    """Set the first optimizer's learning rates for replay step ``step`` (1-based) from the captured schedule
+    (scaled by the plan); nothing without a schedule, or under a plan that holds the learning rate."""
+    lrs = setup.scheduled_lrs(step)
+    if lrs is None or (plan is not None and plan.constant_lr):
+        return
+    scale = plan.lr_scale if plan else 1.0
+    for group in optimizer.param_groups:
+        g = group.get(GROUP_KEY)
+        if isinstance(g, int) and g < len(lrs):
+            group["lr"] = lrs[g] * scale
 
 
 def make_optimizers(

@@ -13,8 +13,9 @@ from fitdoctor.capture.objective import find_terms, is_simple
 from fitdoctor.capture.programs import LOSS_NAMES, accumulation, build_programs, median
 from fitdoctor.capture.recorder import Recorder
 from fitdoctor.capture.records import STAGE_GAP, unwrap_model
+from fitdoctor.capture.userframes import Site
 from fitdoctor.evidence import Locator
-from fitdoctor.rules._meta import NO_TRAINING_STEP, UNSUPPORTED_SETUP
+from fitdoctor.rules._meta import NO_TRAINING_STEP, SCHEDULER_MISUSE, UNSUPPORTED_SETUP
 from fitdoctor.summary import LoopSummary
 from fitdoctor.training import LossSpec, TrainingSetup
 
@@ -44,6 +45,7 @@ class Problem:
     status: str
     message: str
     extra: dict[str, Any]
+    site: Site | None = None
 
 
 def problem(recorder: Recorder, what: str, budget: float | None = None, exit_code: Any = None) -> Problem | None:
@@ -81,6 +83,8 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
     if not recorder.records and recorder.facts.backward_total:
         if recorder.manual.lrs or recorder.steps:
             return None
+        if recorder.schedulers.calls:
+            return _scheduler_without_step(recorder, what)
         return Problem(
             NO_TRAINING_STEP,
             "no-step",
@@ -112,6 +116,25 @@ def problem(recorder: Recorder, what: str, budget: float | None = None, exit_cod
     if unsupported:
         return Problem(UNSUPPORTED_SETUP, "unsupported", f"{what}: {unsupported}", {"steps": recorder.steps})
     return None
+
+
+def _scheduler_without_step(recorder: Recorder, what: str) -> Problem:
+    """The script steps a learning-rate scheduler where it should step its optimizer."""
+    watch = recorder.schedulers
+    where = f" (first at line {watch.site.line})" if watch.site else ""
+    return Problem(
+        SCHEDULER_MISUSE,
+        "no-step",
+        (
+            f"{what} calls {watch.names[0]}.step() {watch.calls} times{where} and backward() "
+            f"{recorder.facts.backward_total} times, but never optimizer.step(): a scheduler only sets the "
+            "optimizer's learning rate and the weights change only in optimizer.step(), so nothing is trained. Call "
+            "optimizer.step() after each backward(), and scheduler.step() after it (once per epoch for a schedule "
+            "counted in epochs)"
+        ),
+        {"backward_calls": recorder.facts.backward_total, "scheduler_steps": watch.calls},
+        watch.site,
+    )
 
 
 def _program_problem(recorder: Recorder, what: str) -> Problem | None:
@@ -208,6 +231,7 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
         model_call=recorder.model_call_site,
         init_sites=recorder.init_sites,
         original=recorder.user_files.original,
+        scheduler=recorder.schedulers.site,
     )
     setup = TrainingSetup(
         model=model,
@@ -222,6 +246,7 @@ def build(recorder: Recorder, seed: int, display_root: str | None) -> Captured:
         accumulation=accumulation(recorder.facts.backward_calls),
         loss_scale=median(recorder.facts.loss_scales, 1.0),
         train_mode=recorder.facts.eval_mode_steps <= 0.5 * max(recorder.steps, 1),
+        lr_schedule=recorder.facts.lr_schedule(),
     )
     notes = capture_notes(recorder)
     if recorder.other_optimizers:

@@ -285,8 +285,16 @@ class _Session:
             ).to_dict()
         found = problem(recorder, display, budget=job["time_budget"], exit_code=self.exit_code)
         if found is not None:
+            where = Locator(display_root=job["display_root"], original=self.original).site(found.site)
             return meta_report(
-                display, found.status, found.code, found.message, found.extra, timings=timings, seed=job["seed"]
+                display,
+                found.status,
+                found.code,
+                found.message,
+                found.extra,
+                location=where,
+                timings=timings,
+                seed=job["seed"],
             ).to_dict()
         built = time.perf_counter()
         captured = build(recorder, job["seed"], job["display_root"])

@@ -34,6 +34,7 @@ class LoopFacts:
         mode_layers: Layers that behave differently in train and eval mode (dropout, batch norm).
         unregistered: Attributes holding layers or tensors the model does not register, which got gradients
             while no optimizer held them (``fitdoctor.unregistered``).
+        lrs: The learning rate of each param group of the checked optimizer at each of its steps.
     """
 
     user_losses: list[float] = field(default_factory=list)
@@ -49,6 +50,7 @@ class LoopFacts:
     params_unchanged: list[str] = field(default_factory=list)
     mode_layers: list[str] = field(default_factory=list)
     unregistered: list[str] = field(default_factory=list)
+    lrs: list[tuple[float, ...]] = field(default_factory=list)
     #: This step's backpropagated scalars and loss-function values, in call order.
     backward_values: list[float] = field(default_factory=list)
     loss_values: list[float] = field(default_factory=list)
@@ -61,14 +63,18 @@ class LoopFacts:
         self.backward_values.clear()
         self.loss_values.clear()
 
-    def end_step(self, steps: int, params: list[tuple[str, torch.Tensor]], eval_mode: bool) -> None:
+    def end_step(
+        self, steps: int, params: list[tuple[str, torch.Tensor]], eval_mode: bool, lrs: tuple[float, ...] = ()
+    ) -> None:
         """Account for one step of the checked optimizer, before its update.
 
         Args:
             steps: Steps taken before this one.
             params: The optimised parameters, by name (their ``.grad`` is read, not copied).
             eval_mode: Whether the model is in eval mode at this step.
+            lrs: The learning rate of each param group for this step.
         """
+        self.lrs.append(lrs)
         backward, losses = self.backward_values, self.loss_values
         if len(backward) == 1 and len(losses) == 1 and losses[0]:
             self.loss_scales.append(backward[0] / losses[0])
@@ -140,7 +146,22 @@ class LoopFacts:
             if old is not None and torch.equal(old, p.detach()):
                 self.params_unchanged.append(name)
 
-    def summary(self, steps: int, stop_reason: str, batches_kept: int, batches_dropped: int) -> LoopSummary:
+    def lr_schedule(self) -> list[tuple[float, ...]]:
+        """The learning rates of every step when a scheduler (or the script) changed them, else empty."""
+        if len({lrs for lrs in self.lrs}) <= 1 or any(len(lrs) != len(self.lrs[0]) for lrs in self.lrs):
+            return []
+        if any(not math.isfinite(v) for lrs in self.lrs for v in lrs):
+            return []
+        return list(self.lrs)
+
+    def summary(
+        self,
+        steps: int,
+        stop_reason: str,
+        batches_kept: int,
+        batches_dropped: int,
+        scheduler_steps: int = 0,
+    ) -> LoopSummary:
         """What was seen of the user's own loop, for the rules and the report."""
         finite = [v for v in self.user_losses if math.isfinite(v)]
         calls = self.backward_calls
@@ -160,4 +181,6 @@ class LoopFacts:
             eval_mode_steps=self.eval_mode_steps,
             mode_dependent_layers=tuple(self.mode_layers),
             unregistered=tuple(self.unregistered),
+            learning_rates=tuple(lrs[0] for lrs in schedule) if (schedule := self.lr_schedule()) else None,
+            scheduler_steps=scheduler_steps,
         )

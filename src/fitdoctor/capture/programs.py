@@ -107,6 +107,7 @@ def build_programs(recorder: Recorder, seed: int, display_root: str | None) -> P
         optimizers=optimizers,
         closure=[r.closure for r in used],
         adversarial=adversarial,
+        lr_schedule=recorder.facts.lr_schedule() if not manual else [],
     )
     in_optimizers = {n for _, groups in optimizers for g in groups for n in g["params"]}
     training = replace(
@@ -411,6 +412,7 @@ def _locator(
         model_call=call_site,
         init_sites=recorder.init_sites,
         original=recorder.user_files.original,
+        scheduler=recorder.schedulers.site,
     )
 
 

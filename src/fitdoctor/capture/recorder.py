@@ -47,6 +47,7 @@ from fitdoctor.capture.records import (
     unwrap_model,
     warnings_at_caller,
 )
+from fitdoctor.capture.schedulers import SchedulerWatch, group_lrs, scheduler_classes
 from fitdoctor.capture.sites import CreationSites
 from fitdoctor.capture.stops import StopControl, guarded_hook
 from fitdoctor.capture.tape import Tape
@@ -88,6 +89,7 @@ class Recorder:
         self.tape = Tape()
         self._switch = TapeSwitch(self._on_operation)
         self.calls = ModelCalls(self._undo)
+        self.schedulers = SchedulerWatch(user_files, self._live_outside_transform)
         self._installed = False
         self._reset_capture()
 
@@ -120,6 +122,7 @@ class Recorder:
         self.init_sites: dict[str, Site] = {}
         # Weights updated by hand (no torch.optim optimizer): measured between backward calls.
         self.manual = ManualUpdateMeter()
+        self.schedulers.reset()
         self.tape.clear()
 
     # ----------------------------------------------------------------- install / uninstall
@@ -148,6 +151,8 @@ class Recorder:
         for name in ("grad", "grad_and_value"):
             self._patch(torch.func, name, self.functorch.wrap_grad(getattr(torch.func, name)))
         self._patch(torch.func, "vmap", self.functorch.wrap_vmap(torch.func.vmap))
+        for cls in scheduler_classes():
+            self._patch(cls, "step", self.schedulers.wrap(cls.__dict__["step"]))
         self._patch(torch, "vmap", self.functorch.wrap_vmap(torch.vmap))
         fork_hook.recorder = weakref.ref(self)
         self._undo.append(fork_hook.clear)
@@ -524,7 +529,7 @@ class Recorder:
             self.facts.forget_step()
             return
         eval_mode = self.model is not None and not unwrap_model(self.model).training
-        self.facts.end_step(self.steps, self._optimized_params(), eval_mode)
+        self.facts.end_step(self.steps, self._optimized_params(), eval_mode, group_lrs(opt))
 
     def _commit_programs(self, optimizer: int) -> None:
         """The objectives backpropagated since the last step belong to this step of ``optimizer``."""
@@ -586,4 +591,10 @@ class Recorder:
 
     def training_summary(self) -> LoopSummary:
         """What was seen of the user's own loop."""
-        return self.facts.summary(self.steps, self.stops.reason, len(self.store.batches), self.store.batches_dropped)
+        return self.facts.summary(
+            self.steps,
+            self.stops.reason,
+            len(self.store.batches),
+            self.store.batches_dropped,
+            self.schedulers.calls,
+        )

@@ -559,3 +559,24 @@ def learning_rate(ev: Evidence, new: float, why: str) -> FixCandidate | None:
         note=why,
         edits=lr_edits(ev, new),
     )
+
+
+def hold_peak_lr(ev: Evidence, per_batch: bool) -> FixCandidate:
+    """Keep the learning rate at its peak over the captured steps (the schedule stepped once per epoch)."""
+    where = ev.locate.scheduler or ev.locate.optimizer
+    title = "Step the scheduler once per epoch, after the batch loop" if per_batch else "Slow the schedule's decay down"
+    snippet = (
+        "for epoch in range(epochs):\n"
+        "    for xb, yb in loader:\n"
+        "        ...\n"
+        "        optimizer.step()\n"
+        "    scheduler.step()    # once per epoch"
+    )
+    return FixCandidate(
+        "constant-lr",
+        title,
+        snippet,
+        Plan("constant-lr", constant_lr=True),
+        where,
+        note="replayed with the learning rate held at its peak over the captured steps",
+    )

@@ -7,3 +7,6 @@ SCRIPT_CRASHED = "FD901"
 NO_TRAINING_STEP = "FD902"
 #: What the script trains can't be analysed (yet).
 UNSUPPORTED_SETUP = "FD903"
+#: A rule the capture raises itself when its case leaves nothing to analyse: a script that steps a learning-rate
+#: scheduler but never its optimizer (``rules/scheduler-misuse.toml``; its other case is a check).
+SCHEDULER_MISUSE = "FD506"
