@@ -60,6 +60,8 @@ def describe_setup(setup: TrainingSetup, ev: Evidence | None, locate: Locator) -
         for k, v in (setup.optimizer_groups[0].items() if setup.optimizer_groups else [])
         if k != "params" and isinstance(v, (int, float, bool, str, tuple, type(None)))
     }
+    if setup.lr_schedule and "lr" in hyper:
+        hyper["lr"] = setup.lr  # the peak of the captured schedule, the rate every replay scales
     first = setup.batches[0] if setup.batches else None
     distinct = list({id(b): b for b in setup.batches}.values())
     x = first.args[0] if first and first.args else None

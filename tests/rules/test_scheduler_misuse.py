@@ -175,3 +175,16 @@ def test_the_cli_names_a_scheduler_stepped_instead_of_the_optimizer() -> None:
     (finding,) = run.report["findings"]
     assert finding["location"]["line"] == 17 and finding["location"]["source"] == "scheduler.step()"
     assert finding["evidence"] == {"backward_calls": 320, "scheduler_steps": 320}
+
+
+def test_a_warm_up_from_zero_is_replayed_as_the_script_trains() -> None:
+    # Before the replays followed the schedule they ran at the first step's rate, 0 here: the baseline learned
+    # nothing and FD504 suspected a frozen param group.
+    run = run_cli("check", str(ROBUST / "warmup_from_zero.py"), "--format", "json")
+    assert run.code == 0 and run.report is not None, run.stderr[-2000:]
+    assert run.codes() == []
+    assert run.report["setup"]["optimizer"]["hyperparameters"]["lr"] == pytest.approx(3e-3)
+    rates = run.report["training"]["learning_rates"]
+    assert rates[0] == 0.0 and rates[50:] == pytest.approx([3e-3] * (len(rates) - 50))
+    baseline = run.report["training"]["replay"]["baseline"]
+    assert baseline["final"] < 0.25 * run.report["training"]["constant_prediction_loss"]

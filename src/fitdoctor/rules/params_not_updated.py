@@ -54,7 +54,17 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     no_grad = list(ev.loop.params_without_grad)
     hidden = [f for f, _ in find_unregistered(ev.setup.model) if f.label in ev.loop.unregistered]
     # Weights that a vanishing gradient leaves bit-identical are FD401's business; lr 0 is this rule's.
-    frozen = [n for g in ev.setup.optimizer_groups if float(g.get("lr", 1.0) or 0.0) == 0.0 for n in g["params"]]
+    # A group is frozen when its rate is 0 at every captured step (a warm-up from 0 starts there too).
+    peaks = ev.setup.peak_lrs()
+    rates = [
+        peaks[i] if peaks and i < len(peaks) else g.get("lr", 1.0) for i, g in enumerate(ev.setup.optimizer_groups)
+    ]
+    frozen = [
+        n
+        for g, lr in zip(ev.setup.optimizer_groups, rates, strict=True)
+        if float(lr or 0.0) == 0.0
+        for n in g["params"]
+    ]
     unchanged = [n for n in frozen if n not in no_grad]
     total = len(ev.setup.initial_state)
     if not hidden and (len(outside) + len(no_grad) + len(unchanged)) / max(total, 1) <= doc.threshold(
