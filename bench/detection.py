@@ -66,8 +66,17 @@ def _loop(before: str = "model.train()", zero_grad: bool = True, accumulate: int
     )
 
 
+def _scheduled_loop(scheduler: str, per_batch: bool) -> str:
+    """The plain loop with a learning-rate scheduler, stepped after every batch or once per epoch."""
+    where = "        scheduler.step()\n" if per_batch else "    scheduler.step()\n"
+    return f"\nscheduler = {scheduler}\n" + _loop() + where
+
+
 LOOPS = {
     "plain": _loop(),
+    "scheduler_per_batch": _scheduled_loop("torch.optim.lr_scheduler.StepLR(optimizer, step_size=7, gamma=0.1)", True),
+    "step_per_epoch": _scheduled_loop("torch.optim.lr_scheduler.StepLR(optimizer, step_size=7, gamma=0.1)", False),
+    "cosine_per_batch": _scheduled_loop("torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=200)", True),
     "missing_zero_grad": _loop(zero_grad=False),
     "accumulate": _loop(accumulate=4),
     "eval_mode": _loop(before="model.eval()  # meant for the evaluation below, but placed before the loop"),
@@ -121,7 +130,7 @@ def script_text(spec: dict[str, Any]) -> str:
     shape = spec.get("shape")
     op = (spec["fault"] or {}).get("op")
     if shape is None:
-        loop = op if op in LOOPS else ("accumulate" if spec["near"] == "accumulate" else "plain")
+        loop = op if op in LOOPS else (spec["near"] if spec["near"] in LOOPS else "plain")
         return SCRIPT.format(ident=spec["id"], repo=str(REPO), spec=json.dumps(spec), loop=LOOPS[loop])
     text = SCRIPT.format(ident=spec["id"], repo=str(REPO), spec=json.dumps(spec), loop=SHAPE_LOOPS[shape])
     if shape == "hand_written":

@@ -434,6 +434,16 @@ FAULTS: tuple[Fault, ...] = (
         ("loss-not-decreasing", "collapsed-output", "learning-rate-too-low", "cannot-overfit-batch"),
         per_base=2,
     ),
+    Fault(
+        "scheduler_per_batch",
+        "the PyTorch tutorial's per-epoch StepLR(step_size=7, gamma=0.1) stepped after every batch (CLI)",
+        ALL,
+        ({},),
+        "scheduler-misuse",
+        ("loss-not-decreasing", "learning-rate-too-low", "cannot-overfit-batch", "collapsed-output"),
+        per_base=2,
+        via="cli",
+    ),
 )
 
 # Healthy setups that sit next to a fault (a near miss), fixed before any run: what each one must not trigger.
@@ -473,6 +483,17 @@ NEAR_MISSES: tuple[tuple[str, str, dict[str, Any], str], ...] = (
     ("tabcls", "noisy_labels", {"what": "30 % of the labels replaced by a random class"}, "no-signal"),
     ("multireg", "noisy_targets", {"what": "noise as large as the signal added to the targets (R² ~0.5)"}, "no-signal"),
 )
+
+
+# Learning-rate schedules used as designed, run as scripts through the CLI: what each near miss does.
+# sine1d trains full-batch, so there a scheduler stepped per epoch is the fault itself.
+SCHEDULED_NEAR_MISSES = {
+    "step_per_epoch": (
+        "StepLR(step_size=7, gamma=0.1) stepped once per epoch, as the PyTorch tutorial does",
+        ("multireg", "tabcls", "binary", "cnn", "seq"),
+    ),
+    "cosine_per_batch": ("CosineAnnealingLR(T_max=200) stepped per batch over the 200-step run", ALL),
+}
 
 
 # Script shapes (issue: check the training people actually run). Each base's healthy default and a few of its
@@ -549,6 +570,18 @@ def generate(seed: int = GENERATOR_SEED) -> list[Case]:
                 },
             )
         )
+    for near, (what, near_bases) in SCHEDULED_NEAR_MISSES.items():
+        for base in near_bases:
+            v = variations[base][0]
+            spec = {"id": f"{base}/cli-{near}", "base": base, "var": v, "fault": None, "near": near, "via": "cli"}
+            label = {
+                "kind": "near-miss",
+                "expected": None,
+                "secondary": [],
+                "twin": f"{base}/cli-default",
+                "what": f"{what} (CLI; must not trigger scheduler-misuse)",
+            }
+            cases.append(Case(spec, label))
     for base in ("sine1d", "multireg"):
         v = variations[base][0]
         cases.append(
@@ -813,6 +846,15 @@ class Setup:
     zero_grad: bool = True
     accumulate: int = 1
     eval_mode: bool = False
+    scheduler: str | None = None  # a key of SCHEDULES: how the loop steps a learning-rate scheduler
+
+
+#: Learning-rate schedules a loop may step: (scheduler of an optimizer and the run's steps, stepped per batch).
+SCHEDULES: dict[str, tuple[Callable[[torch.optim.Optimizer, int], Any], bool]] = {
+    "step_per_batch": (lambda opt, steps: torch.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.1), True),
+    "step_per_epoch": (lambda opt, steps: torch.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.1), False),
+    "cosine_per_batch": (lambda opt, steps: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps), True),
+}
 
 
 def optimizer_factory(name: str, lr: float) -> Callable[[Any], torch.optim.Optimizer]:
@@ -995,6 +1037,7 @@ def materialize(spec: dict[str, Any]) -> Setup:
         zero_grad=op != "missing_zero_grad",
         accumulate=4 if near == "accumulate" else 1,
         eval_mode=op == "eval_mode",
+        scheduler="step_per_batch" if op == "scheduler_per_batch" else near if near in SCHEDULES else None,
     )
 
 
@@ -1028,6 +1071,8 @@ def plain_skill(spec: dict[str, Any], steps: int = REPLAY_STEPS) -> dict[str, fl
     loss_fn = LOSS_MODULES[setup.loss]()
     model.train(not setup.eval_mode)
     data = batches(setup)
+    make, per_batch = SCHEDULES[setup.scheduler] if setup.scheduler else (None, False)
+    scheduler = make(opt, steps) if make else None
     done, i = 0, 0
     finite = True
     while done < steps:
@@ -1040,6 +1085,8 @@ def plain_skill(spec: dict[str, Any], steps: int = REPLAY_STEPS) -> dict[str, fl
         if i % setup.accumulate == 0:
             opt.step()
             done += 1
+        if scheduler is not None and (per_batch or i % len(data) == 0):
+            scheduler.step()
         if not torch.isfinite(value):
             finite = False
             break
