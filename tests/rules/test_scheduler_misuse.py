@@ -147,7 +147,13 @@ def test_a_constant_rate_is_not_recorded() -> None:
 
 
 def test_a_scheduler_stepped_instead_of_the_optimizer_is_fd506() -> None:
-    recorder = capture(_loop(lambda o: lr_scheduler.StepLR(o, 7, 0.1), 6, optimizer_step=False), steps=6)
+    # PyTorch warns that the scheduler steps before its optimizer: once, at the script's own line, as without
+    # fitdoctor (the wrapper would otherwise be the line the warning names).
+    with pytest.warns(UserWarning, match=r"lr_scheduler.step\(\)` before `optimizer.step\(\)") as caught:
+        recorder = capture(_loop(lambda o: lr_scheduler.StepLR(o, 7, 0.1), 6, optimizer_step=False), steps=6)
+    assert [(w.filename, linecache.getline(w.filename, w.lineno).strip()) for w in caught] == [
+        (__file__, "sched.step()")
+    ]
     found = problem(recorder, "train.py")
     assert found is not None and found.code == "FD506" and found.status == "no-step"
     assert "StepLR.step() 6 times" in found.message and "never optimizer.step()" in found.message
