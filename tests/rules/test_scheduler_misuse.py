@@ -92,6 +92,7 @@ def test_the_collapsed_share_is_the_boundary(above: bool) -> None:
     assert [s.code for s in found] == (["FD506"] if above else [])
     if above:
         assert "3 times in 200 optimizer steps" in found[0].message and "far too fast" in found[0].message
+        assert found[0].candidates[0].title == "Slow the schedule's decay down"
 
 
 def test_a_rate_set_by_hand_is_named_as_such() -> None:

@@ -148,7 +148,7 @@ class LoopFacts:
 
     def lr_schedule(self) -> list[tuple[float, ...]]:
         """The learning rates of every step when a scheduler (or the script) changed them, else empty."""
-        if len({lrs for lrs in self.lrs}) <= 1 or any(len(lrs) != len(self.lrs[0]) for lrs in self.lrs):
+        if len(set(self.lrs)) <= 1 or any(len(lrs) != len(self.lrs[0]) for lrs in self.lrs):
             return []
         if any(not math.isfinite(v) for lrs in self.lrs for v in lrs):
             return []

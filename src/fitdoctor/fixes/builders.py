@@ -564,14 +564,21 @@ def learning_rate(ev: Evidence, new: float, why: str) -> FixCandidate | None:
 def hold_peak_lr(ev: Evidence, per_batch: bool) -> FixCandidate:
     """Keep the learning rate at its peak over the captured steps (the schedule stepped once per epoch)."""
     where = ev.locate.scheduler or ev.locate.optimizer
-    title = "Step the scheduler once per epoch, after the batch loop" if per_batch else "Slow the schedule's decay down"
-    snippet = (
-        "for epoch in range(epochs):\n"
-        "    for xb, yb in loader:\n"
-        "        ...\n"
-        "        optimizer.step()\n"
-        "    scheduler.step()    # once per epoch"
-    )
+    if per_batch:
+        title = "Step the scheduler once per epoch, after the batch loop"
+        snippet = (
+            "for epoch in range(epochs):\n"
+            "    for xb, yb in loader:\n"
+            "        ...\n"
+            "        optimizer.step()\n"
+            "    scheduler.step()    # once per epoch"
+        )
+    else:
+        title = "Slow the schedule's decay down"
+        snippet = (
+            "# count the schedule in the calls of scheduler.step() the loop makes: e.g. StepLR's step_size,\n"
+            "# CosineAnnealingLR's T_max or ExponentialLR's gamma set for the whole run"
+        )
     return FixCandidate(
         "constant-lr",
         title,
