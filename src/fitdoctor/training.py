@@ -165,8 +165,9 @@ class TrainingSetup:
     @property
     def lr(self) -> float | None:
         """The first param group's learning rate: its peak over the captured steps when a schedule changed it."""
-        if self.lr_schedule:
-            return max(lrs[0] for lrs in self.lr_schedule)
+        peaks = self.peak_lrs()
+        if peaks:
+            return peaks[0]
         value = self.optimizer_groups[0].get("lr") if self.optimizer_groups else None
         return float(value) if isinstance(value, (int, float, torch.Tensor)) else None
 
@@ -407,11 +408,7 @@ def make_optimizer(
     groups: list[dict[str, Any]] = []
     for g, group in enumerate(spec):
         hyper = {k: v for k, v in group.items() if k not in ("params", "initial_lr")}
-        if index == 0 and lr is None:
-            scheduled = setup.peak_lrs() if plan is not None and plan.constant_lr else setup.scheduled_lrs(1)
-            if scheduled is not None and g < len(scheduled):
-                hyper["lr"] = scheduled[g]
-        hyper[GROUP_KEY] = g
+        hyper[GROUP_KEY] = g  # follow_schedule sets this group's rate from the captured schedule
         if "lr" in hyper:
             hyper["lr"] = float(hyper["lr"]) * (plan.lr_scale if plan else 1.0) if lr is None else lr
         groups.append({"params": [named[n] for n in group["params"] if n in named], **hyper})
@@ -431,10 +428,11 @@ def make_optimizer(
 
 
 def follow_schedule(optimizer: torch.optim.Optimizer, setup: TrainingSetup, plan: Plan | None, step: int) -> None:
-    """Set the first optimizer's learning rates for replay step ``step`` (1-based) from the captured schedule
-    (scaled by the plan); nothing without a schedule, or under a plan that holds the learning rate."""
-    lrs = setup.scheduled_lrs(step)
-    if lrs is None or (plan is not None and plan.constant_lr):
+    """Set the first optimizer's learning rates for replay step ``step`` (1-based) from the captured schedule, or
+    at each group's peak under a plan that holds the learning rate, scaled by the plan; nothing without a
+    schedule."""
+    lrs = setup.peak_lrs() if plan is not None and plan.constant_lr else setup.scheduled_lrs(step)
+    if lrs is None:
         return
     scale = plan.lr_scale if plan else 1.0
     for group in optimizer.param_groups:
