@@ -59,6 +59,20 @@ def test_fd303_weights_far_from_their_fan_in_scale(factor: float) -> None:
 
 
 @pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_fd303_regression_predictions_far_wider_than_the_targets_at_init(factor: float) -> None:
+    ev = healthy_evidence()
+    assert ev.targets is not None and ev.init.output is not None
+    target_std = math.sqrt(ev.targets.column_variance)
+    assert target_std < 1  # sin(x): the floor of 1 is the scale
+    spread = threshold("FD303", "init_output_ratio") * factor
+    wide = dataclasses.replace(ev, init=dataclasses.replace(ev.init, output=(ev.init.output[0], spread)))
+    found = suspects("FD303", wide)
+    assert [s.code for s in found] == (["FD303"] if factor > 1 else [])
+    if found:
+        assert found[0].evidence["init_output_std"] == spread
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0])
 def test_fd501_a_rate_far_above_the_range_tests_suggestion(factor: float) -> None:
     ev = healthy_evidence()
     lr = ev.setup.lr

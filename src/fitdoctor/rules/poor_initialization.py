@@ -18,11 +18,12 @@ RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "celu", "
 LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
-@rule("FD303", needs=("init.gradients",))
+@rule("FD303", needs=("init.gradients", "init.output"))
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """Weight std off by more than ``weight_std_ratio`` from He/LeCun; activation scale drifting more than
     ``depth_scale_ratio`` from the first to the last hidden layer; classification loss at init above
-    ``init_loss_ratio`` × log(C)."""
+    ``init_loss_ratio`` × log(C); regression predictions at init spread over more than ``init_output_ratio``
+    times the larger of the targets' standard deviation and 1."""
     w_limit = doc.threshold("weight_std_ratio")
     d_limit = doc.threshold("depth_scale_ratio")
     following = {a.producer: a.kind for a in ev.init.activations if a.producer}
@@ -81,6 +82,19 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
                 f"the loss at init is {g(ev.init.loss)}, {g(ev.init.loss / expected_loss)}× the log({classes}) = "
                 f"{g(expected_loss)} of a uniform guess: the initial outputs are confidently wrong"
             )
+    spread = _output_spread(ev)
+    if spread is not None:
+        out_std, target_std = spread
+        evidence.update({"init_output_std": out_std, "target_std": target_std})
+        unit = max(target_std, 1.0)  # outputs of order 1 are what a fresh network gives (as FD102)
+        if out_std > doc.threshold("init_output_ratio") * unit:
+            than = f"{g(out_std / target_std)}× the targets' {g(target_std)}"
+            if unit > target_std:
+                than += " (and above 1)"
+            problems.append(
+                f"the predictions at init spread with std {g(out_std)}, {than}: the model starts far from every "
+                "target, and its first steps go to shrinking the output"
+            )
     if not problems:
         return []
     message = "Initialization: " + "; ".join(problems)
@@ -101,3 +115,14 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
             symptom=True,
         )
     ]
+
+
+def _output_spread(ev: Evidence) -> tuple[float, float] | None:
+    """(std of the regression prediction at init, std of the targets per output column), when both are known."""
+    t, output = ev.targets, ev.init.output
+    if t is None or output is None or not ev.setup.loss.is_regression or not ev.setup.single_loss:
+        return None
+    target_std = math.sqrt(t.column_variance) if t.column_variance > 0 else t.std
+    if not target_std > 0 or not math.isfinite(output[1]):
+        return None
+    return output[1], target_std
