@@ -329,11 +329,11 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "tiny_relu",
-        "every hidden layer only 3 ReLU units wide",
+        "8 hidden ReLU layers only 3 units wide (deep and narrow: born with dead units, Lu et al. 2020)",
         tuple(MLP_BASES),
         ({},),
         "dead-relu",
-        ("poor-initialization", "collapsed-output"),
+        ("poor-initialization", "collapsed-output", "vanishing-gradients"),
         per_base=2,
     ),
     Fault(
@@ -958,7 +958,7 @@ def materialize(spec: dict[str, Any]) -> Setup:
     elif op == "saturating_tanh":
         depth, act = 6, "tanh"
     elif op == "tiny_relu":
-        width, act = 3, "relu"
+        width, depth, act = 3, 8, "relu"
     outputs = {"sine1d": 1, "multireg": 3, "tabcls": 3, "binary": 1, "cnn": 4, "seq": 1}[base]
     if base == "cnn":
         body, features = _cnn_body(width, depth, act)

@@ -79,6 +79,7 @@ PATCHED = {
     "pretrain_finetune": ["FD504"],
     "quadratic_dying_relu": ["FD501"],
     "relu_logits": ["FD203"],
+    "saturated_tanh": ["FD302"],
     "sequence_axis": ["FD206"],
     "sigmoid_bce_with_logits": ["FD203"],
     "sine_elu_lr": ["FD501"],

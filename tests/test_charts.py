@@ -252,8 +252,13 @@ def test_every_replayed_fix_is_drawn_and_the_verified_ones_on_top() -> None:
     figure = loss_figure(report)
     assert figure is not None
     fixes = [(line.key, line.verified) for line in figure.lines if line.role == "fix"]
-    assert fixes == [("lr-suggested", False), ("xavier-init", False), ("standardize-inputs", True)]
-    assert [line.role for line in figure.lines] == ["baseline", "fix", "fix", "fix", "user"]
+    assert fixes == [
+        ("lr-suggested", False),
+        ("xavier-layer-0", False),
+        ("xavier-init", False),
+        ("standardize-inputs", True),
+    ]
+    assert [line.role for line in figure.lines] == ["baseline", "fix", "fix", "fix", "fix", "user"]
     legend = render(pictures(report)).split("Layers at init", 1)[0]
     assert all(fix in legend for fix, _ in fixes)  # the terminal draws the same figure as the HTML report
 

@@ -6,7 +6,7 @@ fit has passed a minimum, the stale sum keeps pushing the weights the old
 way; the loss overshoots, swings back and forth with growing amplitude, and
 ends above the variance of y (the loss of predicting the mean).
 
-Expected: FD503 missing-zero-grad
+Expected: FD503 missing-zero-grad, FD302 saturated-activations
 """
 import torch
 import torch.nn as nn

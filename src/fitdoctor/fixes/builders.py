@@ -13,7 +13,7 @@ from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.location import Location
 from fitdoctor.patches.edits import SourceEdit
-from fitdoctor.probes.activations import ActivationStats, FinalActivation
+from fitdoctor.probes.activations import ActivationStats, FinalActivation, pretty
 from fitdoctor.snippets import strip_activation
 from fitdoctor.training import Plan
 
@@ -31,6 +31,17 @@ def _assigned_name(location: Location | None) -> str | None:
         return None
     match = re.match(r"\s*([A-Za-z_][\w.]*)\s*(?::[^=]+)?=(?!=)", location.source)
     return match.group(1) if match else None
+
+
+def _model_name(ev: Evidence) -> str | None:
+    """The name the script's model goes by where its optimizer is built: the name the model's creation line
+    assigns, or else the one whose ``.parameters()`` the optimizer line passes (a model built inside a helper
+    function, ``model = make_mlp(4)``, is located at the helper's ``return``)."""
+    name = _assigned_name(ev.locate.model)
+    if name is None and ev.locate.optimizer is not None:
+        match = re.search(r"([A-Za-z_][\w.]*)\.parameters\(\)", ev.locate.optimizer.source)
+        name = match.group(1) if match else None
+    return name
 
 
 def _activation_edits(ev: Evidence, stats: ActivationStats, location: Location | None) -> tuple[SourceEdit, ...]:
@@ -185,7 +196,7 @@ _INIT_LOOP = (
 def _init_edits(ev: Evidence, what: str, init: str) -> tuple[SourceEdit, ...]:
     """Initialise every Linear/Conv layer as ``_init_layers`` does, right before the optimizer is built (after
     whatever the script did to the weights before)."""
-    model, opt = _assigned_name(ev.locate.model), ev.locate.optimizer
+    model, opt = _model_name(ev), ev.locate.optimizer
     if model is None or "." in model or opt is None or _assigned_name(opt) is None:
         return ()
     statement = _INIT_LOOP.format(model=model, what=what, init=init)
@@ -232,6 +243,46 @@ def xavier_init(ev: Evidence, kind: str) -> FixCandidate:
             f"Glorot (Xavier) init for {gain_kind}, zero biases",
             f'nn.init.xavier_uniform_(layer.weight, gain=nn.init.calculate_gain("{gain_kind}"))',
         ),
+    )
+
+
+def rescale_layer(ev: Evidence, stats: ActivationStats) -> FixCandidate | None:
+    """Glorot (Xavier) uniform init with the activation's gain for the one layer that feeds ``stats``, zero bias.
+
+    Every other layer keeps its initialisation (a deliberately small output layer, for instance, which a
+    re-initialisation of the whole model would undo). None when no Linear or convolution feeds the activation.
+    """
+    name = stats.producer
+    layer = ev.module(name) if name else None
+    if name is None or not isinstance(layer, _LAYERS):
+        return None
+    gain_kind = stats.kind if stats.kind in ("tanh", "sigmoid", "relu", "selu") else "linear"
+    has_bias = layer.bias is not None
+
+    def edit(model: nn.Module) -> None:
+        target = model.get_submodule(name)
+        nn.init.xavier_uniform_(cast(Any, target).weight, gain=nn.init.calculate_gain(cast(Any, gain_kind)))
+        if has_bias:
+            nn.init.zeros_(cast(Any, target).bias)
+
+    def lines(model_name: str) -> str:
+        target = model_name + pretty(name)[len("model") :]
+        out = f'nn.init.xavier_uniform_({target}.weight, gain=nn.init.calculate_gain("{gain_kind}"))'
+        return out + (f"\nnn.init.zeros_({target}.bias)" if has_bias else "")
+
+    model_name, opt = _model_name(ev), ev.locate.optimizer
+    edits: tuple[SourceEdit, ...] = ()
+    if model_name is not None and "." not in model_name and opt is not None and _assigned_name(opt) is not None:
+        statement = f"# Glorot (Xavier) init for {gain_kind}, zero bias, for the layer feeding the saturated units\n"
+        edits = (SourceEdit("insert_before", opt.path, opt.line, value=statement + lines(model_name)),)
+    return FixCandidate(
+        f"xavier-layer-{name}",
+        f"Initialise {pretty(name)} with Glorot (Xavier) init for {gain_kind}",
+        lines("model"),
+        Plan(f"xavier-layer-{name}", model_edits=(edit,)),
+        ev.locate.init(f"{name}.weight") or ev.locate.module(name),
+        note="only this layer: the others keep their initialisation",
+        edits=edits,
     )
 
 
@@ -295,38 +346,62 @@ def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(parent, attr, new)
 
 
-def widen(ev: Evidence, stats: ActivationStats, factor: int) -> FixCandidate | None:
-    """Widen a narrow hidden Linear layer (and the Linear that reads it), with He init."""
-    producer = ev.module(stats.producer) if stats.producer else None
-    consumer = ev.module(stats.consumer) if stats.consumer else None
-    if not (isinstance(producer, nn.Linear) and isinstance(consumer, nn.Linear)):
+def widen(ev: Evidence, layers: list[ActivationStats], factor: int) -> FixCandidate | None:
+    """Widen narrow hidden Linear layers ``factor`` times (and the Linears that read them), with He init.
+
+    Each of ``layers`` must sit between two Linear layers (its producer and its consumer) whose widths match its
+    units; the others are left as they are. In a stack of narrow layers a Linear is the consumer of one and the
+    producer of the next, so both of its sides grow. None when no layer qualifies.
+    """
+    sizes: dict[str, tuple[int, int]] = {}  # module name -> (in_features, out_features) after widening
+    bias: dict[str, bool] = {}
+    widened: list[ActivationStats] = []
+    for stats in layers:
+        producer = ev.module(stats.producer) if stats.producer else None
+        consumer = ev.module(stats.consumer) if stats.consumer else None
+        if not (isinstance(producer, nn.Linear) and isinstance(consumer, nn.Linear)):
+            continue
+        if producer.out_features != stats.units or consumer.in_features != stats.units:
+            continue
+        assert stats.producer is not None and stats.consumer is not None
+        width = stats.units * factor
+        for name, module in ((stats.producer, producer), (stats.consumer, consumer)):
+            sizes.setdefault(name, (module.in_features, module.out_features))
+            bias[name] = module.bias is not None
+        sizes[stats.producer] = (sizes[stats.producer][0], width)
+        sizes[stats.consumer] = (width, sizes[stats.consumer][1])
+        widened.append(stats)
+    if not widened:
         return None
-    if producer.out_features != stats.units or consumer.in_features != stats.units:
-        return None
-    width = stats.units * factor
-    p_name, c_name = stats.producer, stats.consumer
-    assert p_name is not None and c_name is not None
-    has_pb, has_cb = producer.bias is not None, consumer.bias is not None
-    n_in, n_out = producer.in_features, consumer.out_features
 
     def edit(model: nn.Module) -> None:
         _init_layers(model, "he")
-        _set_module(model, p_name, nn.Linear(n_in, width, bias=has_pb))
-        _set_module(model, c_name, nn.Linear(width, n_out, bias=has_cb))
+        for name, (n_in, n_out) in sizes.items():
+            _set_module(model, name, nn.Linear(n_in, n_out, bias=bias[name]))
         _init_layers(model, "he")
 
-    location = ev.locate.module(p_name)
-    snippet = (
-        f"nn.Linear({n_in}, {width})  # was nn.Linear({n_in}, {stats.units}); and nn.Linear({width}, {n_out}) after it\n"
-        '# with He init: nn.init.kaiming_normal_(layer.weight, nonlinearity="relu"), zero biases'
-    )
+    first = widened[0]
+    assert first.producer is not None
+    location = ev.locate.module(first.producer)
+    units = sorted({s.units for s in widened})
+    was = " or ".join(str(u) for u in units)
+    if len(widened) == 1:
+        n_in, width = sizes[first.producer]
+        n_out = sizes[first.consumer or ""][1]
+        snippet = f"nn.Linear({n_in}, {width})  # was nn.Linear({n_in}, {first.units}); and nn.Linear({width}, {n_out}) after it\n"
+        title = f"Use a wider layer ({width} units instead of {first.units}) with He init"
+    else:
+        snippet = f"# each of the {len(widened)} hidden layers {factor} times wider (was {was} units), e.g.\n"
+        snippet += f"nn.Linear({sizes[first.producer][0]}, {sizes[first.producer][1]})  # was {first.units} units\n"
+        title = f"Use wider layers ({factor}× the {was} units of {len(widened)} layers) with He init"
+    snippet += '# with He init: nn.init.kaiming_normal_(layer.weight, nonlinearity="relu"), zero biases'
     return FixCandidate(
         "widen-he-init",
-        f"Use a wider layer ({width} units instead of {stats.units}) with He init",
+        title,
         snippet,
         Plan("widen-he-init", model_edits=(edit,)),
         location,
-        note=f"{stats.units} units leave little room when some die",
+        note=f"{was} units leave little room when some die",
     )
 
 

@@ -10,12 +10,24 @@ from fitdoctor.probes.activations import ActivationStats
 
 @dataclass(frozen=True)
 class LayerVerdict:
-    """One activation layer's share of stuck units, at init and after the short training."""
+    """One activation layer's share of stuck units, at init and after the short training.
+
+    Attributes:
+        stats: The layer's statistics after training (at init when no trained statistics exist).
+        at_init: Share of units stuck at init.
+        after: Share of units stuck after the short training.
+        stuck_units: Number of units stuck after the short training.
+        mean_init: The per-unit value averaged over units at init: for a share per unit (saturated on a share of
+            the inputs), the share of all unit-input pairs.
+        mean_after: The same after the short training.
+    """
 
     stats: ActivationStats
     at_init: float
     after: float
     stuck_units: int
+    mean_init: float = 0.0
+    mean_after: float = 0.0
 
 
 def stuck_share(per_unit: list[float], limit: float, below: bool) -> tuple[float, int]:
@@ -38,8 +50,14 @@ def layer_verdicts(
             continue
         init_share, _ = stuck_share(getattr(a, field_name), unit_limit, below)
         trained = after.get(a.index)
-        after_share, count = (
-            stuck_share(getattr(trained, field_name), unit_limit, below) if trained and trained.units else (0.0, 0)
+        measured = trained is not None and trained.units
+        after_share, count = stuck_share(getattr(trained, field_name), unit_limit, below) if measured else (0.0, 0)
+        mean_after = _mean(getattr(trained, field_name)) if measured else 0.0
+        out.append(
+            LayerVerdict(trained or a, init_share, after_share, count, _mean(getattr(a, field_name)), mean_after)
         )
-        out.append(LayerVerdict(trained or a, init_share, after_share, count))
     return out
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0

@@ -118,7 +118,9 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         candidates += [c for c in (lower_lr(ev, 0.1), lower_lr(ev, 0.01)) if c]
     candidates += [he_init(ev), leaky_relu(ev, a)]
     if a.units <= NARROW:
-        wide = widen(ev, a, max(2, 64 // a.units))
+        # every narrow ReLU layer, not only the worst: in a deep narrow stack widening one leaves the others to die
+        narrow = [v.after or v.init for v in layers if v.units <= NARROW]
+        wide = widen(ev, narrow, max(2, 64 // a.units))
         if wide:
             candidates.append(wide)
     return [

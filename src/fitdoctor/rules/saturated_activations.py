@@ -5,10 +5,10 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
-from fitdoctor.fixes.builders import lower_lr, standardize_inputs, xavier_init
+from fitdoctor.fixes.builders import lower_lr, rescale_layer, standardize_inputs, xavier_init
 from fitdoctor.probes.activations import SATURATING
-from fitdoctor.rules._layers import layer_verdicts
-from fitdoctor.rules.base import Suspect, pct, rule
+from fitdoctor.rules._layers import LayerVerdict, layer_verdicts
+from fitdoctor.rules.base import Suspect, g, pct, rule
 
 
 @rule(
@@ -21,44 +21,73 @@ from fitdoctor.rules.base import Suspect, pct, rule
     layer_share="saturated",
 )
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
-    """Layers where more than ``layer_saturated_share`` of units are saturated on ≥ ``unit_saturated_share``."""
+    """Layers where more than ``layer_saturated_share`` of units are saturated on ≥ ``unit_saturated_share`` of
+    the probe inputs, or more than ``activation_saturated_share`` of all unit-input pairs are saturated."""
     unit_limit = doc.threshold("unit_saturated_share")
     layer_limit = doc.threshold("layer_saturated_share")
+    pair_limit = doc.threshold("activation_saturated_share")
     verdicts = layer_verdicts(ev, SATURATING, unit_limit, below=False, field_name="saturated_share")
-    bad = [v for v in verdicts if max(v.at_init, v.after) > layer_limit]
+
+    def units_bad(v: LayerVerdict, init: bool) -> bool:
+        return (v.at_init if init else v.after) > layer_limit
+
+    def bad_at(v: LayerVerdict, init: bool) -> bool:
+        return units_bad(v, init) or (v.mean_init if init else v.mean_after) > pair_limit
+
+    bad = [v for v in verdicts if bad_at(v, True) or bad_at(v, False)]
     if not bad:
         return []
-    worst = max(bad, key=lambda v: (v.at_init > layer_limit, v.after))
+    worst = max(bad, key=lambda v: (bad_at(v, True), units_bad(v, True) or units_bad(v, False), v.after, v.mean_after))
     a = worst.stats
     steps = ev.baseline.steps
-    at_init = worst.at_init > layer_limit
+    at_init = bad_at(worst, True)
+    by_units = units_bad(worst, at_init)
     ratio = doc.threshold("derivative_ratio")
-    if at_init:
-        when = (
-            f"At init, {round(worst.at_init * a.units)} of {a.units} {a.kind} units of {a.name} ({pct(worst.at_init)})"
+    flat = f"sit on a flat tail (derivative below {pct(ratio)} of its maximum)"
+    if by_units:
+        if at_init:
+            when = f"At init, {round(worst.at_init * a.units)} of {a.units} {a.kind} units of {a.name} ({pct(worst.at_init)})"
+            tail = f"; after {steps} steps {pct(worst.after)}"
+        else:
+            when = f"After {steps} training steps, {worst.stuck_units} of {a.units} {a.kind} units of {a.name} ({pct(worst.after)})"
+            tail = f" — at init {pct(worst.at_init)}. The updates drove them there"
+        message = (
+            f"{when} {flat} for almost every input{tail}. Saturated units pass almost no gradient and give the "
+            "same output for every input"
         )
-        tail = f"; after {steps} steps {pct(worst.after)}"
     else:
-        when = f"After {steps} training steps, {worst.stuck_units} of {a.units} {a.kind} units of {a.name} ({pct(worst.after)})"
-        tail = f" — at init {pct(worst.at_init)}. The updates drove them there"
-    message = (
-        f"{when} sit on a flat tail (derivative below {pct(ratio)} of its maximum) for almost every "
-        f"input{tail}. Saturated units pass almost no gradient and give the same output for every input"
-    )
+        share, other = (worst.mean_init, worst.mean_after) if at_init else (worst.mean_after, worst.mean_init)
+        when = "At init" if at_init else f"After {steps} training steps"
+        then = f"after {steps} steps {pct(other)}" if at_init else f"at init {pct(other)}; the updates drove them there"
+        message = (
+            f"{when}, {pct(share)} of the pre-activations of the {a.units} {a.kind} units of {a.name} {flat} "
+            f"({then}; pre-activation std {g(a.preact_std)}). Those units pass almost no gradient for most inputs "
+            "and answer them with nearly the same value"
+        )
     if len(bad) > 1:
         message += f" ({len(bad)} layers affected)"
     evidence = {
         "layer": a.name,
+        "producer": a.producer,
         "kind": a.kind,
         "units": a.units,
+        "measure": "units" if by_units else "activations",
         "saturated_share_init": worst.at_init,
         "saturated_share_after": worst.after,
+        "saturated_activations_init": worst.mean_init,
+        "saturated_activations_after": worst.mean_after,
         "after_steps": steps,
         "preact_std": a.preact_std,
         "derivative_ratio": ratio,
         "unit_saturated_share": unit_limit,
         "layer_saturated_share": layer_limit,
-        "layers": {v.stats.name: {"init": v.at_init, "after": v.after} for v in verdicts},
+        "activation_saturated_share": pair_limit,
+        "layers": {
+            v.stats.name: {"init": v.at_init, "after": v.after}
+            if by_units
+            else {"init": v.mean_init, "after": v.mean_after}
+            for v in verdicts
+        },
     }
     candidates: list[FixCandidate] = []
     if at_init:
@@ -66,6 +95,9 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         fix = standardize_inputs(ev) if unscaled else None
         if fix:
             candidates.append(fix)
+        layer = rescale_layer(ev, a)
+        if layer:
+            candidates.append(layer)
         candidates.append(xavier_init(ev, a.kind))
     else:
         candidates += [c for c in (lower_lr(ev, 0.1), lower_lr(ev, 0.01)) if c]
@@ -73,11 +105,11 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         Suspect(
             "FD302",
             message,
-            ev.activation_location(a),
+            (ev.locate.init(f"{a.producer}.weight") if at_init and a.producer else None) or ev.activation_location(a),
             a.name,
             evidence,
             candidates,
-            symptom=worst.after > layer_limit,
+            symptom=bad_at(worst, False),
         )
     ]
 
