@@ -320,7 +320,7 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "saturating_tanh",
-        "6 hidden tanh layers with weights ~ N(0, (4/sqrt(fan_in))^2)",
+        "6 hidden tanh layers with torch.randn-scale weights ~ N(0, 1), the output layer left at its default",
         tuple(MLP_BASES),
         ({},),
         "saturated-activations",
@@ -1002,7 +1002,7 @@ def materialize(spec: dict[str, Any]) -> Setup:
     elif op == "zero_init":
         _init_all(model, "zero")
     elif op == "saturating_tanh":
-        _init_all(model.body, "fan_in", gain=4.0)
+        _init_all(model.body, "normal", std=1.0)
     if near == "frozen_first":
         for p in model.body[0].parameters():
             p.requires_grad_(False)
