@@ -109,7 +109,8 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
             a.name,
             evidence,
             candidates,
-            symptom=bad_at(worst, False),
+            # units stuck for good are the training's symptom; a share of flat pairs must show its cost by a fix
+            symptom=units_bad(worst, False),
         )
     ]
 
