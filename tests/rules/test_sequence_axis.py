@@ -14,7 +14,7 @@ from fitdoctor.analysis import analyse, gather_evidence
 from fitdoctor.batches import Batch
 from fitdoctor.evidence import Locator
 from fitdoctor.probes.sequence import SequenceInput
-from fitdoctor.rules.sequence_axis import batch_axis, misread_layers
+from fitdoctor.rules.sequence_axis import batch_axis, misread_layers, undecided_layers
 from fitdoctor.selection import RuleSelection
 from fitdoctor.training import TrainingSetup
 from rule_support import setup_of, suspects
@@ -51,15 +51,17 @@ class _Attention(nn.Module):
         return self.head(out.mean(1))
 
 
-def _setup(model: nn.Module, seed: int, time_first: bool = False) -> TrainingSetup:
+def _setup(
+    model: nn.Module, seed: int, time_first: bool = False, steps: int = STEPS, batch: int = BATCH
+) -> TrainingSetup:
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(SAMPLES, STEPS, 1, generator=g)
-    weights = 0.7 ** torch.arange(STEPS - 1, -1, -1.0)
+    x = torch.randn(SAMPLES, steps, 1, generator=g)
+    weights = 0.7 ** torch.arange(steps - 1, -1, -1.0)
     y = (x[..., 0] * weights).sum(1, keepdim=True) / weights.norm()
     batches = []
-    for i in range(0, SAMPLES, BATCH):
-        xb = x[i : i + BATCH]
-        batches.append(Batch((xb.transpose(0, 1) if time_first else xb,), {}, y[i : i + BATCH], (BATCH, 1)))
+    for i in range(0, SAMPLES, batch):
+        xb = x[i : i + batch]
+        batches.append(Batch((xb.transpose(0, 1) if time_first else xb,), {}, y[i : i + batch], (batch, 1)))
     return setup_of(model, batches, "mse_loss", lr=3e-3, seed=seed)
 
 
@@ -78,6 +80,21 @@ def test_fd206_a_gru_fed_batch_first_data_and_its_twins(seed: int) -> None:
     assert _fd206(_setup(_Recurrent(batch_first=True, time_first=False), seed)) == []
     torch.manual_seed(seed)
     assert _fd206(_setup(_Recurrent(batch_first=False, time_first=True), seed, time_first=True)) == []
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fd206_as_many_samples_as_steps_the_replay_decides(seed: int) -> None:
+    """Batches of 16 sequences of 16 steps: the shapes can't tell the layouts apart, the batch_first=True replay
+    can. Fed (batch, time, feature) the finding is confirmed; fed (time, batch, feature), as the layer expects, it
+    stays an unconfirmed info, since the swapped replay mixes the samples and does worse."""
+    square = {"steps": 16, "batch": 16}
+    assert SAMPLES % 16 == 0  # every batch square, the last one too
+    torch.manual_seed(seed)
+    ((code, severity, confidence),) = _fd206(_setup(_Recurrent(batch_first=False, time_first=False), seed, **square))
+    assert (code, confidence) == ("FD206", "confirmed") and severity != "info"
+    torch.manual_seed(seed)
+    setup = _setup(_Recurrent(batch_first=False, time_first=True), seed, time_first=True, **square)
+    assert _fd206(setup) == [("FD206", "info", "suspected")]
 
 
 def test_fd206_attention_fed_batch_first_data() -> None:
@@ -125,3 +142,12 @@ def test_a_layer_is_misread_only_when_every_judgeable_call_says_so() -> None:
     assert list(misread_layers([misread, _call((32, 32, 8), (32, 1))])) == ["rnn"]
     assert misread_layers([misread, _call((16, 64, 8), (64, 1))]) == {}  # contradicting calls: no verdict
     assert misread_layers([_call((64, 16, 8), (64, 1), batch_first=True)]) == {}
+
+
+def test_a_layer_is_undecided_only_when_every_call_is_square() -> None:
+    square = _call((32, 32, 8), (32, 1))
+    assert list(undecided_layers([square, _call((32, 32, 8), (32,))])) == ["rnn"]
+    assert undecided_layers([square, _call((16, 32, 8), (32, 1))]) == {}  # a last batch that tells
+    assert undecided_layers([_call((32, 32, 8), (32, 32))]) == {}  # a per-step target
+    assert undecided_layers([_call((32, 32, 8), None)]) == {}
+    assert undecided_layers([_call((32, 32, 8), (32, 1), batch_first=True)]) == {}

@@ -50,6 +50,27 @@ def misread_layers(calls: Sequence[SequenceInput]) -> dict[str, list[SequenceInp
     return out
 
 
+def undecided_layers(calls: Sequence[SequenceInput]) -> dict[str, list[SequenceInput]]:
+    """Layers with ``batch_first=False`` whose every call has as many samples as time steps: the target's sample
+    count on both leading axes (a per-step target excluded), so that only a replay can tell the layouts apart."""
+    by_layer: dict[str, list[SequenceInput]] = defaultdict(list)
+    for call in calls:
+        if not call.batch_first:
+            by_layer[call.module].append(call)
+    out = {}
+    for name, layer_calls in by_layer.items():
+        if all(_square(c) for c in layer_calls):
+            out[name] = layer_calls
+    return out
+
+
+def _square(call: SequenceInput) -> bool:
+    shape, target = call.shape, call.target_shape
+    if not target or len(shape) < 3 or shape[0] != shape[1] or target[0] != shape[0]:
+        return False
+    return len(target) == 1 or target[1] == 1 or target[1] != shape[0]  # not a per-step target
+
+
 def batch_first(ev: Evidence, names: Sequence[str], kind: str) -> FixCandidate:
     """The fix: create the layers with ``batch_first=True``, replayed by setting the flag on a fresh copy."""
 
@@ -83,20 +104,31 @@ def batch_first(ev: Evidence, names: Sequence[str], kind: str) -> FixCandidate:
 
 @rule("FD206", needs=("sequence_inputs",))
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
-    """A ``batch_first=False`` layer whose input has the loss target's sample count on axis 0, not axis 1."""
+    """A ``batch_first=False`` layer whose input has the loss target's sample count on axis 0, not axis 1; or,
+    where every batch has as many samples as time steps, one whose ``batch_first=True`` replay decides."""
     misread = misread_layers(ev.sequence_inputs)
-    if not misread:
+    undecided = {} if misread else undecided_layers(ev.sequence_inputs)
+    if not misread and not undecided:
         return []
-    names = list(misread)
-    call = misread[names[0]][0]
+    names = list(misread or undecided)
+    call = (misread or undecided)[names[0]][0]
     samples, steps = call.shape[0], call.shape[1]
-    message = (
-        f"{names[0]} ({call.kind}, batch_first=False) reads its input as (time, batch, feature), but it receives "
-        f"{list(call.shape)} with the batch's {samples} samples on the first axis (the target is "
-        f"{list(call.target_shape or ())}): it runs across the {samples} samples of a batch as if they were one "
-        f"sequence, {steps} such sequences side by side, so every prediction mixes the samples before it in the "
-        "batch and sees one step of its own sequence"
-    )
+    if misread:
+        message = (
+            f"{names[0]} ({call.kind}, batch_first=False) reads its input as (time, batch, feature), but it receives "
+            f"{list(call.shape)} with the batch's {samples} samples on the first axis (the target is "
+            f"{list(call.target_shape or ())}): it runs across the {samples} samples of a batch as if they were one "
+            f"sequence, {steps} such sequences side by side, so every prediction mixes the samples before it in the "
+            "batch and sees one step of its own sequence"
+        )
+    else:
+        message = (
+            f"{names[0]} ({call.kind}, batch_first=False) reads its input as (time, batch, feature) and receives "
+            f"{list(call.shape)} against a target of {list(call.target_shape or ())}: with as many samples as time "
+            "steps in every batch the shapes can't tell which axis holds the samples, so the replay with "
+            "batch_first=True decides. If the data is (batch, time, feature), the layer runs across the samples of "
+            "a batch as if they were one sequence"
+        )
     if len(names) > 1:
         message += f" ({len(names)} layers read it so: {', '.join(names)})"
     evidence = {
@@ -104,6 +136,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         "kind": call.kind,
         "input_shape": list(call.shape),
         "target_shape": list(call.target_shape or ()),
+        "decided_by": "shapes" if misread else "replay",
     }
     return [
         Suspect("FD206", message, ev.locate.module(names[0]), names[0], evidence, [batch_first(ev, names, call.kind)])
