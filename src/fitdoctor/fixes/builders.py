@@ -1,47 +1,26 @@
-"""The fixes fitdoctor knows how to replay."""
+"""The fixes fitdoctor knows how to replay (those that re-initialise or resize layers are in ``fixes.weights``)."""
 
 from __future__ import annotations
 
 import re
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
+from fitdoctor.fixes.names import assigned_name
 from fitdoctor.location import Location
 from fitdoctor.patches.edits import SourceEdit
-from fitdoctor.probes.activations import ActivationStats, FinalActivation, pretty
+from fitdoctor.probes.activations import ActivationStats, FinalActivation
 from fitdoctor.snippets import strip_activation
 from fitdoctor.training import Plan
-
-_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def _fmt_lr(lr: float) -> str:
     """A learning rate as people write one: ``7e-3`` below 0.01, else 3 significant digits (``0.156``)."""
     return f"{lr:.0e}".replace("e-0", "e-").replace("e+0", "e") if lr < 0.01 else f"{lr:.3g}"
-
-
-def _assigned_name(location: Location | None) -> str | None:
-    """The name a line assigns (``optimizer`` of ``optimizer = torch.optim.SGD(...)``), None if it assigns none."""
-    if location is None:
-        return None
-    match = re.match(r"\s*([A-Za-z_][\w.]*)\s*(?::[^=]+)?=(?!=)", location.source)
-    return match.group(1) if match else None
-
-
-def _model_name(ev: Evidence) -> str | None:
-    """The name the script's model goes by where its optimizer is built: the name the model's creation line
-    assigns, or else the one whose ``.parameters()`` the optimizer line passes (a model built inside a helper
-    function, ``model = make_mlp(4)``, is located at the helper's ``return``)."""
-    name = _assigned_name(ev.locate.model)
-    if name is None and ev.locate.optimizer is not None:
-        match = re.search(r"([A-Za-z_][\w.]*)\.parameters\(\)", ev.locate.optimizer.source)
-        name = match.group(1) if match else None
-    return name
 
 
 def _activation_edits(ev: Evidence, stats: ActivationStats, location: Location | None) -> tuple[SourceEdit, ...]:
@@ -59,7 +38,7 @@ def _activation_edits(ev: Evidence, stats: ActivationStats, location: Location |
 def _before_loss(ev: Evidence, owner: Location | None, call: str) -> tuple[SourceEdit, ...]:
     """Call ``<name>.<call>`` right before the statement that computes the loss, ``name`` being what the
     ``owner`` line assigns (the model's or the optimizer's variable)."""
-    name, loss = _assigned_name(owner), ev.locate.loss
+    name, loss = assigned_name(owner), ev.locate.loss
     if name is None or loss is None:
         return ()
     return (SourceEdit("insert_before", loss.path, loss.line, value=f"{name}.{call}"),)
@@ -130,7 +109,7 @@ def standardize_inputs(ev: Evidence) -> FixCandidate | None:
 
 def _standardize_edits(ev: Evidence, constant: bool) -> tuple[SourceEdit, ...]:
     """Standardise the model's input where the script builds it, over the axes the replay standardises."""
-    name, call = _assigned_name(ev.locate.model), ev.locate.model_call
+    name, call = assigned_name(ev.locate.model), ev.locate.model_call
     first = ev.setup.batches[0].args[0] if ev.setup.batches and ev.setup.batches[0].args else None
     if name is None or "." in name or call is None or not isinstance(first, torch.Tensor) or first.ndim < 2:
         return ()
@@ -173,119 +152,6 @@ def remove_final_activation(ev: Evidence, final: FinalActivation, stats: Activat
     )
 
 
-def _init_layers(model: nn.Module, how: str, gain_kind: str = "relu") -> None:
-    for m in model.modules():
-        if isinstance(m, _LAYERS):
-            if how == "he":
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            else:
-                nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain(cast(Any, gain_kind)))
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
-_INIT_LOOP = (
-    "for layer in {model}.modules():  # {what}\n"
-    "    if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):\n"
-    "        {init}\n"
-    "        if layer.bias is not None:\n"
-    "            nn.init.zeros_(layer.bias)"
-)
-
-
-def _init_edits(ev: Evidence, what: str, init: str) -> tuple[SourceEdit, ...]:
-    """Initialise every Linear/Conv layer as ``_init_layers`` does, right before the optimizer is built (after
-    whatever the script did to the weights before)."""
-    model, opt = _model_name(ev), ev.locate.optimizer
-    if model is None or "." in model or opt is None or _assigned_name(opt) is None:
-        return ()
-    statement = _INIT_LOOP.format(model=model, what=what, init=init)
-    return (SourceEdit("insert_before", opt.path, opt.line, value=statement),)
-
-
-def he_init(ev: Evidence) -> FixCandidate:
-    """He (Kaiming) normal init of every Linear/Conv weight, zero biases."""
-    snippet = (
-        "for m in model.modules():\n"
-        "    if isinstance(m, (nn.Linear, nn.Conv2d)):\n"
-        '        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")\n'
-        "        nn.init.zeros_(m.bias)"
-    )
-    return FixCandidate(
-        "he-init",
-        "Initialise the layers with He (Kaiming) init and zero biases",
-        snippet,
-        Plan("he-init", model_edits=(lambda m: _init_layers(m, "he"),)),
-        ev.locate.model,
-        edits=_init_edits(
-            ev, "He (Kaiming) init, zero biases", 'nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")'
-        ),
-    )
-
-
-def xavier_init(ev: Evidence, kind: str) -> FixCandidate:
-    """Glorot (Xavier) uniform init with the activation's gain, zero biases."""
-    gain_kind = kind if kind in ("tanh", "sigmoid", "relu", "selu") else "linear"
-    snippet = (
-        "for m in model.modules():\n"
-        "    if isinstance(m, nn.Linear):\n"
-        f'        nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("{gain_kind}"))\n'
-        "        nn.init.zeros_(m.bias)"
-    )
-    return FixCandidate(
-        "xavier-init",
-        "Initialise the layers with Glorot (Xavier) init for this activation",
-        snippet,
-        Plan("xavier-init", model_edits=(lambda m: _init_layers(m, "xavier", gain_kind),)),
-        ev.locate.model,
-        edits=_init_edits(
-            ev,
-            f"Glorot (Xavier) init for {gain_kind}, zero biases",
-            f'nn.init.xavier_uniform_(layer.weight, gain=nn.init.calculate_gain("{gain_kind}"))',
-        ),
-    )
-
-
-def rescale_layer(ev: Evidence, stats: ActivationStats) -> FixCandidate | None:
-    """Glorot (Xavier) uniform init with the activation's gain for the one layer that feeds ``stats``, zero bias.
-
-    Every other layer keeps its initialisation (a deliberately small output layer, for instance, which a
-    re-initialisation of the whole model would undo). None when no Linear or convolution feeds the activation.
-    """
-    name = stats.producer
-    layer = ev.module(name) if name else None
-    if name is None or not isinstance(layer, _LAYERS):
-        return None
-    gain_kind = stats.kind if stats.kind in ("tanh", "sigmoid", "relu", "selu") else "linear"
-    has_bias = layer.bias is not None
-
-    def edit(model: nn.Module) -> None:
-        target = model.get_submodule(name)
-        nn.init.xavier_uniform_(cast(Any, target).weight, gain=nn.init.calculate_gain(cast(Any, gain_kind)))
-        if has_bias:
-            nn.init.zeros_(cast(Any, target).bias)
-
-    def lines(model_name: str) -> str:
-        target = model_name + pretty(name)[len("model") :]
-        out = f'nn.init.xavier_uniform_({target}.weight, gain=nn.init.calculate_gain("{gain_kind}"))'
-        return out + (f"\nnn.init.zeros_({target}.bias)" if has_bias else "")
-
-    model_name, opt = _model_name(ev), ev.locate.optimizer
-    edits: tuple[SourceEdit, ...] = ()
-    if model_name is not None and "." not in model_name and opt is not None and _assigned_name(opt) is not None:
-        statement = f"# Glorot (Xavier) init for {gain_kind}, zero bias, for the layer feeding the saturated units\n"
-        edits = (SourceEdit("insert_before", opt.path, opt.line, value=statement + lines(model_name)),)
-    return FixCandidate(
-        f"xavier-layer-{name}",
-        f"Initialise {pretty(name)} with Glorot (Xavier) init for {gain_kind}",
-        lines("model"),
-        Plan(f"xavier-layer-{name}", model_edits=(edit,)),
-        ev.locate.init(f"{name}.weight") or ev.locate.module(name),
-        note="only this layer: the others keep their initialisation",
-        edits=edits,
-    )
-
-
 def leaky_relu(ev: Evidence, stats: ActivationStats) -> FixCandidate:
     """Replace ReLU by LeakyReLU(0.01) everywhere (keeps a gradient for negative inputs)."""
 
@@ -301,24 +167,6 @@ def leaky_relu(ev: Evidence, stats: ActivationStats) -> FixCandidate:
         Plan("leaky-relu", activation_edit=edit),
         location,
     )
-
-
-def relu_he(ev: Evidence, kinds: frozenset[str]) -> FixCandidate:
-    """Swap hidden sigmoid/tanh activations for ReLU, with He init."""
-    final_index = ev.final.index if ev.final else None
-
-    def edit(i: int, kind: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return F.relu(args[0]) if kind in kinds and i != final_index else None
-
-    snippet = (
-        "nn.ReLU()  # instead of nn.Sigmoid() / nn.Tanh() between hidden layers\n"
-        "for m in model.modules():\n"
-        "    if isinstance(m, nn.Linear):\n"
-        '        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")\n'
-        "        nn.init.zeros_(m.bias)"
-    )
-    plan = Plan("relu-he-init", model_edits=(lambda m: _init_layers(m, "he"),), activation_edit=edit)
-    return FixCandidate("relu-he-init", "Use ReLU with He init between hidden layers", snippet, plan, ev.locate.model)
 
 
 def lower_lr(ev: Evidence, factor: float) -> FixCandidate | None:
@@ -337,71 +185,6 @@ def lower_lr(ev: Evidence, factor: float) -> FixCandidate | None:
         Plan(f"lr-x{factor:g}", lr_scale=factor),
         location,
         edits=lr_edits(ev, new),
-    )
-
-
-def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
-    parent_name, _, attr = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, attr, new)
-
-
-def widen(ev: Evidence, layers: list[ActivationStats], factor: int) -> FixCandidate | None:
-    """Widen narrow hidden Linear layers ``factor`` times (and the Linears that read them), with He init.
-
-    Each of ``layers`` must sit between two Linear layers (its producer and its consumer) whose widths match its
-    units; the others are left as they are. In a stack of narrow layers a Linear is the consumer of one and the
-    producer of the next, so both of its sides grow. None when no layer qualifies.
-    """
-    sizes: dict[str, tuple[int, int]] = {}  # module name -> (in_features, out_features) after widening
-    bias: dict[str, bool] = {}
-    widened: list[ActivationStats] = []
-    for stats in layers:
-        producer = ev.module(stats.producer) if stats.producer else None
-        consumer = ev.module(stats.consumer) if stats.consumer else None
-        if not (isinstance(producer, nn.Linear) and isinstance(consumer, nn.Linear)):
-            continue
-        if producer.out_features != stats.units or consumer.in_features != stats.units:
-            continue
-        assert stats.producer is not None and stats.consumer is not None
-        width = stats.units * factor
-        for name, module in ((stats.producer, producer), (stats.consumer, consumer)):
-            sizes.setdefault(name, (module.in_features, module.out_features))
-            bias[name] = module.bias is not None
-        sizes[stats.producer] = (sizes[stats.producer][0], width)
-        sizes[stats.consumer] = (width, sizes[stats.consumer][1])
-        widened.append(stats)
-    if not widened:
-        return None
-
-    def edit(model: nn.Module) -> None:
-        _init_layers(model, "he")
-        for name, (n_in, n_out) in sizes.items():
-            _set_module(model, name, nn.Linear(n_in, n_out, bias=bias[name]))
-        _init_layers(model, "he")
-
-    first = widened[0]
-    assert first.producer is not None
-    location = ev.locate.module(first.producer)
-    units = sorted({s.units for s in widened})
-    was = " or ".join(str(u) for u in units)
-    if len(widened) == 1:
-        n_in, width = sizes[first.producer]
-        n_out = sizes[first.consumer or ""][1]
-        snippet = f"nn.Linear({n_in}, {width})  # was nn.Linear({n_in}, {first.units}); and nn.Linear({width}, {n_out}) after it\n"
-        title = f"Use a wider layer ({width} units instead of {first.units}) with He init"
-    else:
-        snippet = f"# each of the {len(widened)} hidden layers {factor} times wider (was {was} units), e.g.\n"
-        snippet += f"nn.Linear({sizes[first.producer][0]}, {sizes[first.producer][1]})  # was {first.units} units\n"
-        title = f"Use wider layers ({factor}× the {was} units of {len(widened)} layers) with He init"
-    snippet += '# with He init: nn.init.kaiming_normal_(layer.weight, nonlinearity="relu"), zero biases'
-    return FixCandidate(
-        "widen-he-init",
-        title,
-        snippet,
-        Plan("widen-he-init", model_edits=(edit,)),
-        location,
-        note=f"{was} units leave little room when some die",
     )
 
 
@@ -468,7 +251,7 @@ def _target_scaling_edits(ev: Evidence, first: torch.Tensor | None) -> tuple[Sou
     """The ``·σ + μ`` of the replay as a forward hook on the model, with the statistics of the target variable
     the loss reads, over the axes the replay took them (the last one is the column). Only where the loss sees
     the model's whole output (not one head's, nor a recorded objective's)."""
-    model, loss = _assigned_name(ev.locate.model), ev.locate.loss
+    model, loss = assigned_name(ev.locate.model), ev.locate.loss
     batch = ev.setup.batches[0] if ev.setup.batches else None
     if model is None or "." in model or loss is None or batch is None or first is None:
         return ()
@@ -476,7 +259,7 @@ def _target_scaling_edits(ev: Evidence, first: torch.Tensor | None) -> tuple[Sou
         return ()
     dims = {1: "", 2: "dim=0", 3: "dim=(0, 1)"}[max(first.ndim, 1)]
     call = ev.locate.model_call
-    prediction = _assigned_name(call) if call is not None and call.line != loss.line else None
+    prediction = assigned_name(call) if call is not None and call.line != loss.line else None
     value = _TARGET_SCALING.replace("{dims}", dims)
     return (SourceEdit("insert_after_target", loss.path, loss.line, name=model, keyword=prediction or "", value=value),)
 
@@ -504,7 +287,7 @@ def reshape_target(ev: Evidence, pred_shape: tuple[int, ...], target_shape: tupl
 
     location = ev.locate.loss
     snippet = "loss = criterion(pred, y.view_as(pred))  # or build y with shape (N, 1): y = y.unsqueeze(1)"
-    prediction = _assigned_name(ev.locate.model_call)
+    prediction = assigned_name(ev.locate.model_call)
     edits: tuple[SourceEdit, ...] = ()
     if location is not None and prediction is not None and prediction.isidentifier():
         # the expression paired with the prediction in the loss (an argument, or an operand of `pred - y`)
@@ -569,7 +352,7 @@ def all_parameters(ev: Evidence) -> FixCandidate:
 def _all_params_edits(ev: Evidence) -> tuple[SourceEdit, ...]:
     """The optimizer's first argument, where it is built, becomes the model's ``parameters()``: of the one
     model whose parameters no optimizer holds, when the script trains several (a GAN's discriminator)."""
-    where, model = ev.locate.optimizer, _assigned_name(ev.locate.model)
+    where, model = ev.locate.optimizer, assigned_name(ev.locate.model)
     roots = {n.split(".", 1)[0] for n in ev.loop.params_outside_optimizer}
     if ev.loop.models and len(roots) == 1 and roots <= set(ev.loop.models):
         model = roots.pop()  # the script's own name for it

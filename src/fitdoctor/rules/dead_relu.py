@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
-from fitdoctor.fixes.builders import he_init, leaky_relu, lower_lr, widen
+from fitdoctor.fixes.builders import leaky_relu, lower_lr
+from fitdoctor.fixes.weights import he_init, widen
 from fitdoctor.probes.activations import DYING, ActivationStats, duplicate_units
 from fitdoctor.rules.base import Suspect, pct, rule
 

@@ -9,7 +9,7 @@ from torch import nn
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
-from fitdoctor.fixes.builders import he_init, xavier_init
+from fitdoctor.fixes.weights import he_init, xavier_init
 from fitdoctor.probes.activations import pretty
 from fitdoctor.rules.base import Suspect, g, rule
 from fitdoctor.training import fresh_model

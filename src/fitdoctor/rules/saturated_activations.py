@@ -5,7 +5,8 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
-from fitdoctor.fixes.builders import lower_lr, rescale_layer, standardize_inputs, xavier_init
+from fitdoctor.fixes.builders import lower_lr, standardize_inputs
+from fitdoctor.fixes.weights import rescale_layer, xavier_init
 from fitdoctor.probes.activations import SATURATING
 from fitdoctor.rules._layers import LayerVerdict, layer_verdicts
 from fitdoctor.rules.base import Suspect, g, pct, rule

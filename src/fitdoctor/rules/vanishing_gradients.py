@@ -5,7 +5,7 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence, StateEvidence
 from fitdoctor.fixes import FixCandidate
-from fitdoctor.fixes.builders import relu_he, xavier_init
+from fitdoctor.fixes.weights import relu_he, xavier_init
 from fitdoctor.measured import Measured
 from fitdoctor.probes.activations import pretty
 from fitdoctor.rules.base import Suspect, g, rule
