@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 import torch.nn.functional as F
@@ -17,15 +18,24 @@ from fitdoctor.training import Plan
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+def _gain_kind(kind: str) -> str:
+    """The ``nn.init.calculate_gain`` name for an activation: its own where torch knows it, else linear."""
+    return kind if kind in ("tanh", "sigmoid", "relu", "selu") else "linear"
+
+
+def _init_layer(m: Any, how: str, gain_kind: str = "relu") -> None:
+    if how == "he":
+        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    else:
+        nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain(cast(Any, gain_kind)))
+    if m.bias is not None:
+        nn.init.zeros_(m.bias)
+
+
 def _init_layers(model: nn.Module, how: str, gain_kind: str = "relu") -> None:
     for m in model.modules():
         if isinstance(m, _LAYERS):
-            if how == "he":
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            else:
-                nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain(cast(Any, gain_kind)))
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+            _init_layer(m, how, gain_kind)
 
 
 _INIT_LOOP = (
@@ -37,14 +47,18 @@ _INIT_LOOP = (
 )
 
 
-def _init_edits(ev: Evidence, what: str, init: str) -> tuple[SourceEdit, ...]:
-    """Initialise every Linear/Conv layer as ``_init_layers`` does, right before the optimizer is built (after
-    whatever the script did to the weights before)."""
+def _before_optimizer(ev: Evidence, statement: Callable[[str], str]) -> tuple[SourceEdit, ...]:
+    """Insert ``statement(model's name)`` right before the optimizer is built (after whatever the script did to
+    the weights before); no edit when the model's or the optimizer's name can't be read."""
     model, opt = model_name(ev), ev.locate.optimizer
     if model is None or "." in model or opt is None or assigned_name(opt) is None:
         return ()
-    statement = _INIT_LOOP.format(model=model, what=what, init=init)
-    return (SourceEdit("insert_before", opt.path, opt.line, value=statement),)
+    return (SourceEdit("insert_before", opt.path, opt.line, value=statement(model)),)
+
+
+def _init_edits(ev: Evidence, what: str, init: str) -> tuple[SourceEdit, ...]:
+    """Initialise every Linear/Conv layer as ``_init_layers`` does, right before the optimizer is built."""
+    return _before_optimizer(ev, lambda model: _INIT_LOOP.format(model=model, what=what, init=init))
 
 
 def he_init(ev: Evidence) -> FixCandidate:
@@ -69,7 +83,7 @@ def he_init(ev: Evidence) -> FixCandidate:
 
 def xavier_init(ev: Evidence, kind: str) -> FixCandidate:
     """Glorot (Xavier) uniform init with the activation's gain, zero biases."""
-    gain_kind = kind if kind in ("tanh", "sigmoid", "relu", "selu") else "linear"
+    gain_kind = _gain_kind(kind)
     snippet = (
         "for m in model.modules():\n"
         "    if isinstance(m, nn.Linear):\n"
@@ -100,33 +114,23 @@ def rescale_layer(ev: Evidence, stats: ActivationStats) -> FixCandidate | None:
     layer = ev.module(name) if name else None
     if name is None or not isinstance(layer, _LAYERS):
         return None
-    gain_kind = stats.kind if stats.kind in ("tanh", "sigmoid", "relu", "selu") else "linear"
+    gain_kind = _gain_kind(stats.kind)
     has_bias = layer.bias is not None
-
-    def edit(model: nn.Module) -> None:
-        target = model.get_submodule(name)
-        nn.init.xavier_uniform_(cast(Any, target).weight, gain=nn.init.calculate_gain(cast(Any, gain_kind)))
-        if has_bias:
-            nn.init.zeros_(cast(Any, target).bias)
 
     def lines(var: str) -> str:
         target = var + pretty(name)[len("model") :]
         out = f'nn.init.xavier_uniform_({target}.weight, gain=nn.init.calculate_gain("{gain_kind}"))'
         return out + (f"\nnn.init.zeros_({target}.bias)" if has_bias else "")
 
-    var, opt = model_name(ev), ev.locate.optimizer
-    edits: tuple[SourceEdit, ...] = ()
-    if var is not None and "." not in var and opt is not None and assigned_name(opt) is not None:
-        statement = f"# Glorot (Xavier) init for {gain_kind}, zero bias, for the layer feeding the saturated units\n"
-        edits = (SourceEdit("insert_before", opt.path, opt.line, value=statement + lines(var)),)
+    comment = f"# Glorot (Xavier) init for {gain_kind}, zero bias, for the layer feeding the saturated units\n"
     return FixCandidate(
         f"xavier-layer-{name}",
         f"Initialise {pretty(name)} with Glorot (Xavier) init for {gain_kind}",
         lines("model"),
-        Plan(f"xavier-layer-{name}", model_edits=(edit,)),
+        Plan(f"xavier-layer-{name}", model_edits=(lambda m: _init_layer(m.get_submodule(name), "xavier", gain_kind),)),
         ev.locate.init(f"{name}.weight") or ev.locate.module(name),
         note="only this layer: the others keep their initialisation",
-        edits=edits,
+        edits=_before_optimizer(ev, lambda var: comment + lines(var)),
     )
 
 

@@ -36,14 +36,19 @@ def batch_axis(call: SequenceInput) -> int | None:
     return None
 
 
-def misread_layers(calls: Sequence[SequenceInput]) -> dict[str, list[SequenceInput]]:
-    """Layers with ``batch_first=False`` whose every judgeable call had the samples on axis 0 (at least one)."""
+def _time_first_layers(calls: Sequence[SequenceInput]) -> dict[str, list[SequenceInput]]:
+    """The calls of each layer with ``batch_first=False``, by layer."""
     by_layer: dict[str, list[SequenceInput]] = defaultdict(list)
     for call in calls:
         if not call.batch_first:
             by_layer[call.module].append(call)
+    return by_layer
+
+
+def misread_layers(calls: Sequence[SequenceInput]) -> dict[str, list[SequenceInput]]:
+    """Layers with ``batch_first=False`` whose every judgeable call had the samples on axis 0 (at least one)."""
     out = {}
-    for name, layer_calls in by_layer.items():
+    for name, layer_calls in _time_first_layers(calls).items():
         axes = {batch_axis(c) for c in layer_calls} - {None}
         if axes == {0}:
             out[name] = layer_calls
@@ -53,15 +58,7 @@ def misread_layers(calls: Sequence[SequenceInput]) -> dict[str, list[SequenceInp
 def undecided_layers(calls: Sequence[SequenceInput]) -> dict[str, list[SequenceInput]]:
     """Layers with ``batch_first=False`` whose every call has as many samples as time steps: the target's sample
     count on both leading axes (a per-step target excluded), so that only a replay can tell the layouts apart."""
-    by_layer: dict[str, list[SequenceInput]] = defaultdict(list)
-    for call in calls:
-        if not call.batch_first:
-            by_layer[call.module].append(call)
-    out = {}
-    for name, layer_calls in by_layer.items():
-        if all(_square(c) for c in layer_calls):
-            out[name] = layer_calls
-    return out
+    return {name: cs for name, cs in _time_first_layers(calls).items() if all(_square(c) for c in cs)}
 
 
 def _square(call: SequenceInput) -> bool:
