@@ -241,6 +241,7 @@ def _overhead_one(
     import torch
     import torch.nn.functional as F
 
+    from fitdoctor.capture.budget import CaptureBudget
     from fitdoctor.capture.recorder import Recorder
     from fitdoctor.capture.userframes import UserFiles
 
@@ -274,7 +275,7 @@ def _overhead_one(
     for block in range(blocks):
         if block % 2:  # alternate which loop goes first, so drift hits both alike
             plain.append(steps(k))
-        recorder = Recorder(UserFiles(None), 10**9, time_budget=float("inf"))
+        recorder = Recorder(UserFiles(None), CaptureBudget(10**9))
         recorder.install()
         try:
             first.append(steps(1))  # the first captured step clones the initial weights

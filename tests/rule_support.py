@@ -14,6 +14,7 @@ from torch import nn
 
 from fitdoctor.analysis import analyse, gather_evidence
 from fitdoctor.batches import Batch
+from fitdoctor.capture.budget import CaptureBudget
 from fitdoctor.capture.recorder import Recorder
 from fitdoctor.capture.stops import StopCapture
 from fitdoctor.capture.userframes import UserFiles
@@ -52,7 +53,7 @@ def setup_of(
 
 def capture(train: Callable[[], object], steps: int = 5) -> Recorder:
     """Run ``train`` (the user's loop) under an in-process capture stopped after ``steps`` steps."""
-    recorder = Recorder(UserFiles(None), steps, time_budget=math.inf)
+    recorder = Recorder(UserFiles(None), CaptureBudget(steps))
     recorder.install()
     try:
         train()

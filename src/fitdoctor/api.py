@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fitdoctor import options
 from fitdoctor.analysis import analyse
+from fitdoctor.capture.budget import CaptureBudget
 from fitdoctor.capture.build import build, problem
 from fitdoctor.capture.recorder import Recorder
 from fitdoctor.capture.stops import StopCapture
@@ -202,7 +203,7 @@ def check(
         trained = copy.deepcopy(model)
         trained.train()
         opt = _optimizer(optimizer, model, trained)
-        recorder = Recorder(UserFiles(None), steps, time_budget=float("inf"))
+        recorder = Recorder(UserFiles(None), CaptureBudget(steps))
         recorder.install()
         try:
             batches = itertools.cycle(loader) if not isinstance(loader, DataLoader) else _cycle(loader)
@@ -307,7 +308,7 @@ class Watch:
         self.replay_steps = replay_steps
         self.selection = selection
         self.report: Report | None = None
-        self.recorder = Recorder(UserFiles(None), steps, time_budget=float("inf"), passive=True)
+        self.recorder = Recorder(UserFiles(None), CaptureBudget(steps), passive=True)
 
 
 @contextlib.contextmanager

@@ -140,14 +140,21 @@ def check(
         list[str] | None, typer.Option(help="Skip these rules: code, code prefix or slug; repeatable.")
     ] = None,
     steps: Annotated[
-        int | None, typer.Option(min=1, help="Stop the script after this many optimizer steps. [default: 200]")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Stop the script after this many optimizer steps. By default, 200, or fewer (at least 50) once "
+            "the steps took 3 s: slow steps make a shorter check.",
+            show_default=False,
+        ),
     ] = None,
     time_budget: Annotated[
         float | None,
         typer.Option(
             min=1.0,
             help="Stop the script after this many seconds. The analysis aims at about the time the captured "
-            "steps took (at least 10 s, at most 4x this and 120 s), scaled down for large models. [default: 30]",
+            "steps took (at least 10 s, or 4 s when slow steps ended the capture; at most 4x this and 120 s), "
+            "scaled down for large models. [default: 30]",
         ),
     ] = None,
     replay_steps: Annotated[
@@ -239,6 +246,7 @@ def check(
     them). Exit status: 0 no finding at or above --fail-on, 1 findings, 2 the check could not run.
     """
     from fitdoctor import options as check_option
+    from fitdoctor.capture.budget import CAPTURE_TARGET_S
     from fitdoctor.capture.runner import CheckOptions, resolve_target, run_check
     from fitdoctor.config import load_config
     from fitdoctor.selection import RuleSelection
@@ -258,6 +266,8 @@ def check(
     options = CheckOptions(
         steps=check_option.steps(steps or settings.steps or 200, "--steps"),
         time_budget=check_option.time_budget(time_budget or settings.time_budget or 30.0, "--time-budget"),
+        # Steps the user asked for are captured (within the time budget); by default, slow steps end sooner.
+        capture_target_s=None if (steps or settings.steps) else CAPTURE_TARGET_S,
         replay_steps=check_option.replay_steps(
             replay_steps if replay_steps is not None else (settings.replay_steps or 0), "--replay-steps"
         ),

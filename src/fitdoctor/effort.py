@@ -28,6 +28,10 @@ CAPTURE_MULTIPLE = 1.0
 #: Python and torch. The margin is for load: the estimate grows with it, and at a 5 s floor a loaded benchmark run
 #: (load 3.5 on 2 cores) scaled one setup's evaluation down and turned a borderline fix into a verified one.
 FLOOR_SECONDS = 10.0
+#: The floor when the capture stopped on its target because the user's steps are slow
+#: (``capture.budget.CAPTURE_TARGET_S``): :data:`FLOOR_SECONDS` is for small models, whose whole analysis fits
+#: in it; a slow step makes every part of the analysis long, so it aims at the capture's own time instead.
+SLOW_FLOOR_SECONDS = 4.0
 #: When the analysis must be scaled down, evaluation batches go first, down to this many: the replays'
 #: evaluation costs (points + 1) forward passes over every batch, as much as their training on a CNN.
 MIN_EVAL_BATCHES = 16
@@ -126,7 +130,8 @@ class Effort:
             return None
         return (
             f"effort: one training step takes {self.step_s:.3g} s here, so the analysis was scaled down to aim at "
-            f"{seconds:.0f} s (about the time your captured steps took, at least {FLOOR_SECONDS:.0f} s): "
+            f"{seconds:.0f} s (about the time your captured steps took, {FLOOR_SECONDS:.0f} s at least unless those "
+            f"steps are slow): "
             f"{', '.join(parts)}; a finding a short replay can't confirm stays unconfirmed (info)"
         )
 
@@ -140,14 +145,15 @@ def captured_seconds(first_step_at: float | None, last_step_at: float | None, st
     return seconds, (seconds / (steps - 1) if seconds > 0 else None)
 
 
-def analysis_budget(training_s: float, cap: float = DEFAULT_SECONDS) -> float:
+def analysis_budget(training_s: float, cap: float = DEFAULT_SECONDS, floor: float = FLOOR_SECONDS) -> float:
     """Seconds the analysis aims at, from the seconds the user's captured steps took.
 
     Args:
         training_s: Seconds from the first captured optimizer step to the last.
         cap: The most it may aim at (the default, or less under a short ``--time-budget``).
+        floor: The least it aims at (:data:`SLOW_FLOOR_SECONDS` when the capture was cut for slow steps).
     """
-    return min(cap, max(FLOOR_SECONDS, CAPTURE_MULTIPLE * training_s))
+    return min(cap, max(floor, CAPTURE_MULTIPLE * training_s))
 
 
 def calibrated(step_s: float, forward_s: float, captured_step_s: float | None) -> tuple[float, float]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import runpy
 import signal
@@ -140,6 +141,7 @@ class _Session:
 
     def __init__(self, job: dict[str, Any]) -> None:
         # Imported here so that a broken torch install is reported as our error, not a crash at start.
+        from fitdoctor.capture.budget import CaptureBudget
         from fitdoctor.capture.recorder import Recorder
         from fitdoctor.capture.scratch import WriteGuard
 
@@ -148,7 +150,9 @@ class _Session:
         self.original: Callable[[str], str] = lambda text: _to_original(text, back)
         self.guard = WriteGuard(job["private"], list(back), job["display_root"])
         self.user_files = UserFiles(job["script"], root=job["code_root"], original=self.original)
-        self.recorder = Recorder(self.user_files, job["steps"], job["time_budget"], stage=int(job.get("stage", 1)))
+        target = job.get("capture_target_s")
+        budget = CaptureBudget(job["steps"], job["time_budget"], math.inf if target is None else float(target))
+        self.recorder = Recorder(self.user_files, budget, stage=int(job.get("stage", 1)))
         self.recorder.stops.on_swallowed = self._finish_inside
         self.progress = _progress_writer(job.get("progress"))
         self.crash: BaseException | None = None
@@ -253,8 +257,15 @@ class _Session:
 
     def _report(self) -> dict[str, Any]:
         from fitdoctor.analysis import analyse, meta_report
+        from fitdoctor.capture.budget import TARGET_REASON
         from fitdoctor.capture.build import build, problem
-        from fitdoctor.effort import DEFAULT_SECONDS, analysis_budget, captured_seconds
+        from fitdoctor.effort import (
+            DEFAULT_SECONDS,
+            FLOOR_SECONDS,
+            SLOW_FLOOR_SECONDS,
+            analysis_budget,
+            captured_seconds,
+        )
         from fitdoctor.evidence import Locator
         from fitdoctor.rules._meta import SCRIPT_CRASHED
         from fitdoctor.selection import RuleSelection
@@ -317,6 +328,14 @@ class _Session:
                 "DistributedDataParallel, in one process"
             )
         training_s, step_s = captured_seconds(recorder.first_step_at, recorder.last_step_at, recorder.steps)
+        slow = recorder.stops.reason.startswith(TARGET_REASON)
+        if slow:
+            captured.notes.append(
+                f"capture: one step of your loop takes {step_s or 0:.3g} s here, so the check captured the first "
+                f"{recorder.steps} steps ({training_s:.1f} s of training) rather than {job['steps']}, and aimed its "
+                f"analysis at about that time; `--steps {job['steps']}` captures them all"
+            )
+        cap = min(DEFAULT_SECONDS, 4 * float(job["time_budget"]))
         _keep_freed_memory()
         report = analyse(
             captured.setup,
@@ -330,7 +349,7 @@ class _Session:
             rules=RuleSelection.from_job(job),
             progress=self.progress,
             # The analysis aims at about the time the captured steps took, within 4x the script's budget.
-            budget_s=analysis_budget(training_s, min(DEFAULT_SECONDS, 4 * float(job["time_budget"]))),
+            budget_s=analysis_budget(training_s, cap, SLOW_FLOOR_SECONDS if slow else FLOOR_SECONDS),
             captured_step_s=step_s,
         )
         return report.to_dict()

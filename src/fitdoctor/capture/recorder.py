@@ -25,6 +25,7 @@ from torch.nn.modules import module as module_hooks
 from torch.optim import optimizer as optimizer_hooks
 
 from fitdoctor.capture.batch_store import BatchStore
+from fitdoctor.capture.budget import CaptureBudget
 from fitdoctor.capture.forkhook import fork_hook
 from fitdoctor.capture.functional import storage_of
 from fitdoctor.capture.functorch_slice import FunctorchWatch
@@ -61,19 +62,15 @@ class Recorder:
 
     Args:
         user_files: Which source files are the user's (for line numbers).
-        max_steps: Stop the script after this many optimizer steps.
-        time_budget: Stop the script after this many seconds of training (at least one step).
+        budget: When to stop the script (steps, seconds, the capture target).
         passive: At the budget, stop recording instead of stopping the code (``fitdoctor.watch``).
         stage: Which training stage to capture (1: the first; a stage starts with a new optimizer).
     """
 
-    def __init__(
-        self, user_files: UserFiles, max_steps: int, time_budget: float, passive: bool = False, stage: int = 1
-    ) -> None:
+    def __init__(self, user_files: UserFiles, budget: CaptureBudget, passive: bool = False, stage: int = 1) -> None:
         self.user_files = user_files
         self.passive = passive
-        self.max_steps = max_steps
-        self.time_budget = time_budget
+        self.budget = budget
         self.target_stage = stage
         self.stage = 1
         self.stages_seen = 1
@@ -511,10 +508,10 @@ class Recorder:
 
     def _check_budget(self, now: float) -> None:
         self.last_step_at = now
-        if self.steps >= self.max_steps:
-            self.stops.stop(f"step budget of {self.max_steps} steps reached")
-        elif now - self.started > self.time_budget:
-            self.stops.stop(f"time budget of {self.time_budget:g} s reached after {self.steps} steps")
+        first = self.first_step_at if self.first_step_at is not None else now
+        reason = self.budget.reached(self.steps, now - self.started, now - first)
+        if reason is not None:
+            self.stops.stop(reason)
 
     def _forget_old_operations(self) -> None:
         """Keep the tape to the operations of this step and the one before."""

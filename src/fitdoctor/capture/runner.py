@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from fitdoctor.capture.budget import CAPTURE_TARGET_S
 from fitdoctor.capture.scratch import build_mirror
 from fitdoctor.capture.warm import SOURCE, ChildProcess, start_child
 from fitdoctor.errors import CaptureError, FitdoctorError, Interrupted, UsageError
@@ -55,6 +56,9 @@ class CheckOptions:
     Attributes:
         steps: Stop the script after this many optimizer steps.
         time_budget: Stop the script after this many seconds.
+        capture_target_s: Stop the script once its steps took this long, if it made
+            :data:`~fitdoctor.capture.stops.MIN_CAPTURE_STEPS` (None: only ``steps`` and ``time_budget`` stop it;
+            the CLI's choice when the user gives ``--steps``).
         replay_steps: Steps per replay (0: twice the captured steps, at least 200).
         seed: Seed of the script and of every replay.
         args: Arguments passed to the script.
@@ -73,6 +77,7 @@ class CheckOptions:
 
     steps: int = 200
     time_budget: float = 30.0
+    capture_target_s: float | None = CAPTURE_TARGET_S
     replay_steps: int = 0
     seed: int = 0
     args: list[str] = field(default_factory=list)
@@ -282,6 +287,8 @@ def _run_check(
             "args": list(options.args),
             "steps": options.steps,
             "time_budget": options.time_budget,
+            # Every rank stops at rank 0's step count (a rank stopping on time would hang the others).
+            "capture_target_s": options.capture_target_s if (options.nproc_per_node or 1) <= 1 else None,
             "replay_steps": options.replay_steps,
             "seed": options.seed,
             "stage": options.stage,

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fitdoctor.batches import Batch, planted_targets, shuffled_targets
-from fitdoctor.replay import ReplayResult, deciding_thin, replay
+from fitdoctor.parallel import run_all
+from fitdoctor.replay import ReplayResult, deciding_thin, portable, replay, restored
 from fitdoctor.training import Plan, TrainingSetup
 
 #: The user's own losses at the end of the captured steps: the median of this share of them (at least
@@ -57,23 +58,31 @@ class Controls:
 
 def target_controls(setup: TrainingSetup, eval_batches: Sequence[Batch], steps: int, points: int) -> Controls:
     """Both controls, each the baseline replay (same weights, optimizer, steps and seed) on other targets,
-    measured on the evaluation batches with those targets."""
-    return Controls(
-        _replay_on(setup, shuffled_targets(setup.batches, setup.seed), "shuffled-targets", eval_batches, steps, points),
-        _replay_on(setup, planted_targets(setup.batches, setup.seed), "planted-targets", eval_batches, steps, points),
+    measured on the evaluation batches with those targets. Two independent trainings: on two cores they run
+    at once (``fitdoctor.parallel``), with the same results."""
+    tasks = [
+        (plan, evals)
+        for plan, evals in (
+            _control_plan(shuffled_targets(setup.batches, setup.seed), "shuffled-targets", eval_batches),
+            _control_plan(planted_targets(setup.batches, setup.seed), "planted-targets", eval_batches),
+        )
+        if plan is not None
+    ]
+    outcomes = run_all(
+        tasks,
+        lambda task: replay(setup, task[0], steps, task[1], points=points, thin=deciding_thin(points)),
+        pack=portable,
+        unpack=lambda task, packed: restored(setup, task[0], packed),
     )
+    results = {task[0].name: outcome.value for task, outcome in zip(tasks, outcomes, strict=True)}
+    return Controls(results.get("shuffled-targets"), results.get("planted-targets"))
 
 
-def _replay_on(
-    setup: TrainingSetup,
-    control: dict[int, Batch] | None,
-    name: str,
-    eval_batches: Sequence[Batch],
-    steps: int,
-    points: int,
-) -> ReplayResult | None:
+def _control_plan(
+    control: dict[int, Batch] | None, name: str, eval_batches: Sequence[Batch]
+) -> tuple[Plan | None, list[Batch]]:
+    """The plan that trains on the control's targets, and the evaluation batches with them (None: no control)."""
     if control is None or any(id(b) not in control for b in eval_batches):
-        return None
+        return None, []
     plan = Plan(name, rebatch=lambda batches: [control.get(id(b), b) for b in batches])
-    evals = [control[id(b)] for b in eval_batches]
-    return replay(setup, plan, steps, evals, points=points, thin=deciding_thin(points))
+    return plan, [control[id(b)] for b in eval_batches]
