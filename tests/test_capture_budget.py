@@ -20,11 +20,15 @@ def test_the_time_budget_stops_after_any_number_of_steps() -> None:
     assert CaptureBudget(200, 30.0).reached(3, 30.5, 29.0) == "time budget of 30 s reached after 3 steps"
 
 
-@pytest.mark.parametrize(("steps", "seconds", "stops"), [(49, 100.0, False), (50, 2.9, False), (50, 3.0, True)])
-def test_the_target_needs_its_steps_and_its_seconds(steps: int, seconds: float, stops: bool) -> None:
+@pytest.mark.parametrize(
+    ("steps", "cpu_seconds", "stops"), [(49, 100.0, False), (50, 2.9, False), (50, 3.0, True), (51, 9.0, False)]
+)
+def test_the_target_stops_at_a_multiple_of_its_steps_once_their_cpu_time_is_spent(
+    steps: int, cpu_seconds: float, stops: bool
+) -> None:
     assert MIN_CAPTURE_STEPS == 50 and CAPTURE_TARGET_S == 3.0
-    reason = CaptureBudget(200, math.inf, CAPTURE_TARGET_S).reached(steps, seconds + 1, seconds)
-    assert (reason == f"capture target of 3 s reached after {steps} steps") is stops
+    reason = CaptureBudget(200, math.inf, CAPTURE_TARGET_S).reached(steps, cpu_seconds + 1, cpu_seconds)
+    assert (reason == f"capture target of 3 s of CPU time reached after {steps} steps") is stops
     assert stops or reason is None
 
 
@@ -37,7 +41,7 @@ def test_slow_steps_end_the_capture_at_its_target_and_the_report_says_so() -> No
     run = run_cli("check", str(script), "--format", "json", "--quiet")
     assert run.code == 0, run.stderr[-2000:]
     assert run.report is not None
-    # Every step waits 0.1 s, so 50 steps take at least 4.9 s, past the 3 s target: the capture ends at 50.
+    # Every step spends 0.1 s of CPU, so 50 steps spend at least 4.9 s, past the 3 s target: the capture ends at 50.
     assert run.report["training"]["steps_captured"] == MIN_CAPTURE_STEPS
     assert [f["code"] for f in run.report["findings"]] == []
     notes = [n for n in run.report["training"]["notes"] if n.startswith("capture: ")]

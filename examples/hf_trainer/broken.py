@@ -8,7 +8,7 @@ schedule) the weights change by at most ~1.5e-4 in 300 steps while the task
 needs them to move by ~1e-2 or more: the loss stays at ln 2 = 0.69 (chance)
 and the accuracy at about 50%.
 
-Expected: FD502 learning-rate-too-low, FD303 poor-initialization, FD204 collapsed-output, FD601 loss-not-decreasing
+Expected: FD502 learning-rate-too-low, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import shutil
 import tempfile

@@ -465,7 +465,8 @@ def analyse(
                 f"{confirmation.skipped} fix replay(s) skipped: the fix replays ran past their "
                 f"{max(budget_s, MIN_FIX_SECONDS):.0f} s budget; those fixes are unverified"
             )
-        timings["confirm_s"] = time.perf_counter() - confirm_started
+        # The target controls ran in this phase; they have their own line.
+        timings["confirm_s"] = time.perf_counter() - confirm_started - timings.get("control_s", 0.0)
     timings["analysis_s"] = time.perf_counter() - started
     training_out = summarize_training(
         training or LoopSummary(),

@@ -267,8 +267,26 @@ def _confirmed(
         for s in suspects
     }
     causes = {c for c in codes if confirmed.get(c) and not catalog[c].symptom and not catalog[c].last_resort}
-    yielded = {s.code: sorted(causes - {s.code}) for s in suspects if catalog[s.code].last_resort and causes - {s.code}}
+    # A suspect the failing training would confirm, whose own fixes all made the replay worse, is refuted by
+    # them when another cause is confirmed: the failure is that cause's (e.g. a standard BERT init at a far too
+    # low learning rate: re-initialising loses, raising the rate wins).
+    refuted = {s.code for s in suspects if s.symptom and not s.proof and _made_worse(fixes[s.code])}
+    yielded = {
+        s.code: sorted(causes - {s.code})
+        for s in suspects
+        if (catalog[s.code].last_resort or s.code in refuted) and causes - {s.code}
+    }
     return {code: ok and code not in yielded for code, ok in confirmed.items()}, yielded
+
+
+def _made_worse(fixes: tuple[Fix | None, tuple[Fix, ...]]) -> bool:
+    """Whether a suspect's fixes were all replayed to a higher loss than the baseline's (none: False)."""
+    best, alternatives = fixes
+    measured = [f for f in (best, *alternatives) if f is not None]
+    return bool(measured) and all(
+        not f.verified and f.measure == "loss" and f.before is not None and f.after is not None and f.after > f.before
+        for f in measured
+    )
 
 
 def _escalated(findings: list[Finding], levels: dict[str, Severity]) -> list[Finding]:

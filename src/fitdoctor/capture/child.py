@@ -331,9 +331,9 @@ class _Session:
         slow = recorder.stops.reason.startswith(TARGET_REASON)
         if slow:
             captured.notes.append(
-                f"capture: one step of your loop takes {step_s or 0:.3g} s here, so the check captured the first "
-                f"{recorder.steps} steps ({training_s:.1f} s of training) rather than {job['steps']}, and aimed its "
-                f"analysis at about that time; `--steps {job['steps']}` captures them all"
+                f"capture: your loop's steps are slow ({step_s or 0:.3g} s each here), so the check captured the "
+                f"first {recorder.steps} steps ({training_s:.1f} s of training) rather than {job['steps']}, and aimed "
+                f"its analysis at about that time; `--steps {job['steps']}` captures them all"
             )
         cap = min(DEFAULT_SECONDS, 4 * float(job["time_budget"]))
         _keep_freed_memory()

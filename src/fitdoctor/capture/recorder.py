@@ -95,6 +95,7 @@ class Recorder:
         self.started = time.perf_counter()
         self.first_step_at: float | None = None
         self.last_step_at: float | None = None
+        self._first_cpu: float | None = None  # CPU seconds of this process at the first step's end
         self.steps = 0
         self.model: nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -508,8 +509,9 @@ class Recorder:
 
     def _check_budget(self, now: float) -> None:
         self.last_step_at = now
-        first = self.first_step_at if self.first_step_at is not None else now
-        reason = self.budget.reached(self.steps, now - self.started, now - first)
+        cpu = time.process_time()
+        self._first_cpu = cpu if self._first_cpu is None else self._first_cpu
+        reason = self.budget.reached(self.steps, now - self.started, cpu - self._first_cpu)
         if reason is not None:
             self.stops.stop(reason)
 
