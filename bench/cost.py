@@ -80,7 +80,9 @@ def realistic_scripts() -> list[Path]:
 
 
 #: The phases of the report's ``timings`` the tables break the check into.
-PHASES = ("capture_s", "plan_s", "probes_s", "baseline_s", "lr_range_s", "overfit_s", "confirm_s")
+PHASES = (
+    "start_s", "capture_s", "plan_s", "probes_s", "baseline_s", "lr_range_s", "overfit_s", "control_s", "confirm_s"
+)
 
 
 def examples(

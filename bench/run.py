@@ -188,6 +188,15 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
             )
             + "."
         )
+        mid_runs = [r for r in every if r["full_s"] >= 5]
+        small = [r for r in every if r["full_s"] < 5]
+        w(
+            "  * against issue 15's goals: ≤ 0.25× the whole run on scripts whose run takes ≥ 10 s: "
+            f"{sum(r['ratio_full'] <= 0.25 for r in long_runs)} of {len(long_runs)}; ≤ 1.0× on those of ≥ 5 s: "
+            f"{sum(r['ratio_full'] <= 1.0 for r in mid_runs)} of {len(mid_runs)}; a check within 5 s on the scripts "
+            f"whose run takes under 5 s: {sum(r['check_s'] <= 5 for r in small)} of {len(small)}"
+            + (f" (median {statistics.median(r['check_s'] for r in small):.1f} s)." if small else ".")
+        )
     if ex:
         ratios = [r["ratio"] for r in ex]
         w(
@@ -543,8 +552,10 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
         "optimizer steps as the check captured (`bench/capped.py`: one step post-hook that counts); and the script's "
         "whole plain run (`python script.py`). All run with `OMP_NUM_THREADS=1` (fitdoctor's default for the scripts "
         "it runs), all times include Python's and torch's start-up. Medians; × full = check / whole run, × capped = "
-        "check / capped run. Phases from the report's `timings` (`--verbose` prints them): capture (start-up, script "
-        "and hooks), probes (activations, gradients, plan), baseline replay, range test, overfit check, fix replays. "
+        "check / capped run. Phases from the report's `timings` (`--verbose` prints them): start-up (Python, torch "
+        "and fitdoctor in the child), capture (the script's own setup and its captured steps, under the hooks), probes "
+        "(activations, gradients, plan), baseline replay, range test, overfit check (these two beside the baseline "
+        "replay on a second core), target controls, fix replays. "
         "Memory: peak RSS of the largest process of each run (`getrusage(RUSAGE_CHILDREN).ru_maxrss` of a small "
         "middleman process that runs the command; for `fitdoctor check` that is the child running the script and "
         "the analysis).\n"
@@ -570,7 +581,16 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
                     f"{r['ratio']:.1f}×",
                     " / ".join(
                         num(x, ".1f")
-                        for x in (r["capture_s"], probes, r.get("baseline_s"), r.get("lr_range_s"), r.get("overfit_s"), r["confirm_s"])
+                        for x in (
+                            r.get("start_s"),
+                            r["capture_s"],
+                            probes,
+                            r.get("baseline_s"),
+                            r.get("lr_range_s"),
+                            r.get("overfit_s"),
+                            r.get("control_s"),
+                            r["confirm_s"],
+                        )
                     ),
                     f"{r['plain_rss']:.0f}",
                     f"{r['check_rss']:.0f} ({r['check_rss'] / r['plain_rss']:.2f}×)",
@@ -587,7 +607,7 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
                     "check s",
                     "× full",
                     "× capped",
-                    "capture / probes / baseline / range / overfit / fixes s",
+                    "start / capture / probes / baseline / range / overfit / controls / fixes s",
                     "plain MiB",
                     "check MiB",
                     "alarms",
