@@ -143,8 +143,8 @@ def check(
         int | None,
         typer.Option(
             min=1,
-            help="Stop the script after this many optimizer steps. By default, 200, or fewer (at least 50) once "
-            "the steps took 3 s: slow steps make a shorter check.",
+            help="Stop the script after this many optimizer steps. By default, 200, or fewer (a multiple of 50) "
+            "once the steps took 3 s of CPU time: slow steps make a shorter check.",
             show_default=False,
         ),
     ] = None,
