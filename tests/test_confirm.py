@@ -8,8 +8,17 @@ from types import SimpleNamespace
 import pytest
 
 from fitdoctor.catalog import load_catalog
-from fitdoctor.confirm import HARM_FACTOR, _cuts_loss_tenfold, _escalated, ends_no_better_than_constant, rank
+from fitdoctor.confirm import (
+    HARM_FACTOR,
+    _confirmed,
+    _cuts_loss_tenfold,
+    _escalated,
+    already_fits,
+    ends_no_better_than_constant,
+    rank,
+)
 from fitdoctor.findings import Finding, Fix, Severity
+from fitdoctor.rules.base import Suspect
 
 
 def _f(code: str, severity: Severity, caused_by: tuple[str, ...] = (), confidence: str = "confirmed") -> Finding:
@@ -99,8 +108,6 @@ def test_a_last_resort_finding_stands_only_while_no_other_cause_is_confirmed() -
     """FD105 (inputs and targets misaligned) is the explanation left when nothing else explains a failure: beside
     a confirmed cause (FD104, sorted data) it stays an unconfirmed suspicion that names that cause; beside a
     symptom or an unconfirmed suspicion it stands."""
-    from fitdoctor.confirm import _confirmed
-    from fitdoctor.rules.base import Suspect
 
     catalog = load_catalog()
     assert catalog["FD105"].last_resort and not catalog["FD104"].last_resort
@@ -115,3 +122,45 @@ def test_a_last_resort_finding_stands_only_while_no_other_cause_is_confirmed() -
     alone = [last, symptom]
     confirmed, yielded = _confirmed(ev, alone, catalog, {s.code: none for s in alone}, True, {"FD105", "FD601"})  # type: ignore[arg-type]
     assert confirmed == {"FD105": True, "FD601": True} and yielded == {}
+
+
+def _fits_ev(replay_final: float, user_end: float, adversarial: bool = False) -> SimpleNamespace:
+    """Evidence of a 2-class classifier (the best constant scores ln 2) whose loop ends at ``user_end``."""
+    losses = [0.69] * 50 + [user_end] * 20
+    return SimpleNamespace(
+        constant_loss=math.log(2),
+        baseline=SimpleNamespace(final=replay_final),
+        setup=SimpleNamespace(user_losses=losses, adversarial=adversarial),
+    )
+
+
+@pytest.mark.parametrize(
+    ("replay_final", "user_end", "adversarial", "fits"),
+    [
+        (0.014, 0.3, False, True),  # the replay fits
+        (0.0914, 0.0164, False, True),  # a replay scaled down to 80 steps hasn't, the user's 150 steps have
+        (0.0914, 0.3, False, False),
+        (0.0914, 0.0164, True, False),  # a GAN's losses are two games, not one fit
+    ],
+)
+def test_a_model_fits_when_its_replay_or_the_users_own_loop_ends_near_zero(
+    replay_final: float, user_end: float, adversarial: bool, fits: bool
+) -> None:
+    assert already_fits(_fits_ev(replay_final, user_end, adversarial)) is fits  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("init_after", "refuted"), [(0.885, True), (0.6, False)])
+def test_a_suspect_whose_own_fixes_made_it_worse_yields_to_a_confirmed_cause(init_after: float, refuted: bool) -> None:
+    """hf_trainer: at lr 1e-6 the loss stays at ln 2; raising the rate is verified, re-initialising BERT's standard
+    N(0, 0.02) weights ends higher than the baseline. The stuck loss then confirms the rate, not the init; a
+    re-init that helps a little (not enough to be verified) is no refutation."""
+    ev = _fits_ev(0.694, 0.693)
+    rate = Suspect("FD502", "rate", None, None, {}, [], symptom=False)
+    init = Suspect("FD303", "init", None, None, {}, [], symptom=True)
+    fixes = {
+        "FD502": (Fix("lr", "t", "", verified=True, before=0.694, after=0.001, measure="loss"), ()),
+        "FD303": (Fix("he", "t", "", verified=False, before=0.694, after=init_after, measure="loss"), ()),
+    }
+    confirmed, yielded = _confirmed(ev, [rate, init], load_catalog(), fixes, True, {"FD502", "FD303"})  # type: ignore[arg-type]
+    assert confirmed == {"FD502": True, "FD303": not refuted}
+    assert yielded == ({"FD303": ["FD502"]} if refuted else {})

@@ -234,10 +234,11 @@ def test_a_million_row_dataset_checks_from_its_captured_batches_and_says_what_wa
 
 @pytest.mark.slow
 def test_a_100m_parameter_model_is_checked_within_the_budget_with_a_scaled_analysis() -> None:
-    # Two steps end the capture (about 3 s); the budget only caps it, at what the model build and the first
-    # step need on a loaded machine (budget + 15 s of grace), and scales the analysis to about 4x the budget:
-    # the point is the scaled analysis, not a tight capture.
-    run = run_cli("check", str(ROBUST / "big_model.py"), "--format", "json", "--time-budget", "15", "--steps", "2")
+    # Two steps end the capture (about 3 s on an idle machine); the budget only caps it (budget + 15 s of grace,
+    # counted from the child's start: Python, torch from a cold page cache in a fresh venv, the model build and the
+    # first step on a loaded machine, which took over 30 s once), and the analysis aims at its 10 s floor, far
+    # below what a 400-step replay of this model takes: the point is the scaled analysis, not a tight capture.
+    run = run_cli("check", str(ROBUST / "big_model.py"), "--format", "json", "--time-budget", "30", "--steps", "2")
     assert run.code in (0, 1), run.stderr[-2000:]
     report = run.report
     # status ok: the analysis ended on its own, inside the runner's hard limit (budget + 240 s).

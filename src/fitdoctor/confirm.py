@@ -26,6 +26,7 @@ from fitdoctor.evidence import Evidence
 from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix, Severity
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.parallel import run_all
+from fitdoctor.probes.control import loop_end
 from fitdoctor.replay import ReplayResult, deciding_thin, portable, replay, restored
 from fitdoctor.rules.base import Suspect
 from fitdoctor.suppression import silenced_at
@@ -48,10 +49,10 @@ CATEGORY_ORDER = {
 }
 
 #: Findings that explain another finding, by code: (effect, cause).
-#: A model whose baseline replay ends below this share of the input-independent baseline loss already fits
-#: (R² ≥ 0.95 for MSE; for cross-entropy, 5 % of the class-prior entropy). A fix that makes it fit still
-#: better is an improvement, not the repair of a network that learns nothing: such findings stay ``info``,
-#: except facts of the training loop (category ``loop``), which are bugs whatever the fit.
+#: A model whose baseline replay, or the user's own loop, ends below this share of the input-independent
+#: baseline loss already fits (R² ≥ 0.95 for MSE; for cross-entropy, 5 % of the class-prior entropy). A fix that
+#: makes it fit still better is an improvement, not the repair of a network that learns nothing: such findings
+#: stay ``info``, except facts of the training loop (category ``loop``), which are bugs whatever the fit.
 FITS_SHARE = 0.05
 
 
@@ -66,9 +67,15 @@ class Confirmation:
 
 
 def already_fits(ev: Evidence) -> bool:
-    """Whether the unchanged replay already ends below ``FITS_SHARE`` of the input-independent baseline."""
-    constant, final = ev.constant_loss, ev.baseline.final
-    return bool(constant and constant > 0 and math.isfinite(final) and 0 <= final <= FITS_SHARE * constant)
+    """Whether the unchanged replay, or the user's own loop, already ends below ``FITS_SHARE`` of the
+    input-independent baseline. The loop counts too: a replay scaled down to the analysis budget can be shorter
+    than the steps the script took, and a fix that only gets there sooner repairs nothing (a BERT that fits in
+    its 150 captured steps, replayed for 80: a Xavier re-init ahead of it at step 80 is no finding)."""
+    constant = ev.constant_loss
+    if not (constant and constant > 0 and math.isfinite(constant)):
+        return False
+    ends = [ev.baseline.final, loop_end(ev.setup.user_losses) if not ev.setup.adversarial else None]
+    return any(e is not None and math.isfinite(e) and 0 <= e <= FITS_SHARE * constant for e in ends)
 
 
 #: A verified fix that divides the loss by at least this much makes its finding an error (see the README's

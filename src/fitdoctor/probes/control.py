@@ -30,16 +30,22 @@ TAIL_SHARE = 0.1
 MIN_TAIL = 5
 
 
+def loop_end(user_losses: Sequence[float]) -> float | None:
+    """Where the user's loop ends: the median of its last :data:`TAIL_SHARE` of finite losses (at least
+    :data:`MIN_TAIL` of them; None when there are fewer)."""
+    finite = [v for v in user_losses if math.isfinite(v)]
+    if len(finite) < MIN_TAIL:
+        return None
+    return statistics.median(finite[-max(MIN_TAIL, int(len(finite) * TAIL_SHARE)) :])
+
+
 def learns_little(user_losses: Sequence[float], constant: float | None, gate: float) -> bool:
     """Whether the user's loop ends above ``gate`` times the best constant's loss (the control then runs; a
     setup that already fits needs no control and pays nothing for it)."""
     if constant is None or not math.isfinite(constant) or constant <= 0:
         return False
-    finite = [v for v in user_losses if math.isfinite(v)]
-    if len(finite) < MIN_TAIL:
-        return False
-    tail = finite[-max(MIN_TAIL, int(len(finite) * TAIL_SHARE)) :]
-    return statistics.median(tail) > gate * constant
+    end = loop_end(user_losses)
+    return end is not None and end > gate * constant
 
 
 @dataclass(frozen=True)
