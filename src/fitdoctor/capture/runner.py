@@ -56,9 +56,9 @@ class CheckOptions:
     Attributes:
         steps: Stop the script after this many optimizer steps.
         time_budget: Stop the script after this many seconds.
-        capture_target_s: Stop the script once its steps took this long, if it made
-            :data:`~fitdoctor.capture.stops.MIN_CAPTURE_STEPS` (None: only ``steps`` and ``time_budget`` stop it;
-            the CLI's choice when the user gives ``--steps``).
+        capture_target_s: Stop the script once its steps took this many CPU seconds, at a multiple of
+            :data:`~fitdoctor.capture.budget.MIN_CAPTURE_STEPS` steps (None: only ``steps`` and ``time_budget``
+            stop it; the CLI's choice when the user gives ``--steps``).
         replay_steps: Steps per replay (0: twice the captured steps, at least 200).
         seed: Seed of the script and of every replay.
         args: Arguments passed to the script.
