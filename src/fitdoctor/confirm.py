@@ -16,7 +16,8 @@ divides the loss by :data:`HARM_FACTOR` or more.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import cast
 
@@ -25,9 +26,10 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix, Severity
 from fitdoctor.fixes import FixCandidate
+from fitdoctor.futility import Futility
 from fitdoctor.parallel import run_all
 from fitdoctor.probes.control import loop_end
-from fitdoctor.replay import ReplayResult, deciding_thin, portable, replay, restored
+from fitdoctor.replay import ReplayResult, StopTest, deciding_thin, portable, replay, restored
 from fitdoctor.rules.base import Suspect
 from fitdoctor.suppression import silenced_at
 
@@ -35,6 +37,10 @@ from fitdoctor.suppression import silenced_at
 #: deterministic (same weights, batches and seed), so any difference is the fix's; 25 % keeps
 #: marginal, seed-sized wins out of the report.
 MIN_IMPROVEMENT = 0.25
+
+#: Set (to anything) to replay every fix to its last step: how ``bench/early_stop.py`` measures the error rate of
+#: futility stopping. Reports are otherwise the same, only slower.
+FULL_REPLAYS_ENV = "FITDOCTOR_FULL_REPLAYS"
 
 #: Root causes before symptoms: the order of categories in a report with equal severity.
 CATEGORY_ORDER = {
@@ -118,10 +124,56 @@ def _errors_verified(result: ReplayResult, baseline: ReplayResult) -> bool:
     return result.error_rate <= (1.0 - MIN_IMPROVEMENT) * baseline.error_rate
 
 
+def futility_stop(baseline: ReplayResult, steps: int) -> StopTest | None:
+    """The stop test for fix replays against ``baseline`` (see ``fitdoctor.futility``): a replay that can no
+    longer be verified by its loss stops, unless it is a classifier whose error rate is already below the
+    baseline's final one (it may still be verified by that). None when no replay can be stopped."""
+    futility = Futility.against(baseline.curve, baseline.final, steps, MIN_IMPROVEMENT)
+    if futility is None:
+        return None
+    rule = futility
+
+    def stop(curve: Sequence[tuple[int, float]], errors: Callable[[], float | None]) -> bool:
+        if not rule.hopeless(curve):
+            return False
+        if baseline.error_rate is None or baseline.error_rate <= 0:
+            return True
+        now = errors()
+        return now is None or now >= baseline.error_rate
+
+    return stop
+
+
 def _fix(c: FixCandidate, r: ReplayResult, baseline: ReplayResult, loss: str, steps: int) -> Fix:
     before: float | None
     after: float | None
     measure = "loss"
+    if r.stopped:
+        # compared where it stopped: the baseline's loss at the same step
+        at = dict(baseline.curve).get(r.steps, baseline.final)
+        return Fix(
+            id=c.id,
+            title=c.title,
+            snippet=c.snippet,
+            verified=False,
+            metric=f"{loss} on the captured batches after {r.steps} replay steps",
+            measure=measure,
+            before=at if math.isfinite(at) else None,
+            after=r.final if math.isfinite(r.final) else None,
+            steps=r.steps,
+            location=c.location,
+            note="; ".join(
+                n
+                for n in (
+                    c.note,
+                    f"replay stopped at step {r.steps} of {steps}: behind the unchanged replay, it could no longer "
+                    f"end {MIN_IMPROVEMENT:.0%} below its final loss",
+                )
+                if n
+            ),
+            edits=c.edits,
+            stopped=True,
+        )
     if not _loss_verified(r, baseline) and _errors_verified(r, baseline):
         # The loss can't tell (e.g. NLL on raw outputs runs to -inf); the error rate can.
         assert r.error_rate is not None and baseline.error_rate is not None
@@ -172,10 +224,12 @@ def confirm(
         for c in s.candidates:
             if c.id not in replays:
                 todo.setdefault(c.id, c)
-    # Independent trainings: on every core (see ``fitdoctor.parallel``), each seeded as the baseline.
+    # Independent trainings: on every core (see ``fitdoctor.parallel``), each seeded as the baseline, each stopped
+    # once it can no longer be verified.
+    stop = None if os.environ.get(FULL_REPLAYS_ENV) else futility_stop(baseline, steps)
     outcomes = run_all(
         list(todo.values()),
-        lambda c: replay(ev.setup, c.plan, steps, eval_batches, points=points, thin=deciding_thin(points)),
+        lambda c: replay(ev.setup, c.plan, steps, eval_batches, points=points, thin=deciding_thin(points), stop=stop),
         deadline=deadline,
         pack=portable,
         unpack=lambda c, packed: restored(ev.setup, c.plan, packed),

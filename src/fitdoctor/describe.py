@@ -160,7 +160,7 @@ def _measured_or_empty(values: list[_T]) -> list[_T]:
 
 def curve_of(r: ReplayResult) -> Curve:
     """A replay's evaluation curve (a loss that is not finite kept as None)."""
-    return Curve(tuple((s, _finite(v)) for s, v in r.curve), _finite(r.final), r.seconds)
+    return Curve(tuple((s, _finite(v)) for s, v in r.curve), _finite(r.final), r.seconds, r.stopped)
 
 
 def layer_rows(ev: Evidence, settings: dict[str, float]) -> list[LayerRow]:

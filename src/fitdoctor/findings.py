@@ -36,6 +36,8 @@ class Fix:
         measure: ``loss`` or ``error rate``: which quantity ``before`` and ``after`` are.
         edits: The fix as edits of the user's source (``fitdoctor check --diff``), when the construct it
             changes is known; empty for a fix that is a recipe (standardise the data, change the init).
+        stopped: Whether the fixed replay was stopped after ``steps`` because it could no longer be verified
+            (``fitdoctor.futility``); ``before`` is then the baseline's value at the same step.
     """
 
     id: str
@@ -50,6 +52,7 @@ class Fix:
     note: str = ""
     measure: str = "loss"
     edits: tuple[SourceEdit, ...] = ()
+    stopped: bool = False
 
 
 @dataclass(frozen=True)

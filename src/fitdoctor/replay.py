@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -73,6 +73,8 @@ class ReplayResult:
         grad_norms: Total gradient norm before each step.
         update_ratios: Median over parameters of ||step|| / ||weight||, every tenth step.
         error_rate: For classifiers, the share of misclassified samples after the last step.
+        stopped: Whether the replay was stopped before its planned steps because it could no longer decide
+            anything (see ``fitdoctor.futility``); ``steps`` and ``final`` are then where it stopped.
     """
 
     plan: Plan
@@ -86,6 +88,12 @@ class ReplayResult:
     grad_norms: list[float] = field(default_factory=list)
     update_ratios: list[float] = field(default_factory=list)
     error_rate: float | None = None
+    stopped: bool = False
+
+
+#: Decides, at each evaluation point of a replay, whether to stop it there: called with the curve so far and a
+#: function that measures the error rate now (None for losses that have none), it returns True to stop.
+StopTest = Callable[[Sequence[tuple[int, float]], Callable[[], float | None]], bool]
 
 
 #: Evaluation points, at most, of a replay whose last point alone decides something (a fix replay, a target
@@ -154,6 +162,7 @@ def replay(
     eval_batches: Sequence[Batch],
     points: int = 24,
     thin: int = 1,
+    stop: StopTest | None = None,
 ) -> ReplayResult:
     """Train a fresh copy of the model under ``plan`` for ``steps`` optimizer steps and measure it.
 
@@ -168,6 +177,8 @@ def replay(
         points: How many evaluation points the curve holds.
         thin: Keep only every ``thin``-th of those points (and the last): the curve's steps are then a subset of
             the steps of a replay run with the same ``points`` and ``thin=1``.
+        stop: Asked at each evaluation point before the last whether to stop the replay there (a fix replay that
+            can no longer be verified); the error rate it may ask for draws no random number.
     """
     started = time.perf_counter()
     torch.manual_seed(setup.seed)
@@ -185,6 +196,14 @@ def replay(
     source = plan.rebatch(setup.batches) if plan.rebatch is not None else setup.batches
     batches = cycle(source, steps * setup.accumulation)
     copies: list[torch.Tensor] | None = None
+    stopped = False
+    measured: list[float | None] = []  # the error rate, once a stop test asked for it
+
+    def errors_now() -> float | None:
+        with rng_kept(model):
+            measured.append(error_rate(model, setup, eval_batches, plan))
+        return measured[-1]
+
     for step in range(1, steps + 1):
         follow_schedule(optimizers[0], setup, plan, step)
         group = [next(batches) for _ in range(setup.accumulation)]
@@ -200,10 +219,15 @@ def replay(
             copies = probe.before
         if step % every == 0 or step == steps:
             curve.append((step, evaluate(model, setup, eval_batches, plan)))
+            if stop is not None and step < steps and stop(curve, errors_now):
+                stopped = True
+                break
     final = math.inf if diverged else curve[-1][1]
     if diverged:
         curve.append((len(train_losses), math.inf))
-    errors = None if diverged else error_rate(model, setup, eval_batches, plan)
+    errors = (
+        None if diverged else measured[-1] if stopped and measured else error_rate(model, setup, eval_batches, plan)
+    )
     return ReplayResult(
         plan,
         len(train_losses),
@@ -216,6 +240,7 @@ def replay(
         grad_norms,
         update_ratios,
         errors,
+        stopped,
     )
 
 

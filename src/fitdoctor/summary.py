@@ -233,23 +233,30 @@ def _json_value(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Curve:
-    """A replay's evaluation-loss curve: (step, loss) points, None where the loss was not finite."""
+    """A replay's evaluation-loss curve: (step, loss) points, None where the loss was not finite; ``stopped`` when a
+    fix's replay ended early because it could no longer be verified (``final`` is then its last point)."""
 
     points: tuple[tuple[int, float | None], ...]
     final: float | None
     seconds: float
+    stopped: bool = False
 
     def values(self) -> list[float | None]:
         """The losses, in step order."""
         return [v for _, v in self.points]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"final": self.final, "curve": [[s, v] for s, v in self.points], "seconds": self.seconds}
+        return {
+            "final": self.final,
+            "curve": [[s, v] for s, v in self.points],
+            "seconds": self.seconds,
+            "stopped": self.stopped,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Curve:
         points = tuple((int(s), None if v is None else float(v)) for s, v in data.get("curve", []))
-        return cls(points, data.get("final"), float(data.get("seconds", 0.0)))
+        return cls(points, data.get("final"), float(data.get("seconds", 0.0)), bool(data.get("stopped", False)))
 
 
 @dataclass(frozen=True)

@@ -111,8 +111,8 @@ def _points(curve: Curve) -> Points:
     return tuple((float(s), v if _finite(v) else None) for s, v in curve.points)
 
 
-def _fix_line(fix_id: str, points: Points, verified: bool, diverged: bool) -> Line:
-    tail = " (diverged)" if diverged else ""
+def _fix_line(fix_id: str, points: Points, verified: bool, diverged: bool, stopped: bool = False) -> Line:
+    tail = " (diverged)" if diverged else " (stopped: could no longer be verified)" if stopped else ""
     return Line(fix_id, f"fix {fix_id}{' ✔' if verified else ''}{tail}", "fix", points, verified)
 
 
@@ -132,7 +132,9 @@ def loss_figure(report: Report) -> LossFigure | None:
         for fix_id in ids:
             curve = replay.fixes[fix_id]
             verified = bool(fix_id in fixes and fixes[fix_id].verified)
-            lines.append(_fix_line(fix_id, _points(curve), verified, diverged=curve.final is None))
+            lines.append(
+                _fix_line(fix_id, _points(curve), verified, diverged=curve.final is None, stopped=curve.stopped)
+            )
     user = training.loop.user_loss
     if user:
         points = tuple((float(i), v if _finite(v) else None) for i, v in enumerate(user))

@@ -137,11 +137,18 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False, explain:
         if tried:
             alt = Text("also tried: ", style="dim")
             alt.append(
-                "; ".join(f"{a.title} ({number(a.after)}{', verified' if a.verified else ''})" for a in tried),
+                "; ".join(
+                    f"{a.title} ({number(a.after)}{', verified' if a.verified else ''}{_stop(a)})" for a in tried
+                ),
                 style="dim",
             )
             parts.append(Padding(alt, (0, 0, 0, 2)))
     return Group(*parts)
+
+
+def _stop(fix: Fix) -> str:
+    """Where a fix's replay stopped, for a fix whose replay could no longer be verified."""
+    return f", stopped at step {fix.steps}" if fix.stopped else ""
 
 
 def full_renderables(

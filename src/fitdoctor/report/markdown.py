@@ -162,7 +162,8 @@ def _details(report: Report, f: Finding, catalog: dict[str, RuleDoc]) -> str:
         out += ["", *_fix(f.fix, "Fix")]
     for alt in f.alternatives:
         state = "verified" if alt.verified else "not verified"
-        out += ["", f"Also tried: {text(alt.title)} ({state}: {number(alt.before)} → {number(alt.after)})"]
+        stop = f", stopped at step {alt.steps}" if alt.stopped else ""
+        out += ["", f"Also tried: {text(alt.title)} ({state}: {number(alt.before)} → {number(alt.after)}{stop})"]
     if report.status != "ok" and report.findings and f is report.findings[0]:
         traceback = (report.error or {}).get("traceback")
         if traceback:

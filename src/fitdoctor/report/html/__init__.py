@@ -182,7 +182,8 @@ def _fix(report: Report, finding: Finding, index: int) -> str:
         parts.append(f'<p class="meta">note: {_e(fix.note)}</p>')
     if finding.alternatives:
         tried = "; ".join(
-            f"{a.title} ({'verified' if a.verified else 'not verified'}: {number(a.before)} → {number(a.after)})"
+            f"{a.title} ({'verified' if a.verified else 'not verified'}: {number(a.before)} → {number(a.after)}"
+            f"{f', stopped at step {a.steps}' if a.stopped else ''})"
             for a in finding.alternatives
         )
         parts.append(f'<p class="meta">also tried: {_e(tried)}</p>')
