@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ import torch
 from fitdoctor._version import __version__
 from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
-from fitdoctor.confirm import Confirmation, confirm, rank
+from fitdoctor.confirm import FULL_REPLAYS_ENV, Confirmation, confirm, rank
 from fitdoctor.describe import describe_setup, summarize_training
 from fitdoctor.effort import (
     ASSUMED_OVERFIT_RUNS,
@@ -32,7 +33,7 @@ from fitdoctor.findings import Finding, Report
 from fitdoctor.location import Location
 from fitdoctor.parallel import can_fork, run_all
 from fitdoctor.probes.activations import current_site_factory, probe_activations
-from fitdoctor.probes.control import learns_little, target_controls
+from fitdoctor.probes.control import Decides, learns_little, target_controls
 from fitdoctor.probes.data import constant_prediction_loss, input_stats, nonfinite_data, target_stats
 from fitdoctor.probes.gradients import probe_gradients
 from fitdoctor.probes.lr_range import STEPS as RANGE_STEPS
@@ -304,7 +305,13 @@ def _last_resort(
     ):
         return ev, confirmation
     started = time.perf_counter()
-    ev = dataclasses.replace(ev, control=target_controls(ev.setup, ev.eval_batches, steps, points))
+    margin = settings.get("shuffled_targets.margin")
+    decides = (
+        Decides(ev.baseline, ev.constant_loss, margin)
+        if margin is not None and ev.constant_loss is not None and not os.environ.get(FULL_REPLAYS_ENV)
+        else None
+    )
+    ev = dataclasses.replace(ev, control=target_controls(ev.setup, ev.eval_batches, steps, points, decides))
     timings["control_s"] = time.perf_counter() - started
     more = [s for code, r in active.items() if "shuffled_targets" in r.needs for s in r.check(ev, catalog[code])]
     if not more:

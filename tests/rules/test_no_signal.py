@@ -13,7 +13,7 @@ from torch import nn
 from fitdoctor.analysis import gather_evidence, single_thread
 from fitdoctor.batches import Batch, planted_targets, shuffled_targets
 from fitdoctor.evidence import Evidence, Locator
-from fitdoctor.probes.control import learns_little, target_controls
+from fitdoctor.probes.control import Decides, learns_little, target_controls
 from fitdoctor.quantities import NotMeasuredError
 from fitdoctor.training import TrainingSetup
 from rule_support import setup_of, suspects, threshold
@@ -42,12 +42,14 @@ def _setup(seed: int, paired: bool, lr: float = 3e-3) -> TrainingSetup:
     return setup
 
 
-def _evidence(setup: TrainingSetup) -> Evidence:
-    """The evidence with the target controls, as the analysis measures them once no other cause is confirmed."""
+def _evidence(setup: TrainingSetup, stop: bool = True) -> Evidence:
+    """The evidence with the target controls, as the analysis measures them once no other cause is confirmed:
+    each stopped once it can no longer decide anything (``stop=False``: run to the end)."""
     ev = gather_evidence(setup, Locator(), replay_steps=STEPS, needed={"shuffled_targets"}, budget_s=math.inf).ev
-    assert ev.control is None  # measured after the first confirmation, only when they can decide something
+    assert ev.control is None and ev.constant_loss is not None  # measured after the first confirmation
+    decides = Decides(ev.baseline, ev.constant_loss, threshold("FD105", "margin")) if stop else None
     with single_thread(setup.model):  # as the analysis runs them: tiny models on one thread
-        controls = target_controls(setup, ev.eval_batches, ev.baseline.steps, 24)
+        controls = target_controls(setup, ev.eval_batches, ev.baseline.steps, 24, decides)
     return dataclasses.replace(ev, control=controls)
 
 
@@ -138,3 +140,35 @@ def test_without_the_quantity_the_control_is_not_run() -> None:
     ev = gather_evidence(setup, Locator(), replay_steps=20, needed=set(), budget_s=math.inf).ev
     with pytest.raises(NotMeasuredError, match="shuffled_targets was not measured"):
         _ = ev.control.final  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_control_stops_once_it_can_no_longer_decide_anything_and_the_verdict_stays(seed: int) -> None:
+    for paired in (True, False):
+        setup = _setup(seed, paired)
+        early, full = _evidence(setup), _evidence(setup, stop=False)
+        assert early.control is not None and full.control is not None
+        assert [s.code for s in suspects("FD105", early)] == [s.code for s in suspects("FD105", full)]
+        runs = [(early.control.shuffled, full.control.shuffled), (early.control.planted, full.control.planted)]
+        for cut, whole in runs:
+            assert cut is not None and whole is not None and not whole.stopped
+            assert cut.curve == whole.curve[: len(cut.curve)]  # the same run, cut short
+            assert cut.stopped == (cut.steps < whole.steps)
+    # paired labels: memorising shuffled ones can't come near what the real ones teach, so that control stops
+    paired = _evidence(_setup(seed, paired=True))
+    assert paired.control is not None and paired.control.shuffled is not None and paired.control.shuffled.stopped
+
+
+def test_no_control_runs_where_the_rule_could_not_read_both() -> None:
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 50, (256, 6))
+    labels = tokens[:, 0] % 2
+    batches = [Batch((tokens[i : i + 32],), {}, labels[i : i + 32], (32, 2)) for i in range(0, 256, 32)]
+    model = nn.Sequential(nn.Embedding(50, 8), nn.Flatten(), nn.Linear(48, 2))
+    setup = setup_of(model, batches, "cross_entropy", lr=1e-2, seed=0)
+    ev = gather_evidence(setup, Locator(), replay_steps=40, needed={"shuffled_targets"}, budget_s=math.inf).ev
+    assert ev.constant_loss is not None
+    alone = target_controls(setup, ev.eval_batches, 40, 8)
+    assert alone.shuffled is not None and alone.planted is None  # token ids: no planted control
+    decides = Decides(ev.baseline, ev.constant_loss, threshold("FD105", "margin"))
+    assert target_controls(setup, ev.eval_batches, 40, 8, decides) == type(alone)(None, None)

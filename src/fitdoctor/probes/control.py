@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fitdoctor.batches import Batch, planted_targets, shuffled_targets
+from fitdoctor.futility import Futility
 from fitdoctor.parallel import run_all
-from fitdoctor.replay import ReplayResult, deciding_thin, portable, replay, restored
+from fitdoctor.replay import ReplayResult, StopTest, deciding_thin, portable, replay, restored
 from fitdoctor.training import Plan, TrainingSetup
 
 #: The user's own losses at the end of the captured steps: the median of this share of them (at least
@@ -62,10 +63,21 @@ class Controls:
     planted: ReplayResult | None
 
 
-def target_controls(setup: TrainingSetup, eval_batches: Sequence[Batch], steps: int, points: int) -> Controls:
+def target_controls(
+    setup: TrainingSetup,
+    eval_batches: Sequence[Batch],
+    steps: int,
+    points: int,
+    decides: Decides | None = None,
+) -> Controls:
     """Both controls, each the baseline replay (same weights, optimizer, steps and seed) on other targets,
     measured on the evaluation batches with those targets. Two independent trainings: on two cores they run
-    at once (``fitdoctor.parallel``), with the same results."""
+    at once (``fitdoctor.parallel``), with the same results.
+
+    With ``decides`` (what the rule reading them needs of them), a control stops once it can no longer end where it
+    would decide anything (``fitdoctor.futility``); its result then ends there, marked ``stopped``. And since that
+    rule reads the two together, neither runs when one can't be built (token inputs have no planted control)."""
+    stops = decides.stops() if decides is not None else {}
     tasks = [
         (plan, evals)
         for plan, evals in (
@@ -74,14 +86,55 @@ def target_controls(setup: TrainingSetup, eval_batches: Sequence[Batch], steps: 
         )
         if plan is not None
     ]
+    if decides is not None and len(tasks) < 2:
+        return Controls(None, None)
     outcomes = run_all(
         tasks,
-        lambda task: replay(setup, task[0], steps, task[1], points=points, thin=deciding_thin(points)),
+        lambda task: replay(
+            setup, task[0], steps, task[1], points=points, thin=deciding_thin(points), stop=stops.get(task[0].name)
+        ),
         pack=portable,
         unpack=lambda task, packed: restored(setup, task[0], packed),
     )
     results = {task[0].name: outcome.value for task, outcome in zip(tasks, outcomes, strict=True)}
     return Controls(results.get("shuffled-targets"), results.get("planted-targets"))
+
+
+@dataclass(frozen=True)
+class Decides:
+    """Where each control's last loss must be for the rule that reads the controls to say anything: a learned share
+    (``1 - final / constant``) within ``margin`` of the real targets' for the shuffled control, more than ``margin``
+    above it for the planted one (``rules/no-signal.toml``).
+
+    Attributes:
+        baseline: The baseline replay (real targets), run to its end.
+        constant: The loss of always predicting the best constant (the same for the controls: their targets are
+            the real ones, moved).
+        margin: The rule's margin, as a share of ``constant``.
+    """
+
+    baseline: ReplayResult
+    constant: float
+    margin: float
+
+    def stops(self) -> dict[str, StopTest]:
+        """The stop test of each control plan, by name (none when the baseline gives nothing to compare with)."""
+        if not (math.isfinite(self.constant) and self.constant > 0 and math.isfinite(self.baseline.final)):
+            return {}
+        real = max(0.0, 1.0 - self.baseline.final / self.constant)
+        targets = {"planted-targets": self.constant * (1.0 - real - self.margin)}
+        if real > self.margin:  # under it, a shuffled control that learns nothing still matches the real targets
+            targets["shuffled-targets"] = self.constant * (1.0 - real + self.margin)
+        out: dict[str, StopTest] = {}
+        for name, target in targets.items():
+            rule = Futility.reaching(self.baseline.curve, target, self.baseline.steps)
+            if rule is not None:
+                out[name] = _stop(rule)
+        return out
+
+
+def _stop(rule: Futility) -> StopTest:
+    return lambda curve, _errors: rule.hopeless(curve)
 
 
 def _control_plan(

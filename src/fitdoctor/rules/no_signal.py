@@ -22,7 +22,7 @@ def learned_share(final: float, constant: float) -> float:
 @rule(
     "FD105",
     needs=("shuffled_targets",),
-    settings={"shuffled_targets.gate": "gate_share"},
+    settings={"shuffled_targets.gate": "gate_share", "shuffled_targets.margin": "margin"},
 )
 def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     """The real targets remove at most ``margin`` more of the constant's loss than the shuffled control, and the
