@@ -102,4 +102,29 @@ def test_fd104_on_rows_sorted_by_target_and_its_twin(seed: int) -> None:
     assert finding.fix is not None and finding.fix.id == "shuffle" and finding.fix.verified
     share = finding.evidence["batch_share"]
     assert 0 < share.value < threshold("FD104", "batch_share") / 2
+    assert "one_class_share" not in finding.evidence  # sorted targets stand by their replay, never as a fact
     assert analyse(_setup(x, y, seed), Locator(), script="<test>", replay_steps=160, rules=only).findings == ()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_batches_of_one_class_stand_as_a_loop_fact_and_their_shuffled_twin_gets_nothing(seed: int) -> None:
+    """Labels stored class after class: almost every batch holds one class, a fact of the loop that stands
+    whatever the replay measures (LeCun et al. 1998); the same samples shuffled get no finding. Rows sorted by a
+    regression target never count that way (the test above: confirmed by its replay only)."""
+    x, y = _labels(4, 64, seed, shuffle=False)
+    x = x + y[:, None].float()  # a signal, so the twin learns
+    only = RuleSelection(select=("FD104",))
+
+    def classifier(x: torch.Tensor, y: torch.Tensor) -> TrainingSetup:
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 4))
+        return setup_of(model, _batches(x, y, 32), "cross_entropy", lr=1e-2, seed=seed)
+
+    report = analyse(classifier(x, y), Locator(), script="<test>", replay_steps=120, rules=only)
+    (finding,) = report.findings
+    assert finding.code == "FD104" and finding.confidence == "confirmed" and finding.severity in ("warning", "error")
+    assert finding.evidence["one_class_share"].value <= threshold("FD104", "proof_share")
+    assert "single class" in finding.message
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    twin = analyse(classifier(x[order], y[order]), Locator(), script="<test>", replay_steps=120, rules=only)
+    assert twin.findings == ()

@@ -152,5 +152,15 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         "classes_seen": found.classes_seen,
         "target_column": found.column,
     }
+    # Batches that each hold one class are a fact of the loop, whatever it costs this run: every step pulls
+    # every output towards one class. The replay still measures what shuffling gives.
+    one_class = found.measure == "labels" and found.share <= doc.threshold("proof_share")
+    if one_class:
+        message += "; almost every batch holds a single class"
+        evidence["one_class_share"] = Measured(found.share, doc.threshold("proof_share"))
     fix = shuffle_fix(ev)
-    return [Suspect("FD104", message, ev.locate.model_call, None, evidence, [fix] if fix else [], symptom=True)]
+    return [
+        Suspect(
+            "FD104", message, ev.locate.model_call, None, evidence, [fix] if fix else [], symptom=True, proof=one_class
+        )
+    ]
