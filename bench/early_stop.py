@@ -3,8 +3,10 @@
 Runs every example (``broken.py`` and ``healthy.py``) and every faulty setup of the detection benchmark with
 ``FITDOCTOR_FULL_REPLAYS=1`` (every fix replayed to its last step, as before futility stopping), then applies the
 stopping test to each fix's curve after the fact: a stop is *wrong* when the fix, run to the end, was verified.
-Also counts the stopped fixes that ended at or under the baseline's final loss (reported "made worse" at the stop
-step but not at the end) and the replay seconds the stops save. Not part of ``make bench`` (about 40 minutes):
+Also counts the stopped fixes that ended at or under the baseline's final loss (behind at the stop step but not at
+the end) and the replay seconds the stops save. The test is applied to every fix here; the check itself runs the
+fixes of a suspect whose symptom showed to the end (their "made worse" decides whether it yields to another cause),
+so these counts are an upper bound on what it stops. Not part of ``make bench`` (about 40 minutes):
 
     .venv/bin/python -m bench.early_stop [--jsonl runs.jsonl] [--reuse]
 """

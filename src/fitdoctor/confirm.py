@@ -225,11 +225,22 @@ def confirm(
             if c.id not in replays:
                 todo.setdefault(c.id, c)
     # Independent trainings: on every core (see ``fitdoctor.parallel``), each seeded as the baseline, each stopped
-    # once it can no longer be verified.
+    # once it can no longer be verified; except the fixes of a suspect whose symptom the training showed: whether
+    # each of those ends worse than the baseline decides whether it yields to another cause (``_made_worse``), and
+    # a replay behind at its stop can still end level with the baseline.
     stop = None if os.environ.get(FULL_REPLAYS_ENV) else futility_stop(baseline, steps)
+    to_the_end = {c.id for s in suspects if s.symptom and not s.proof for c in s.candidates}
     outcomes = run_all(
         list(todo.values()),
-        lambda c: replay(ev.setup, c.plan, steps, eval_batches, points=points, thin=deciding_thin(points), stop=stop),
+        lambda c: replay(
+            ev.setup,
+            c.plan,
+            steps,
+            eval_batches,
+            points=points,
+            thin=deciding_thin(points),
+            stop=None if c.id in to_the_end else stop,
+        ),
         deadline=deadline,
         pack=portable,
         unpack=lambda c, packed: restored(ev.setup, c.plan, packed),
