@@ -149,9 +149,27 @@ def _finding(f: dict[str, Any]) -> dict[str, Any]:
     return {k: f[k] for k in ("code", "rule", "severity", "confidence")} | {"caused_by": list(f["caused_by"])}
 
 
+def check_setup(spec: dict[str, Any], steps: int, replay_steps: int) -> Any:
+    """``fitdoctor.check`` on a setup the API can express (its model, data, loss and optimizer), seed 0."""
+    import fitdoctor
+    from bench.generate import materialize
+
+    setup = materialize(spec)
+    return fitdoctor.check(
+        setup.model,
+        (setup.x, setup.y),
+        loss=setup.loss,
+        optimizer=setup.optimizer(setup.model),
+        steps=steps,
+        replay_steps=replay_steps,
+        batch_size=setup.batch_size,
+        seed=0,
+    )
+
+
 def diagnose(spec: dict[str, Any], steps: int, replay_steps: int) -> dict[str, Any]:
     """Run fitdoctor on one setup (no label in sight); also measure the plain loop's skill."""
-    from bench.generate import materialize, plain_skill
+    from bench.generate import plain_skill
 
     out: dict[str, Any] = {"id": spec["id"], "status": "ok", "error": "", "findings": []}
     started = time.perf_counter()
@@ -193,20 +211,8 @@ def diagnose(spec: dict[str, Any], steps: int, replay_steps: int) -> dict[str, A
             if out["status"] != "ok":
                 out["error"] = str(report.get("error", ""))[:300]
     else:
-        import fitdoctor
-
-        setup = materialize(spec)
         try:
-            report = fitdoctor.check(
-                setup.model,
-                (setup.x, setup.y),
-                loss=setup.loss,
-                optimizer=setup.optimizer(setup.model),
-                steps=steps,
-                replay_steps=replay_steps,
-                batch_size=setup.batch_size,
-                seed=0,
-            )
+            report = check_setup(spec, steps, replay_steps)
         except Exception as exc:
             out.update(status="error", error=f"{type(exc).__name__}: {exc}"[:300])
         else:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import detection
-from bench.generate import REPLAY_STEPS, STEPS, generate, materialize
+from bench.generate import REPLAY_STEPS, STEPS, generate
 from fitdoctor.confirm import FULL_REPLAYS_ENV, MIN_IMPROVEMENT
 from fitdoctor.futility import MIN_FRACTION, NOISE_Z, Futility
 
@@ -77,21 +77,9 @@ def _one(kind: str, item: Any) -> dict[str, Any]:
             script.write_text(detection.script_text(item))
             report = _cli(script, ["--steps", str(STEPS), "--replay-steps", str(REPLAY_STEPS), "--seed", "0"], tmp)
     else:
-        import fitdoctor
-
         os.environ[FULL_REPLAYS_ENV] = "1"  # a benchmark worker process of its own
-        setup = materialize(item)
         try:
-            report = fitdoctor.check(
-                setup.model,
-                (setup.x, setup.y),
-                loss=setup.loss,
-                optimizer=setup.optimizer(setup.model),
-                steps=STEPS,
-                replay_steps=REPLAY_STEPS,
-                batch_size=setup.batch_size,
-                seed=0,
-            ).to_dict()
+            report = detection.check_setup(item, STEPS, REPLAY_STEPS).to_dict()
         except Exception:
             report = {"status": "error"}
     return {**_kept(report), "id": item["id"]}
