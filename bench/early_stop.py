@@ -27,8 +27,8 @@ from typing import Any
 
 from bench import detection
 from bench.generate import REPLAY_STEPS, STEPS, generate
-from fitdoctor.confirm import FULL_REPLAYS_ENV, MIN_IMPROVEMENT
-from fitdoctor.futility import MIN_FRACTION, NOISE_Z, Futility
+from fitdoctor.confirm import MIN_IMPROVEMENT
+from fitdoctor.futility import FULL_REPLAYS_ENV, MIN_FRACTION, NOISE_Z, Futility
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", FULL_REPLAYS_ENV: "1"}

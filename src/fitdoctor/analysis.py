@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -14,10 +13,11 @@ from typing import Any, TypeVar
 
 import torch
 
+from fitdoctor import futility
 from fitdoctor._version import __version__
 from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
-from fitdoctor.confirm import FULL_REPLAYS_ENV, Confirmation, confirm, rank
+from fitdoctor.confirm import Confirmation, confirm, rank
 from fitdoctor.describe import describe_setup, summarize_training
 from fitdoctor.effort import (
     ASSUMED_OVERFIT_RUNS,
@@ -308,7 +308,7 @@ def _last_resort(
     margin = settings.get("shuffled_targets.margin")
     decides = (
         Decides(ev.baseline, ev.constant_loss, margin)
-        if margin is not None and ev.constant_loss is not None and not os.environ.get(FULL_REPLAYS_ENV)
+        if margin is not None and ev.constant_loss is not None and futility.enabled()
         else None
     )
     ev = dataclasses.replace(ev, control=target_controls(ev.setup, ev.eval_batches, steps, points, decides))

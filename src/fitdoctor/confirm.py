@@ -16,17 +16,16 @@ divides the loss by :data:`HARM_FACTOR` or more.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import cast
 
+from fitdoctor import futility
 from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.findings import SEVERITY_ORDER, Finding, Fix, Severity
 from fitdoctor.fixes import FixCandidate
-from fitdoctor.futility import Futility
 from fitdoctor.parallel import run_all
 from fitdoctor.probes.control import loop_end
 from fitdoctor.replay import ReplayResult, StopTest, deciding_thin, portable, replay, restored
@@ -37,10 +36,6 @@ from fitdoctor.suppression import silenced_at
 #: deterministic (same weights, batches and seed), so any difference is the fix's; 25 % keeps
 #: marginal, seed-sized wins out of the report.
 MIN_IMPROVEMENT = 0.25
-
-#: Set (to anything) to replay every fix to its last step: how ``bench/early_stop.py`` measures the error rate of
-#: futility stopping. Reports are otherwise the same, only slower.
-FULL_REPLAYS_ENV = "FITDOCTOR_FULL_REPLAYS"
 
 #: Root causes before symptoms: the order of categories in a report with equal severity.
 CATEGORY_ORDER = {
@@ -128,10 +123,10 @@ def futility_stop(baseline: ReplayResult, steps: int) -> StopTest | None:
     """The stop test for fix replays against ``baseline`` (see ``fitdoctor.futility``): a replay that can no
     longer be verified by its loss stops, unless it is a classifier whose error rate is already below the
     baseline's final one (it may still be verified by that). None when no replay can be stopped."""
-    futility = Futility.against(baseline.curve, baseline.final, steps, MIN_IMPROVEMENT)
-    if futility is None:
+    test = futility.Futility.against(baseline.curve, baseline.final, steps, MIN_IMPROVEMENT)
+    if test is None:
         return None
-    rule = futility
+    rule = test
 
     def stop(curve: Sequence[tuple[int, float]], errors: Callable[[], float | None]) -> bool:
         if not rule.hopeless(curve):
@@ -148,33 +143,18 @@ def _fix(c: FixCandidate, r: ReplayResult, baseline: ReplayResult, loss: str, st
     before: float | None
     after: float | None
     measure = "loss"
+    note = c.note
     if r.stopped:
         # compared where it stopped: the baseline's loss at the same step
         at = dict(baseline.curve).get(r.steps, baseline.final)
-        return Fix(
-            id=c.id,
-            title=c.title,
-            snippet=c.snippet,
-            verified=False,
-            metric=f"{loss} on the captured batches after {r.steps} replay steps",
-            measure=measure,
-            before=at if math.isfinite(at) else None,
-            after=r.final if math.isfinite(r.final) else None,
-            steps=r.steps,
-            location=c.location,
-            note="; ".join(
-                n
-                for n in (
-                    c.note,
-                    f"replay stopped at step {r.steps} of {steps}: behind the unchanged replay, it could no longer "
-                    f"end {MIN_IMPROVEMENT:.0%} below its final loss",
-                )
-                if n
-            ),
-            edits=c.edits,
-            stopped=True,
+        before = at if math.isfinite(at) else None
+        after = r.final if math.isfinite(r.final) else None
+        stop_note = (
+            f"replay stopped at step {r.steps} of {steps}: behind the unchanged replay, it could no longer "
+            f"end {MIN_IMPROVEMENT:.0%} below its final loss"
         )
-    if not _loss_verified(r, baseline) and _errors_verified(r, baseline):
+        note = f"{note}; {stop_note}" if note else stop_note
+    elif not _loss_verified(r, baseline) and _errors_verified(r, baseline):
         # The loss can't tell (e.g. NLL on raw outputs runs to -inf); the error rate can.
         assert r.error_rate is not None and baseline.error_rate is not None
         measure = "error rate"
@@ -186,15 +166,16 @@ def _fix(c: FixCandidate, r: ReplayResult, baseline: ReplayResult, loss: str, st
         id=c.id,
         title=c.title,
         snippet=c.snippet,
-        verified=is_verified(r, baseline),
-        metric=f"{loss if measure == 'loss' else measure} on the captured batches after {steps} replay steps",
+        verified=not r.stopped and is_verified(r, baseline),
+        metric=f"{loss if measure == 'loss' else measure} on the captured batches after {r.steps if r.stopped else steps} replay steps",
         measure=measure,
         before=before,
         after=after,
         steps=r.steps,
         location=c.location,
-        note=c.note,
+        note=note,
         edits=c.edits,
+        stopped=r.stopped,
     )
 
 
@@ -228,7 +209,7 @@ def confirm(
     # once it can no longer be verified; except the fixes of a suspect whose symptom the training showed: whether
     # each of those ends worse than the baseline decides whether it yields to another cause (``_made_worse``), and
     # a replay behind at its stop can still end level with the baseline.
-    stop = None if os.environ.get(FULL_REPLAYS_ENV) else futility_stop(baseline, steps)
+    stop = futility_stop(baseline, steps) if futility.enabled() else None
     to_the_end = {c.id for s in suspects if s.symptom and not s.proof for c in s.candidates}
     outcomes = run_all(
         list(todo.values()),

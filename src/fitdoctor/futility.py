@@ -20,6 +20,7 @@ replays that, run to the end, would have been verified.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,16 @@ MIN_FRACTION = 0.375
 #: replays, 11 wrongly (among them those that swing with the batch order, ``examples/data_order``, whose last point
 #: decides their verdict); 2 sigma 160, 8 wrongly; 3 sigma 156, 6 wrongly.
 NOISE_Z = 3.0
+
+
+#: Set (to anything) to run every replay to its last step: how ``bench/early_stop.py`` measures the error rate of
+#: futility stopping. Reports are otherwise the same, only slower.
+FULL_REPLAYS_ENV = "FITDOCTOR_FULL_REPLAYS"
+
+
+def enabled() -> bool:
+    """Whether replays may stop early (not under :data:`FULL_REPLAYS_ENV`)."""
+    return not os.environ.get(FULL_REPLAYS_ENV)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,11 @@ from fitdoctor.summary import DataInfo
 SEVERITIES = ("error", "warning", "info")
 
 
+def stopped_at(fix: Fix) -> str:
+    """``, stopped at step N`` for a fix whose replay stopped because it could no longer be verified, else ``""``."""
+    return f", stopped at step {fix.steps}" if fix.stopped else ""
+
+
 def number(value: float | None) -> str:
     """A measured value in three significant digits; ``diverged`` for a loss that did not stay finite.
 

@@ -17,7 +17,7 @@ from fitdoctor.errors import UsageError
 from fitdoctor.findings import Finding, Fix, Report
 from fitdoctor.location import Location
 from fitdoctor.report.charts import fit_chart, layer_bars, line_chart, sparkline
-from fitdoctor.report.concise import data_line, files_sentences, number
+from fitdoctor.report.concise import data_line, files_sentences, number, stopped_at
 from fitdoctor.report.explain import explain as explain_finding
 from fitdoctor.report.explain import to_ascii
 from fitdoctor.report.figures import LossFigure, fit_figure, layer_figure, loss_figure, replay_figure
@@ -138,17 +138,12 @@ def finding_block(report: Report, f: Finding, ascii_only: bool = False, explain:
             alt = Text("also tried: ", style="dim")
             alt.append(
                 "; ".join(
-                    f"{a.title} ({number(a.after)}{', verified' if a.verified else ''}{_stop(a)})" for a in tried
+                    f"{a.title} ({number(a.after)}{', verified' if a.verified else ''}{stopped_at(a)})" for a in tried
                 ),
                 style="dim",
             )
             parts.append(Padding(alt, (0, 0, 0, 2)))
     return Group(*parts)
-
-
-def _stop(fix: Fix) -> str:
-    """Where a fix's replay stopped, for a fix whose replay could no longer be verified."""
-    return f", stopped at step {fix.steps}" if fix.stopped else ""
 
 
 def full_renderables(

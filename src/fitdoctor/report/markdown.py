@@ -23,6 +23,7 @@ from fitdoctor.report.concise import (
     number,
     one_line,
     position,
+    stopped_at,
     summary,
 )
 from fitdoctor.report.patch import patch_line
@@ -162,8 +163,10 @@ def _details(report: Report, f: Finding, catalog: dict[str, RuleDoc]) -> str:
         out += ["", *_fix(f.fix, "Fix")]
     for alt in f.alternatives:
         state = "verified" if alt.verified else "not verified"
-        stop = f", stopped at step {alt.steps}" if alt.stopped else ""
-        out += ["", f"Also tried: {text(alt.title)} ({state}: {number(alt.before)} → {number(alt.after)}{stop})"]
+        out += [
+            "",
+            f"Also tried: {text(alt.title)} ({state}: {number(alt.before)} → {number(alt.after)}{stopped_at(alt)})",
+        ]
     if report.status != "ok" and report.findings and f is report.findings[0]:
         traceback = (report.error or {}).get("traceback")
         if traceback:

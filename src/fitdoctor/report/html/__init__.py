@@ -24,6 +24,7 @@ from fitdoctor.report.concise import (
     failure_reason,
     number,
     one_line,
+    stopped_at,
     summary,
 )
 from fitdoctor.report.html.figures import (
@@ -183,7 +184,7 @@ def _fix(report: Report, finding: Finding, index: int) -> str:
     if finding.alternatives:
         tried = "; ".join(
             f"{a.title} ({'verified' if a.verified else 'not verified'}: {number(a.before)} → {number(a.after)}"
-            f"{f', stopped at step {a.steps}' if a.stopped else ''})"
+            f"{stopped_at(a)})"
             for a in finding.alternatives
         )
         parts.append(f'<p class="meta">also tried: {_e(tried)}</p>')
