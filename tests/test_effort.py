@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 from torch import nn
 
+import fitdoctor
 from fitdoctor.effort import (
     CAPTURE_MULTIPLE,
     DEFAULT_SECONDS,
@@ -90,3 +94,28 @@ def test_measure_step_times_a_step_and_leaves_the_setup_untouched() -> None:
     step_s, forward_s, start_s = measure_step(setup)
     assert step_s > 0 and forward_s > 0 and start_s > 0
     assert all(torch.equal(before[k], v) for k, v in setup.model.state_dict().items())
+
+
+def test_a_replay_length_the_user_sets_turns_the_planning_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``replay_steps=`` (``--replay-steps``) gets the full analysis whatever a step costs: a CI gate measures
+    the same on a busy machine as on an idle one. Without it, the same costs scale the analysis down."""
+    assert analysis_budget(50.0, planned=False) == math.inf
+    # a step as slow as a 100M-parameter model's, whatever this machine measures
+    monkeypatch.setattr("fitdoctor.analysis.measure_step", lambda setup: (1.0, 0.3, 0.0))
+    monkeypatch.setattr("fitdoctor.analysis.calibrated", lambda step_s, forward_s, captured: (step_s, forward_s))
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = x.sum(1, keepdim=True)
+
+    def model() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+
+    planned = fitdoctor.check(model(), (x, y), steps=20, batch_size=16, select=["FD1"])
+    assert planned.training is not None and planned.training.replay is not None
+    assert [n for n in planned.training.notes if n.startswith("effort:")]
+    assert planned.training.replay.steps < 200
+    full = fitdoctor.check(model(), (x, y), steps=20, replay_steps=40, batch_size=16, select=["FD1"])
+    assert full.training is not None and full.training.replay is not None
+    assert not [n for n in full.training.notes if n.startswith("effort:")]
+    assert full.training.replay.steps == 40

@@ -167,7 +167,9 @@ def check(
         optimizer: A torch.optim optimizer over ``model``'s parameters, its class, or a function of the
             parameters (default: Adam at lr 1e-3).
         steps: Steps of the captured training.
-        replay_steps: Steps per replay (0: twice ``steps``, at least 200).
+        replay_steps: Steps per replay. 0: twice ``steps``, at least 200, with the analysis planned from the time
+            the captured steps took (scaled down for large models); a number: replays of that many steps and the
+            full analysis, whatever it takes, so that the result doesn't depend on how busy the machine is.
         batch_size: Batch size for tensor pairs and datasets (default: full batch up to 1024 samples, else 64;
             32 for datasets).
         seed: Seed of the training and every replay.
@@ -292,7 +294,7 @@ def _report(
         notes=captured.notes,
         timings={"capture_s": time.perf_counter() - started},
         rules=selection,
-        budget_s=analysis_budget(training_s),
+        budget_s=analysis_budget(training_s, planned=not replay_steps),
         captured_step_s=step_s,
     )
     report.timings["total_s"] = time.perf_counter() - started

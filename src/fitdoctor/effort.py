@@ -9,6 +9,7 @@ so in a note; a finding that a short replay cannot confirm stays unconfirmed (se
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 
@@ -145,14 +146,21 @@ def captured_seconds(first_step_at: float | None, last_step_at: float | None, st
     return seconds, (seconds / (steps - 1) if seconds > 0 else None)
 
 
-def analysis_budget(training_s: float, cap: float = DEFAULT_SECONDS, floor: float = FLOOR_SECONDS) -> float:
+def analysis_budget(
+    training_s: float, cap: float = DEFAULT_SECONDS, floor: float = FLOOR_SECONDS, *, planned: bool = True
+) -> float:
     """Seconds the analysis aims at, from the seconds the user's captured steps took.
 
     Args:
         training_s: Seconds from the first captured optimizer step to the last.
         cap: The most it may aim at (the default, or less under a short ``--time-budget``).
         floor: The least it aims at (:data:`SLOW_FLOOR_SECONDS` when the capture was cut for slow steps).
+        planned: False when the user set the replay length (``--replay-steps``, ``replay_steps=``): the analysis
+            then runs in full, unplanned (an infinite budget; the CLI's hard time limit still holds), so that what
+            it measures is the same on a busy machine as on an idle one.
     """
+    if not planned:
+        return math.inf
     return min(cap, max(floor, CAPTURE_MULTIPLE * training_s))
 
 

@@ -348,8 +348,11 @@ class _Session:
             timings=timings,
             rules=RuleSelection.from_job(job),
             progress=self.progress,
-            # The analysis aims at about the time the captured steps took, within 4x the script's budget.
-            budget_s=analysis_budget(training_s, cap, SLOW_FLOOR_SECONDS if slow else FLOOR_SECONDS),
+            # The analysis aims at about the time the captured steps took, within 4x the script's budget,
+            # unless the user set the replay length.
+            budget_s=analysis_budget(
+                training_s, cap, SLOW_FLOOR_SECONDS if slow else FLOOR_SECONDS, planned=job.get("planned", True)
+            ),
             captured_step_s=step_s,
         )
         return report.to_dict()

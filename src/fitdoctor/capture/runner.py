@@ -60,6 +60,10 @@ class CheckOptions:
             :data:`~fitdoctor.capture.budget.MIN_CAPTURE_STEPS` steps (None: only ``steps`` and ``time_budget``
             stop it; the CLI's choice when the user gives ``--steps``).
         replay_steps: Steps per replay (0: twice the captured steps, at least 200).
+        planned: Plan the analysis from the time the captured steps took, scaled down for large models
+            (``fitdoctor.effort``). False: the full analysis, whatever it takes within the hard time limit, so
+            that it measures the same on a busy machine as on an idle one (the CLI's choice when the user gives
+            ``--replay-steps``).
         seed: Seed of the script and of every replay.
         args: Arguments passed to the script.
         rules: Rule selection and threshold overrides.
@@ -79,6 +83,7 @@ class CheckOptions:
     time_budget: float = 30.0
     capture_target_s: float | None = CAPTURE_TARGET_S
     replay_steps: int = 0
+    planned: bool = True
     seed: int = 0
     args: list[str] = field(default_factory=list)
     rules: RuleSelection = field(default_factory=RuleSelection)
@@ -290,6 +295,7 @@ def _run_check(
             # Every rank stops at rank 0's step count (a rank stopping on time would hang the others).
             "capture_target_s": options.capture_target_s if (options.nproc_per_node or 1) <= 1 else None,
             "replay_steps": options.replay_steps,
+            "planned": options.planned,
             "seed": options.seed,
             "stage": options.stage,
             # The child's own guard, past the parent's (which stops it first when all is well).
