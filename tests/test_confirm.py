@@ -124,29 +124,32 @@ def test_a_last_resort_finding_stands_only_while_no_other_cause_is_confirmed() -
     assert confirmed == {"FD105": True, "FD601": True} and yielded == {}
 
 
-def _fits_ev(replay_final: float, user_end: float, adversarial: bool = False) -> SimpleNamespace:
-    """Evidence of a 2-class classifier (the best constant scores ln 2) whose loop ends at ``user_end``."""
+def _fits_ev(
+    replay_final: float, user_end: float, adversarial: bool = False, replay_steps: int = 40
+) -> SimpleNamespace:
+    """Evidence of a 2-class classifier (the best constant scores ln 2) whose 70-step loop ends at ``user_end``."""
     losses = [0.69] * 50 + [user_end] * 20
     return SimpleNamespace(
         constant_loss=math.log(2),
-        baseline=SimpleNamespace(final=replay_final),
+        baseline=SimpleNamespace(final=replay_final, steps=replay_steps),
         setup=SimpleNamespace(user_losses=losses, adversarial=adversarial),
     )
 
 
 @pytest.mark.parametrize(
-    ("replay_final", "user_end", "adversarial", "fits"),
+    ("replay_final", "user_end", "adversarial", "replay_steps", "fits"),
     [
-        (0.014, 0.3, False, True),  # the replay fits
-        (0.0914, 0.0164, False, True),  # a replay scaled down to 80 steps hasn't, the user's 150 steps have
-        (0.0914, 0.3, False, False),
-        (0.0914, 0.0164, True, False),  # a GAN's losses are two games, not one fit
+        (0.014, 0.3, False, 40, True),  # the replay fits
+        (0.0914, 0.0164, False, 40, True),  # a replay shorter than the loop hasn't, the user's loop has
+        (0.0914, 0.3, False, 40, False),
+        (0.0914, 0.0164, True, 40, False),  # a GAN's losses are two games, not one fit
+        (0.0914, 0.0164, False, 140, False),  # a replay twice the loop's length lost the fit again
     ],
 )
 def test_a_model_fits_when_its_replay_or_the_users_own_loop_ends_near_zero(
-    replay_final: float, user_end: float, adversarial: bool, fits: bool
+    replay_final: float, user_end: float, adversarial: bool, replay_steps: int, fits: bool
 ) -> None:
-    assert already_fits(_fits_ev(replay_final, user_end, adversarial)) is fits  # type: ignore[arg-type]
+    assert already_fits(_fits_ev(replay_final, user_end, adversarial, replay_steps)) is fits  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("init_after", "refuted"), [(0.885, True), (0.6, False)])

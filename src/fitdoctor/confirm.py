@@ -69,13 +69,17 @@ class Confirmation:
 
 def already_fits(ev: Evidence) -> bool:
     """Whether the unchanged replay, or the user's own loop, already ends below ``FITS_SHARE`` of the
-    input-independent baseline. The loop counts too: a replay scaled down to the analysis budget can be shorter
-    than the steps the script took, and a fix that only gets there sooner repairs nothing (a BERT that fits in
-    its 150 captured steps, replayed for 80: a Xavier re-init ahead of it at step 80 is no finding)."""
+    input-independent baseline. The loop counts when the replay stopped before it: a replay scaled down to the
+    analysis budget can be shorter than the steps the script took, and a fix that only gets there sooner repairs
+    nothing (a BERT that fits in its 150 captured steps, replayed for 80: a Xavier re-init ahead of it at step 80
+    is no finding). A replay that ran at least as long has the later word: a fit that the same training loses
+    again (a tanh net from an N(0, 1) init, at 0.005 after the loop's 100 steps, 0.08 after 200) is no fit."""
     constant = ev.constant_loss
     if not (constant and constant > 0 and math.isfinite(constant)):
         return False
-    ends = [ev.baseline.final, loop_end(ev.setup.user_losses) if not ev.setup.adversarial else None]
+    losses = ev.setup.user_losses
+    loop_counts = not ev.setup.adversarial and ev.baseline.steps < len(losses)
+    ends = [ev.baseline.final, loop_end(losses) if loop_counts else None]
     return any(e is not None and math.isfinite(e) and 0 <= e <= FITS_SHARE * constant for e in ends)
 
 
