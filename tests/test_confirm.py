@@ -16,6 +16,7 @@ from fitdoctor.confirm import (
     already_fits,
     ends_no_better_than_constant,
     rank,
+    still_learns_little,
 )
 from fitdoctor.findings import Finding, Fix, Severity
 from fitdoctor.rules.base import Suspect
@@ -122,6 +123,29 @@ def test_a_last_resort_finding_stands_only_while_no_other_cause_is_confirmed() -
     alone = [last, symptom]
     confirmed, yielded = _confirmed(ev, alone, catalog, {s.code: none for s in alone}, True, {"FD105", "FD601"})  # type: ignore[arg-type]
     assert confirmed == {"FD105": True, "FD601": True} and yielded == {}
+    # a cause whose verified fix still learns little explains nothing: the last resort stands beside it
+    unrepaired = frozenset({"FD104"})
+    confirmed, yielded = _confirmed(
+        ev, both, catalog, {s.code: none for s in both}, True, {"FD105", "FD104", "FD601"}, unrepaired
+    )  # type: ignore[arg-type]
+    assert confirmed == {"FD105": True, "FD104": True, "FD601": True} and yielded == {}
+
+
+@pytest.mark.parametrize(
+    ("verified", "fixed_final", "learns_little"),
+    [
+        (True, 1.32, True),  # cnn/shuffled_labels/depth1: LeakyReLU memorises a little better, 95 % of ln 4 left
+        (True, 0.60, False),  # below half of the constant's loss: the fix makes it learn
+        (False, 1.32, False),  # an unverified fix confirms nothing to begin with
+    ],
+)
+def test_a_verified_fix_that_leaves_the_loss_near_the_constant_still_learns_little(
+    verified: bool, fixed_final: float, learns_little: bool
+) -> None:
+    fix = Fix("leaky-relu", "t", "", verified=verified, before=0.596, after=0.436, measure="error rate")
+    replays = {"leaky-relu": SimpleNamespace(final=fixed_final)}
+    assert still_learns_little(fix, replays, math.log(4), 0.5) is learns_little  # type: ignore[arg-type]
+    assert not still_learns_little(None, replays, math.log(4), 0.5)  # type: ignore[arg-type]
 
 
 def _fits_ev(

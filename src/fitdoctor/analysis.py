@@ -17,7 +17,7 @@ from fitdoctor import futility
 from fitdoctor._version import __version__
 from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
-from fitdoctor.confirm import Confirmation, confirm, rank
+from fitdoctor.confirm import Confirmation, confirm, rank, still_learns_little
 from fitdoctor.describe import describe_setup, summarize_training
 from fitdoctor.effort import (
     ASSUMED_OVERFIT_RUNS,
@@ -291,16 +291,20 @@ def _last_resort(
     timings: dict[str, float],
 ) -> tuple[Evidence, Confirmation]:
     """The target controls, run only when they can decide something: a selected rule reads them, the user's loop
-    ends far from a fit, and no finding other than a symptom or a last resort is confirmed (a last-resort rule
-    would yield to it; see ``confirm``). The rules that read them then judge, and the findings are confirmed
+    ends far from a fit, and no finding other than a symptom or a last resort is confirmed whose verified fix
+    makes the setup learn (a last-resort rule would yield to it; see ``confirm``). The rules that read them then judge, and the findings are confirmed
     again with the replays already measured."""
     if "shuffled_targets" not in {q for r in active.values() for q in r.needs} or ev.setup.adversarial:
         return ev, confirmation
     gate = settings.get("shuffled_targets.gate", 0.0)
     if not learns_little(ev.setup.user_losses, ev.constant_loss, gate):
         return ev, confirmation
+    # a confirmed cause whose verified fix still learns little leaves the failure unexplained: the controls run
     if any(
-        f.confidence == "confirmed" and not catalog[f.code].symptom and not catalog[f.code].last_resort
+        f.confidence == "confirmed"
+        and not catalog[f.code].symptom
+        and not catalog[f.code].last_resort
+        and not still_learns_little(f.fix, confirmation.replays, ev.constant_loss, gate)
         for f in confirmation.findings
     ):
         return ev, confirmation
@@ -325,6 +329,7 @@ def _last_resort(
         deadline=deadline,
         points=points,
         known=confirmation.replays,
+        repair_gate=gate,
     )
     return ev, again
 

@@ -95,6 +95,16 @@ def ends_no_better_than_constant(ev: Evidence) -> bool:
     return constant is not None and math.isfinite(constant) and constant > 0 and not final < constant
 
 
+def still_learns_little(fix: Fix | None, replays: dict[str, ReplayResult], constant: float | None, gate: float) -> bool:
+    """Whether a verified fix leaves the setup learning little: its replay still ends above ``gate`` times the best
+    constant's loss. Its finding is real, but it doesn't explain the failure (LeakyReLU in place of dead units
+    memorises shuffled labels a little better: 60 -> 44 % errors, and the loss stays at 95 % of the constant's)."""
+    if fix is None or not fix.verified or constant is None or not math.isfinite(constant) or constant <= 0:
+        return False
+    replayed = replays.get(fix.id)
+    return replayed is not None and not replayed.final <= gate * constant
+
+
 def _cuts_loss_tenfold(fix: Fix | None) -> bool:
     if fix is None or not fix.verified or fix.measure != "loss" or fix.before is None or fix.after is None:
         return False
@@ -192,6 +202,7 @@ def confirm(
     deadline: float = math.inf,
     points: int = 24,
     known: dict[str, ReplayResult] | None = None,
+    repair_gate: float | None = None,
 ) -> Confirmation:
     """Replay each suspect's fixes, pick the best verified one, link causes and rank the findings.
 
@@ -199,7 +210,9 @@ def confirm(
     their suspects keep no measured fix (and stay unconfirmed unless proven otherwise). A suspect whose line
     carries ``# fitdoctor: ignore[...]`` for it is measured like the others but explains nothing: it goes to
     ``suppressed``, and no other finding says it is "explained by" it. Replays in ``known`` (by fix id, from an
-    earlier confirmation of the same evidence) are not run again.
+    earlier confirmation of the same evidence) are not run again. With ``repair_gate``, a last-resort finding
+    doesn't yield to a confirmed cause whose verified fix still ends above that share of the best constant's loss
+    (:func:`still_learns_little`): the cause is real, but the failure is left unexplained by it.
     """
     baseline = ev.baseline
     replays: dict[str, ReplayResult] = {**(known or {}), "baseline": baseline}
@@ -240,7 +253,14 @@ def confirm(
     # While a rule that means "not learning" is raised, a suspect whose symptom the short training showed is confirmed.
     failing = any(catalog[s.code].signals_failure and s.symptom for s in suspects)
     fixes = {s.code: _best_fix(s, replays, baseline, ev.setup.loss.name, steps) for s in suspects}
-    confirmed, yielded = _confirmed(ev, suspects, catalog, fixes, failing, codes)
+    unrepaired = (
+        frozenset(
+            c for c, (best, _) in fixes.items() if still_learns_little(best, replays, ev.constant_loss, repair_gate)
+        )
+        if repair_gate is not None
+        else frozenset()
+    )
+    confirmed, yielded = _confirmed(ev, suspects, catalog, fixes, failing, codes, unrepaired)
     findings: list[Finding] = []
     suppressed: list[Finding] = []
     alarm_levels: dict[str, Severity] = {}  # the severity each finding would have had without its causes
@@ -264,9 +284,9 @@ def confirm(
             order_levels[s.code] = severity
         if is_confirmed and severity == "warning" and (learns_nothing or _cuts_loss_tenfold(best)):
             severity = "error"  # measured harm decides, not the rule's default
-        message = s.message
-        if s.code in yielded:
-            message += f"; but {', '.join(yielded[s.code])} above, confirmed, can explain the same failure"
+        message = _with_other_causes(
+            s, doc, yielded, unrepaired & codes if is_confirmed else frozenset(), confirmed, repair_gate
+        )
         if s.code not in silenced:
             alarm_levels[s.code] = severity
         if caused_by:
@@ -309,9 +329,11 @@ def _confirmed(
     fixes: dict[str, tuple[Fix | None, tuple[Fix, ...]]],
     failing: bool,
     codes: set[str],
+    unrepaired: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, bool], dict[str, list[str]]]:
     """Which suspects are confirmed, and the last-resort ones that another cause (a confirmed finding that is not
-    a symptom) can explain, each with those causes: they stay unconfirmed suspicions."""
+    a symptom, and not in ``unrepaired``: its fix still learns little) can explain, each with those causes: they
+    stay unconfirmed suspicions."""
     fits = already_fits(ev)
     confirmed = {
         s.code: (
@@ -329,11 +351,33 @@ def _confirmed(
     # low learning rate: re-initialising loses, raising the rate wins).
     refuted = {s.code for s in suspects if s.symptom and not s.proof and _made_worse(fixes[s.code])}
     yielded = {
-        s.code: sorted(causes - {s.code})
+        s.code: sorted(explaining)
         for s in suspects
-        if (catalog[s.code].last_resort or s.code in refuted) and causes - {s.code}
+        if (catalog[s.code].last_resort or s.code in refuted)
+        and (explaining := causes - {s.code} - (unrepaired if catalog[s.code].last_resort else frozenset()))
     }
     return {code: ok and code not in yielded for code, ok in confirmed.items()}, yielded
+
+
+def _with_other_causes(
+    s: Suspect,
+    doc: RuleDoc,
+    yielded: dict[str, list[str]],
+    unrepaired: frozenset[str],
+    confirmed: dict[str, bool],
+    repair_gate: float | None,
+) -> str:
+    """A suspect's message, plus the confirmed causes that can explain its failure (it yielded to them), or, for a
+    confirmed last resort, those it did not yield to because their fixes still learn little."""
+    if s.code in yielded:
+        return f"{s.message}; but {', '.join(yielded[s.code])} above, confirmed, can explain the same failure"
+    standing = sorted(c for c in unrepaired if confirmed.get(c) and c != s.code)
+    if not doc.last_resort or not standing or repair_gate is None:
+        return s.message
+    return (
+        f"{s.message}; {', '.join(standing)} above is confirmed too, but with its fix the replay still ends above "
+        f"{repair_gate:.0%} of that constant's loss: it doesn't explain this"
+    )
 
 
 def _made_worse(fixes: tuple[Fix | None, tuple[Fix, ...]]) -> bool:
