@@ -3,6 +3,8 @@ yardsticks follow the user's reduction, stages and what can't be replayed are re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -41,6 +43,108 @@ def test_a_hand_written_objective_replays_to_the_value_the_script_backpropagated
     value = batch_loss(fresh_model(setup), setup, setup.batches[0])
     assert float(value.detach()) == pytest.approx(first[0], rel=1e-6)
     assert setup.batches[0].target is not None and torch.equal(setup.batches[0].target, y)
+
+
+def _stable_logistic(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (out.clamp(min=0) - out * y + torch.log1p(torch.exp(-out.abs()))).mean()
+
+
+def _naive_logistic(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(out)
+    return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+
+
+def _gathered(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return -torch.log_softmax(out, dim=1).gather(1, y.view(-1, 1)).mean()
+
+
+def _indexed_sum(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return -F.log_softmax(out, dim=1)[torch.arange(len(y)), y].sum()
+
+
+def _softmax_over_batch(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return -torch.log_softmax(out, dim=0).gather(1, y.view(-1, 1)).mean()  # the wrong axis: no loss of ours
+
+
+def _masked(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    mask = (torch.arange(len(y)) % 3 != 0).float().view(-1, 1)
+    return (((out - y) ** 2) * mask).sum() / mask.sum()
+
+
+@pytest.mark.parametrize(
+    ("loss", "classes", "expected"),
+    [
+        (_stable_logistic, 0, ("binary_cross_entropy_with_logits", "mean")),
+        (_naive_logistic, 0, ("binary_cross_entropy_with_logits", "mean")),
+        (_gathered, 3, ("cross_entropy", "mean")),
+        (_indexed_sum, 3, ("cross_entropy", "sum")),
+        (_softmax_over_batch, 3, None),
+        (_masked, -1, None),
+    ],
+)
+def test_a_hand_written_loss_is_identified_by_what_it_computes(
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], classes: int, expected: tuple[str, str] | None
+) -> None:
+    """A loss written by hand in any form is read as the torch.nn.functional loss it equals on random outputs,
+    with its target: the logistic loss in its stable and naive forms, cross-entropy by gather or by indexing.
+    An objective that equals none (log_softmax over the batch, a masked squared error) keeps its target
+    unknown, and the replay still runs it as written."""
+    torch.manual_seed(0)
+    x = torch.randn(24, 4)
+    if classes > 0:
+        y: torch.Tensor = torch.randint(0, classes, (24,))
+    elif classes == 0:
+        y = (x[:, :1] > 0).float()
+    else:
+        y = x[:, :1].clone()
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, max(classes, 1)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    first: list[float] = []
+    state = torch.random.get_rng_state()
+
+    def train() -> None:
+        for _ in range(6):
+            opt.zero_grad()
+            value = loss(model(x), y)
+            first.append(float(value.detach()))
+            value.backward()
+            opt.step()
+
+    recorder = capture(train)
+    setup = build(recorder, 0, None).setup
+    assert torch.equal(torch.random.get_rng_state(), state)  # the probes drew from their own generator
+    assert setup.programmed
+    value = batch_loss(fresh_model(setup), setup, setup.batches[0])
+    assert float(value.detach()) == pytest.approx(first[0], rel=1e-6)  # replayed as written, matched or not
+    if expected is None:
+        assert setup.batches[0].target is None
+        return
+    assert (setup.loss.name, setup.loss.reduction) == expected
+    assert setup.batches[0].target is not None and torch.equal(setup.batches[0].target, y)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["logistic", "gather"])
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_hand_written_loss_gets_the_target_side_checks(loss: str, broken: bool) -> None:
+    """The stable logistic loss and a gathered cross-entropy, written by hand: a model ending in a sigmoid
+    (ReLU) before them is FD203 with its fix verified, as with torch's own losses; the healthy twins are clean
+    and nothing says the target is unknown."""
+    run = run_cli(
+        "check",
+        str(SHAPES / "hand_written_classifier.py"),
+        "--format",
+        "json",
+        "--",
+        "--loss",
+        loss,
+        *(["--broken"] if broken else []),
+    )
+    assert run.report is not None and run.report["status"] == "ok", run.stderr[-2000:]
+    assert run.codes("warning") == (["FD203"] if broken else [])
+    if broken:
+        assert run.report["findings"][0]["fix"]["verified"]
+    assert not [n for n in run.report["training"]["notes"] if n.startswith("hand-written loss")]
 
 
 def test_the_capture_changes_nothing_the_script_computes() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from fitdoctor.capture.tape import Op, Ref, Sliced, find_nested, walk
+from fitdoctor.capture.tape import Op, Ref, Sliced, find_nested, run, walk
 
 #: Autograd-free view operations: a loss input reached through them is the model output, reshaped.
 VIEW_FUNCS = frozenset(
@@ -39,6 +39,8 @@ class Term:
         op: The op index of the loss (None for a loss inside the model's forward).
         transform: How the prediction derives from the output: identity, reshape or other.
         pred_shape: The shape of the prediction as the loss saw it.
+        target_shape: The shape the loss reads its target in, where the script's constant is a view of it in
+            another (a hand-written cross-entropy that gathers with ``y.view(-1, 1)``); None: the constant's own.
     """
 
     name: str
@@ -49,6 +51,7 @@ class Term:
     op: int | None
     transform: str = "identity"
     pred_shape: tuple[int, ...] = field(default=())
+    target_shape: tuple[int, ...] | None = None
 
 
 def _name(op: Op) -> str:
@@ -234,3 +237,164 @@ def is_simple(sliced: Sliced, terms: list[Term]) -> bool:
     if any(isinstance(r, Ref) and r.kind != "const" for r in _flat((call.args, call.kwargs))):
         return False
     return used >= set(range(len(ops)))
+
+
+#: Hand-written losses are matched on outputs of at most this many elements (a probe is a tensor of the
+#: output's shape; a language model's logits are not worth three copies to find a term).
+MATCH_MAX_ELEMENTS = 1 << 20
+
+#: The losses a hand-written objective is matched against, in order, with the probe domain each is evaluated
+#: on: real logits, or probabilities in (0, 1).
+_MATCHED_LOSSES: tuple[tuple[str, str], ...] = (
+    ("cross_entropy", "real"),
+    ("nll_loss", "real"),
+    ("binary_cross_entropy_with_logits", "real"),
+    ("binary_cross_entropy", "unit"),
+    ("mse_loss", "real"),
+    ("l1_loss", "real"),
+)
+
+#: How close the objective must come to a loss on every probe, relative to the loss (absolute below 1): float32
+#: rounding of a few dozen operations.
+_MATCH_RTOL = 1e-4
+
+
+def match_objective(sliced: Sliced) -> Term | None:
+    """A hand-written objective identified by what it computes: the one loss of ``torch.nn.functional`` (with
+    reduction ``mean`` or ``sum``) that gives the same value as the objective, for one of the step's constant
+    tensors as its target, on three random outputs of the model's shape (probes of a fixed seed).
+
+    Whatever way the script writes it (``-log_softmax(out).gather(1, y)``, the logistic loss as
+    ``out.clamp(min=0) - out * y + log1p(exp(-|out|))``, ``-(y * log(p) + (1 - y) * log(1 - p))``), an
+    objective that equals ``cross_entropy(out, y)`` on random outputs is that loss: the match is a measurement,
+    not a guess. It is tried only on a program with one model call whose output is one tensor, that reads no
+    trainable tensor besides the model's, and it never changes the RNG state.
+
+    Args:
+        sliced: One step's recorded objective.
+
+    Returns:
+        The term, or None when no loss matches (the target then stays unknown).
+    """
+    ops = sliced.program.ops
+    calls = [i for i, op in enumerate(ops) if op.func is None]
+    if len(calls) != 1 or sliced.leaves or sliced.functional or sliced.inner_terms:
+        return None
+    if any(_in_place(op.name) for op in ops):
+        return None  # running it on a probe could write into the step's captured tensors
+    call = calls[0]
+    shape = sliced.shapes.get(call)
+    output = sliced.outputs.get(call)
+    if not shape or not isinstance(output, torch.Tensor) or not output.is_floating_point():
+        return None
+    if torch.Size(shape).numel() > MATCH_MAX_ELEMENTS or not sliced.consts:
+        return None
+    result = sliced.program.result
+    if not isinstance(result, Ref) or result.kind != "value":
+        return None
+    device = sliced.consts[0].device
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), torch.no_grad():
+        generator = torch.Generator().manual_seed(0)
+        probes = {
+            "real": [torch.randn(shape, generator=generator) * s for s in (0.5, 1.0, 3.0)],
+            "unit": [torch.rand(shape, generator=generator) * 0.9 + 0.05 for _ in range(3)],
+        }
+        probes = {k: [p.to(device) for p in v] for k, v in probes.items()}
+        values = {k: [_objective_at(sliced, call, p) for p in v] for k, v in probes.items()}
+        for name, domain in _MATCHED_LOSSES:
+            if any(v is None for v in values[domain]):
+                continue
+            for index, target in enumerate(sliced.consts):
+                for reduction in ("mean", "sum"):
+                    read = _as_read(name, probes[domain][0], target)
+                    if read is not None and _same_loss(name, reduction, probes[domain], read, values[domain]):
+                        own = tuple(read.shape) == tuple(target.shape)
+                        return Term(
+                            name,
+                            {"reduction": reduction},
+                            call,
+                            (),
+                            index,
+                            result.index,
+                            "identity",
+                            tuple(shape),
+                            None if own else tuple(read.shape),
+                        )
+    return None
+
+
+_IN_PLACE_OPERATORS = frozenset(
+    f"__i{op}__"
+    for op in (
+        "add",
+        "sub",
+        "mul",
+        "truediv",
+        "floordiv",
+        "mod",
+        "pow",
+        "and",
+        "or",
+        "xor",
+        "lshift",
+        "rshift",
+        "matmul",
+    )
+)
+
+
+def _in_place(name: str) -> bool:
+    """Whether a torch function of this name writes into its input (``add_``, ``__iadd__``)."""
+    return (name.endswith("_") and not name.endswith("__")) or name in _IN_PLACE_OPERATORS
+
+
+def _objective_at(sliced: Sliced, call: int, output: torch.Tensor) -> float | None:
+    """The objective's value with the model's output replaced by ``output`` (None where it can't be computed)."""
+
+    def no_param(name: str) -> torch.Tensor:
+        raise LookupError(name)
+
+    try:
+        value = run(sliced.program, sliced.consts, lambda key, i, args, kwargs: output, no_param)
+    except Exception:  # a program that can't run on a probe matches nothing
+        return None
+    if not isinstance(value, torch.Tensor) or value.numel() != 1 or not value.is_floating_point():
+        return None
+    number = float(value)
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _as_read(name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """``target`` as loss ``name`` would read it against ``output``: class indices of shape (N, ...) for
+    cross-entropy and NLL (a view that only adds or drops dimensions of size 1 is undone: ``y.view(-1, 1)``),
+    a tensor of the output's own shape otherwise, in [0, 1] for the binary losses; None when it can't be one."""
+    if name in ("cross_entropy", "nll_loss"):
+        classes = output.shape[1] if output.dim() >= 2 else 0
+        wanted = (output.shape[0], *output.shape[2:])
+        if classes < 2 or target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+            return None
+        if [d for d in target.shape if d != 1] != [d for d in wanted if d != 1] or target.numel() == 0:
+            return None
+        read = target.reshape(wanted)
+        return read if int(read.min()) >= 0 and int(read.max()) < classes else None
+    if not target.is_floating_point() or tuple(target.shape) != tuple(output.shape):
+        return None
+    if name.startswith("binary_cross_entropy") and not bool(((target >= 0) & (target <= 1)).all()):
+        return None
+    return target
+
+
+def _same_loss(
+    name: str, reduction: str, outputs: list[torch.Tensor], target: torch.Tensor, values: list[float | None]
+) -> bool:
+    """Whether ``name(output, target, reduction=reduction)`` gives ``values`` on every probe output."""
+    loss = getattr(torch.nn.functional, name)
+    for output, value in zip(outputs, values, strict=True):
+        try:
+            expected = float(loss(output, target.to(output.device), reduction=reduction))
+        except (RuntimeError, ValueError):
+            return False
+        if value is None or abs(value - expected) > _MATCH_RTOL * max(1.0, abs(expected)):
+            return False
+    return True

@@ -22,10 +22,10 @@ from torch import nn
 
 from fitdoctor.batches import Batch, program_batch
 from fitdoctor.capture.notes import capture_notes
-from fitdoctor.capture.objective import Term, find_terms
+from fitdoctor.capture.objective import Term, find_terms, match_objective
 from fitdoctor.capture.recorder import Recorder
 from fitdoctor.capture.records import LOSS_FUNCTIONS, OptimizerRecord, ProgramBatch, unwrap_model
-from fitdoctor.capture.tape import Op, Program, Ref, is_ref, map_nested, walk
+from fitdoctor.capture.tape import Op, Program, Ref, is_ref, map_nested, signature, walk
 from fitdoctor.capture.userframes import Site
 from fitdoctor.evidence import Locator
 from fitdoctor.summary import LoopSummary
@@ -203,11 +203,12 @@ def _program_batches(
     """The recorded steps as replayable batches, the first step's loss terms, and how many steps had a term
     whose target is unknown."""
     fixed: dict[int, tuple[str, nn.Module]] = {}
+    matched: dict[Any, Term | None] = {}
     batches = []
     terms_seen: list[Term] = []
     unidentified = 0
     for pb in recorder.store.programs:
-        batch, terms = _batch(pb, keys, param_names, fixed)
+        batch, terms = _batch(pb, keys, param_names, fixed, matched)
         if batch is None:
             continue
         if not terms or any(t.target is None for t in terms):
@@ -247,7 +248,11 @@ def _spans(pb: ProgramBatch, keys: dict[int, str], used: list[OptimizerRecord]) 
 
 
 def _batch(
-    pb: ProgramBatch, keys: dict[int, str], names: dict[int, str], fixed: dict[int, tuple[str, nn.Module]]
+    pb: ProgramBatch,
+    keys: dict[int, str],
+    names: dict[int, str],
+    fixed: dict[int, tuple[str, nn.Module]],
+    matched: dict[Any, Term | None],
 ) -> tuple[Any, list[Term]]:
     sliced = pb.sliced
     ops = []
@@ -269,6 +274,17 @@ def _batch(
     if sliced.functional:
         return _functional_batch(pb, program)
     terms = [t for t in find_terms(sliced, LOSS_NAMES) if t.call in trained_calls or not trained_calls]
+    if not terms:
+        # a hand-written loss no pattern reads: identified by what it computes, once per program structure
+        structure = signature(sliced.program)
+        if structure not in matched:
+            matched[structure] = match_objective(sliced)
+        found = matched[structure]
+        if found is not None and found.target is not None and found.target_shape is not None:
+            # the loss reads a view of the script's constant: that view, as one more constant of this step
+            sliced.consts.append(sliced.consts[found.target].reshape(found.target_shape))
+            found = replace(found, target=len(sliced.consts) - 1)
+        terms = [found] if found is not None and (found.call in trained_calls or not trained_calls) else []
     term = _primary(terms)
     primary = term.call if term else (trained_calls[0] if trained_calls else -1)
     if primary < 0:
@@ -477,8 +493,9 @@ def _notes(
     if term is None:
         notes.append(
             "hand-written loss: the objective is replayed as the script computes it, but no loss term with an "
-            "identifiable target was found, so target-side checks (unscaled targets, output range, shape and "
-            "activation/loss mismatches) did not run"
+            "identifiable target was found (no torch.nn loss, and on random outputs it equals none of cross-entropy, "
+            "NLL, BCE, BCE with logits, squared or absolute error of one of the step's tensors), so target-side "
+            "checks (unscaled targets, output range, shape and activation/loss mismatches) did not run"
         )
     elif unidentified:
         notes.append(
