@@ -158,9 +158,12 @@ def examples(
 
 # ----------------------------------------------------------------------------------------------- overhead
 def _models() -> list[tuple[str, Any, Any]]:
-    """(name, model factory, batch factory) for the overhead measurement, smallest first."""
+    """(name, model factory, batch factory) for the overhead measurement, smallest first. For a name that
+    says ``DataLoader``, the batch factory called with ``None`` returns a function that draws each step's batch
+    from one, and the loss is written by hand: the capture's loss tape sees every torch call outside the model."""
     import torch
     from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
 
     def mlp_batch(seed: int) -> tuple[Any, Any]:
         g = torch.Generator().manual_seed(seed)
@@ -211,8 +214,26 @@ def _models() -> list[tuple[str, Any, Any]]:
         g = torch.Generator().manual_seed(seed)
         return torch.randint(0, 1000, (4, 64), generator=g), torch.randint(0, 1000, (4 * 64,), generator=g)
 
+    def loader(seed: int | None) -> Any:
+        # a hundred batches of 64 drawn by a shuffling DataLoader, as most scripts feed their loop
+        assert seed is None
+        g = torch.Generator().manual_seed(0)
+        data = TensorDataset(torch.randn(6400, 16, generator=g), torch.randn(6400, 1, generator=g))
+        batches = iter(())
+
+        def draw() -> tuple[Any, Any]:
+            nonlocal batches
+            try:
+                return next(batches)
+            except StopIteration:
+                batches = iter(DataLoader(data, batch_size=64, shuffle=True))
+                return next(batches)
+
+        return draw
+
     out: list[tuple[str, Any, Any]] = [
         ("MLP 16-64-64-1, batch 64", small, mlp_batch),
+        ("MLP 16-64-64-1 fed by a DataLoader, batch 64, squared error by hand", small, loader),
         ("deep MLP, 20x256 ReLU, batch 64", deep, mlp_batch),
         ("CNN 3 conv blocks, 3x32x32, batch 32", cnn, cnn_batch),
     ]
@@ -251,15 +272,18 @@ def _overhead_one(
     model = make_model()
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    pool = [make_batch(i) for i in range(8)]
-    loss_fn = F.cross_entropy if pool[0][1].dtype == torch.int64 else F.mse_loss
+    draw = make_batch(None) if "DataLoader" in name else None
+    pool = [make_batch(i) for i in range(8)] if draw is None else [draw()]
+    loss_fn: Any = F.cross_entropy if pool[0][1].dtype == torch.int64 else F.mse_loss
+    if draw is not None:
+        loss_fn = lambda out, y: ((out - y) ** 2).mean()  # noqa: E731 - the loss as scripts write it by hand
     step_no = 0
 
     def steps(k: int) -> float:
         nonlocal step_no
         t = time.perf_counter()
         for _ in range(k):
-            x, y = pool[step_no % len(pool)]
+            x, y = pool[step_no % len(pool)] if draw is None else draw()
             step_no += 1
             opt.zero_grad()
             loss = loss_fn(model(x), y)

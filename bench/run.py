@@ -620,7 +620,9 @@ def report(info: dict[str, Any], ev: dict[str, Any], costs: dict[str, Any], code
 
     w("### Instrumentation overhead per training step\n")
     w(
-        "In one process, one torch thread (as `fitdoctor check` runs scripts), Adam, a pool of 8 batches: blocks "
+        "In one process, one torch thread (as `fitdoctor check` runs scripts), Adam, a pool of 8 batches (the "
+        "DataLoader row: a shuffling `DataLoader` over a `TensorDataset` of 100 batches, and the loss written by "
+        "hand, so the capture's loss tape sees every torch call outside the model): blocks "
         "of k steps with fitdoctor's `Recorder` installed (every hook `fitdoctor check` runs the user's script "
         "under, `max_steps` huge so it never stops) alternate with blocks of the plain loop; per-step time is the "
         "median over blocks. The first captured step of each block (it clones the initial weights) is timed "

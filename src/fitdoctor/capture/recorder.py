@@ -51,7 +51,7 @@ from fitdoctor.capture.records import (
 from fitdoctor.capture.schedulers import SchedulerWatch, group_lrs, scheduler_classes
 from fitdoctor.capture.sites import CreationSites
 from fitdoctor.capture.stops import StopControl, guarded_hook
-from fitdoctor.capture.tape import Tape
+from fitdoctor.capture.tape import Tape, is_bookkeeping
 from fitdoctor.capture.tape_mode import TapeSwitch, bookkeeping
 from fitdoctor.capture.userframes import Site, UserFiles
 from fitdoctor.summary import LoopSummary
@@ -152,6 +152,9 @@ class Recorder:
         for cls in scheduler_classes():
             self._patch(cls, "step", self.schedulers.wrap(cls.__dict__["step"]))
         self._patch(torch, "vmap", self.functorch.wrap_vmap(torch.vmap))
+        loader_iter = getattr(torch.utils.data.dataloader, "_BaseDataLoaderIter", None)
+        if loader_iter is not None and "__next__" in loader_iter.__dict__:
+            self._patch(loader_iter, "__next__", self._untaped(loader_iter.__dict__["__next__"]))
         fork_hook.recorder = weakref.ref(self)
         self._undo.append(fork_hook.clear)
         self._switch.enter()
@@ -174,6 +177,19 @@ class Recorder:
         original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
         setattr(owner, name, replacement)
         self._undo.append(lambda: setattr(owner, name, original))
+
+    def _untaped(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """A ``DataLoader`` iterator's ``__next__`` that runs with the tape mode off the stack: it indexes its
+        dataset once per sample and stacks the samples, none of which belongs on the loss tape (the batch is a
+        constant of the step), and each of those torch calls through a Python mode costs microseconds."""
+        switch = self._switch
+
+        @functools.wraps(original)
+        def next_batch(iterator: Any) -> Any:
+            with switch.paused():
+                return original(iterator)
+
+        return next_batch
 
     def _eager_compile(self, model: Any = None, **options: Any) -> Any:
         """``torch.compile`` while capturing: the model or function unchanged, run eagerly.
@@ -209,7 +225,9 @@ class Recorder:
             self._tls.busy = False
 
     def _on_operation(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        if self._taping() and self.tape.depends(args, kwargs):
+        # the cheap tests first: most torch calls outside a model are attribute reads and writes (an optimizer's
+        # zero_grad sets every parameter's .grad) or read nothing recorded
+        if not is_bookkeeping(func) and self.tape.depends(args, kwargs) and self._taping():
             self.tape.record(func, None, args, kwargs, out, self.user_files.innermost())
 
     def _in_model(self) -> bool:

@@ -25,7 +25,7 @@ from torch import nn
 
 from fitdoctor.capture.userframes import Site
 
-#: Tensor attribute getters that never carry the objective (metadata, gradients, detached aliases).
+#: Tensor attributes whose reads and writes never carry the objective (metadata, gradients, detached aliases).
 _SKIPPED_GETTERS = frozenset(
     {
         "grad",
@@ -51,6 +51,16 @@ _SKIPPED_GETTERS = frozenset(
         "nbytes",
     }
 )
+
+
+def is_bookkeeping(func: Any) -> bool:
+    """Whether ``func`` reads or writes a tensor attribute that never carries the objective (``p.grad = None`` in
+    ``zero_grad``, ``x.shape``): skipped before anything else is asked of the call."""
+    name = getattr(func, "__name__", "")
+    if name != "__get__" and name != "__set__":
+        return False
+    return getattr(getattr(func, "__self__", None), "__name__", "") in _SKIPPED_GETTERS
+
 
 #: Functions whose result is a constant of the step (no gradient flows through them).
 _DETACHING = frozenset({"detach", "detach_", "numpy", "tolist", "item", "cpu_detached"})
@@ -288,21 +298,25 @@ class Tape:
         return map_nested(obj, is_tensor, enc)
 
     def depends(self, args: Any, kwargs: Any) -> bool:
-        """Whether a call with these arguments reads a recorded value or a trainable leaf."""
-        found = False
+        """Whether a call with these arguments reads a recorded value or a trainable leaf.
 
-        def check(t: torch.Tensor) -> None:
-            nonlocal found
-            if found:
-                return
-            known = self.live.get(id(t))
-            if (known is not None and known[0] is t) or (t.requires_grad and t.is_leaf):
-                found = True
+        Asked of every torch operation outside a model call while the script runs (a ``DataLoader`` indexes its
+        dataset once per sample), so the common case, flat arguments, is a loop of dictionary lookups."""
+        return self._reads(args) or (bool(kwargs) and self._reads(kwargs.values()))
 
-        map_nested(args, is_tensor, check)
-        if not found:
-            map_nested(kwargs, is_tensor, check)
-        return found
+    def _reads(self, values: Any) -> bool:
+        live = self.live
+        for v in values:
+            if isinstance(v, torch.Tensor):
+                known = live.get(id(v))
+                if (known is not None and known[0] is v) or (v.requires_grad and v.is_leaf):
+                    return True
+            elif isinstance(v, (tuple, list)):
+                if self._reads(v):
+                    return True
+            elif isinstance(v, dict) and self._reads(v.values()):
+                return True
+        return False
 
     def record(
         self, func: Any, module: nn.Module | None, args: Any, kwargs: Any, output: Any, site: Site | None
@@ -311,11 +325,9 @@ class Tape:
         if len(self.entries) >= MAX_OPS:
             self.overflow = True
             return
+        if is_bookkeeping(func):
+            return
         name = getattr(func, "__name__", "")
-        if name == "__get__":
-            owner = getattr(getattr(func, "__self__", None), "__name__", "")
-            if owner in _SKIPPED_GETTERS:
-                return
         if name in _DETACHING:
             return  # its output is a constant of the step
         index = self.next_id
