@@ -77,3 +77,17 @@ def test_a_data_loader_is_read_with_the_tape_off_and_the_loss_with_it_on() -> No
     assert recorder.steps == 3
     assert [[tuple(c.shape) for c in p.sliced.consts] for p in recorder.store.programs] == [[(8, 4), (8, 1)]] * 3
     assert torch.equal(recorder.store.programs[1].sliced.consts[1], data.y[8:16])
+
+
+def test_a_model_built_while_capturing_may_change_a_no_grad_view_in_place() -> None:
+    """``nn.Embedding(padding_idx=...)`` zeroes a row through a view made under ``no_grad`` (every Hugging Face
+    model builds one): the tape must not read ``is_leaf`` of such a view outside its taping, where it raises."""
+    recorder = Recorder(UserFiles(None), CaptureBudget(3))
+    recorder.install()
+    try:
+        embed = nn.Embedding(10, 4, padding_idx=0)
+        nn.init.normal_(embed.weight)
+        embed._fill_padding_idx_with_zero()
+    finally:
+        recorder.uninstall()
+    assert torch.equal(embed.weight[0], torch.zeros(4))

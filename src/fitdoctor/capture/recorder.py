@@ -225,9 +225,10 @@ class Recorder:
             self._tls.busy = False
 
     def _on_operation(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        # the cheap tests first: most torch calls outside a model are attribute reads and writes (an optimizer's
-        # zero_grad sets every parameter's .grad) or read nothing recorded
-        if not is_bookkeeping(func) and self.tape.depends(args, kwargs) and self._taping():
+        # Attribute reads and writes first (an optimizer's zero_grad sets every parameter's .grad): a name test.
+        # The taping state before ``depends``, which reads ``is_leaf``: on a view made under no_grad and changed in
+        # place since (a Hugging Face model's weight init), that read raises, so it is asked only while taping.
+        if not is_bookkeeping(func) and self._taping() and self.tape.depends(args, kwargs):
             self.tape.record(func, None, args, kwargs, out, self.user_files.innermost())
 
     def _in_model(self) -> bool:
