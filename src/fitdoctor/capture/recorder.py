@@ -52,7 +52,7 @@ from fitdoctor.capture.schedulers import SchedulerWatch, group_lrs, scheduler_cl
 from fitdoctor.capture.sites import CreationSites
 from fitdoctor.capture.stops import StopControl, guarded_hook
 from fitdoctor.capture.tape import Tape, is_bookkeeping
-from fitdoctor.capture.tape_mode import TapeSwitch, bookkeeping
+from fitdoctor.capture.tape_mode import TapeSwitch, bookkeeping, untape_data_loaders
 from fitdoctor.capture.userframes import Site, UserFiles
 from fitdoctor.summary import LoopSummary
 
@@ -152,9 +152,7 @@ class Recorder:
         for cls in scheduler_classes():
             self._patch(cls, "step", self.schedulers.wrap(cls.__dict__["step"]))
         self._patch(torch, "vmap", self.functorch.wrap_vmap(torch.vmap))
-        loader_iter = getattr(torch.utils.data.dataloader, "_BaseDataLoaderIter", None)
-        if loader_iter is not None and "__next__" in loader_iter.__dict__:
-            self._patch(loader_iter, "__next__", self._untaped(loader_iter.__dict__["__next__"]))
+        self._undo.append(untape_data_loaders(self._switch))
         fork_hook.recorder = weakref.ref(self)
         self._undo.append(fork_hook.clear)
         self._switch.enter()
@@ -177,19 +175,6 @@ class Recorder:
         original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
         setattr(owner, name, replacement)
         self._undo.append(lambda: setattr(owner, name, original))
-
-    def _untaped(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        """A ``DataLoader`` iterator's ``__next__`` that runs with the tape mode off the stack: it indexes its
-        dataset once per sample and stacks the samples, none of which belongs on the loss tape (the batch is a
-        constant of the step), and each of those torch calls through a Python mode costs microseconds."""
-        switch = self._switch
-
-        @functools.wraps(original)
-        def next_batch(iterator: Any) -> Any:
-            with switch.paused():
-                return original(iterator)
-
-        return next_batch
 
     def _eager_compile(self, model: Any = None, **options: Any) -> Any:
         """``torch.compile`` while capturing: the model or function unchanged, run eagerly.
@@ -225,9 +210,6 @@ class Recorder:
             self._tls.busy = False
 
     def _on_operation(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        # Attribute reads and writes first (an optimizer's zero_grad sets every parameter's .grad): a name test.
-        # The taping state before ``depends``, which reads ``is_leaf``: on a view made under no_grad and changed in
-        # place since (a Hugging Face model's weight init), that read raises, so it is asked only while taping.
         if not is_bookkeeping(func) and self._taping() and self.tape.depends(args, kwargs):
             self.tape.record(func, None, args, kwargs, out, self.user_files.innermost())
 

@@ -300,8 +300,9 @@ class Tape:
     def depends(self, args: Any, kwargs: Any) -> bool:
         """Whether a call with these arguments reads a recorded value or a trainable leaf.
 
-        Asked of every torch operation outside a model call while the script runs (a ``DataLoader`` indexes its
-        dataset once per sample), so the common case, flat arguments, is a loop of dictionary lookups."""
+        Asked of every torch operation outside a model call while the script runs, so the common case, flat
+        arguments, is a loop of dictionary lookups. Ask it only while taping: it reads ``is_leaf``, which raises on
+        a view made under ``no_grad`` and changed in place since (``nn.Embedding(padding_idx=...)`` at init)."""
         return self._reads(args) or (bool(kwargs) and self._reads(kwargs.values()))
 
     def _reads(self, values: Any) -> bool:

@@ -92,6 +92,18 @@ class TapeSwitch:
                 torch._C._push_on_torch_function_stack(mode)
             self._tls.suspended = False
 
+    def untaped(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """``original`` (a ``DataLoader`` iterator's ``__next__``) run with the mode off the stack: it indexes its
+        dataset once per sample and stacks the samples, none of which belongs on the loss tape (the batch is a
+        constant of the step), and each of those torch calls through a Python mode costs microseconds."""
+
+        @functools.wraps(original)
+        def next_batch(iterator: Any) -> Any:
+            with self.paused():
+                return original(iterator)
+
+        return next_batch
+
     def resume(self) -> None:
         """Put a suspended mode back on this thread's stack."""
         if getattr(self._tls, "suspended", False) and self._mode is not None:
@@ -112,3 +124,15 @@ def bookkeeping(method: _Method) -> _Method:
             return method(self, *args, **kwargs)
 
     return paused  # type: ignore[return-value]
+
+
+def untape_data_loaders(switch: TapeSwitch) -> Callable[[], None]:
+    """Make every ``DataLoader`` iterator (single- and multi-process alike: they share ``__next__``) draw its
+    batches with ``switch``'s mode off the stack (see :meth:`TapeSwitch.untaped`); returns the undo. A torch
+    without that class where it always was is left alone."""
+    cls, name = getattr(torch.utils.data.dataloader, "_BaseDataLoaderIter", None), "__next__"
+    if not isinstance(cls, type) or name not in cls.__dict__:
+        return lambda: None
+    original = cls.__dict__[name]
+    setattr(cls, name, switch.untaped(original))
+    return lambda: setattr(cls, name, original)
