@@ -11,7 +11,7 @@ from torch import nn
 from fitdoctor.analysis import analyse
 from fitdoctor.batches import Batch, shuffled_samples
 from fitdoctor.evidence import Locator
-from fitdoctor.rules.data_order import mixing
+from fitdoctor.rules.data_order import mixing, runs_chance
 from fitdoctor.selection import RuleSelection
 from fitdoctor.training import TrainingSetup
 from rule_support import setup_of, threshold
@@ -128,3 +128,56 @@ def test_batches_of_one_class_stand_as_a_loop_fact_and_their_shuffled_twin_gets_
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     twin = analyse(classifier(x[order], y[order]), Locator(), script="<test>", replay_steps=120, rules=only)
     assert twin.findings == ()
+
+
+@pytest.mark.parametrize("counts", [(3, 3), (4, 2, 2), (2, 2, 1, 2), (5, 1)])
+def test_the_runs_chance_bounds_the_exact_probability(counts: tuple[int, ...]) -> None:
+    """Against every distinct order of small label multisets: the share of orders with at most C + 1 runs is
+    never above the bound."""
+    from itertools import pairwise, permutations
+
+    labels = [c for c, n in enumerate(counts) for _ in range(n)]
+    orders = set(permutations(labels))
+    few = sum(1 for o in orders if 1 + sum(a != b for a, b in pairwise(o)) <= len(counts) + 1)
+    assert few / len(orders) <= runs_chance(counts) <= 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_labels_sorted_into_a_few_large_batches_form_one_run_per_class(seed: int) -> None:
+    """1,024 rows of 3 classes in 4 batches of 256 (two batches straddle a class boundary, so the share is about
+    0.28, above proof_share): 3 runs, a chance far under sorted_chance; shuffled, hundreds of runs."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (1024,), generator=g).sort().values
+    x = torch.randn(1024, 4, generator=g)
+    grouped = mixing(_batches(x, y, 256), "cross_entropy")
+    order = torch.randperm(1024, generator=g)
+    shuffled = mixing(_batches(x[order], y[order], 256), "cross_entropy")
+    assert grouped is not None and shuffled is not None
+    assert threshold("FD104", "proof_share") < grouped.share < threshold("FD104", "batch_share")
+    assert grouped.runs == 3 and grouped.class_runs
+    assert grouped.runs_chance <= threshold("FD104", "sorted_chance")
+    assert shuffled.runs is not None and shuffled.runs > 500 and not shuffled.class_runs
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_labels_sorted_by_class_stand_as_a_loop_fact_beside_a_share_above_the_proof(seed: int) -> None:
+    """The same data through the rule: a warning that stands whatever the replay measures, with the runs in its
+    evidence and message; the shuffled twin gets nothing."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (1024,), generator=g).sort().values
+    x = torch.randn(1024, 4, generator=g) + y[:, None].float()
+    only = RuleSelection(select=("FD104",))
+
+    def classifier(x: torch.Tensor, y: torch.Tensor) -> TrainingSetup:
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+        return setup_of(model, _batches(x, y, 256), "cross_entropy", lr=1e-2, seed=seed)
+
+    (finding,) = analyse(classifier(x, y), Locator(), script="<test>", replay_steps=80, rules=only).findings
+    assert finding.code == "FD104" and finding.confidence == "confirmed" and finding.severity in ("warning", "error")
+    assert finding.evidence["label_runs"] == 3 and "one_class_share" not in finding.evidence
+    assert "sorted by class" in finding.message
+    order = torch.randperm(len(y), generator=g)
+    assert (
+        analyse(classifier(x[order], y[order]), Locator(), script="<test>", replay_steps=80, rules=only).findings == ()
+    )

@@ -33,6 +33,10 @@ class Mixing:
         batches: Distinct batches measured.
         measure: ``labels`` or ``targets``.
         classes_seen: Distinct labels over all captured batches (classification).
+        runs: Runs of equal labels along the distinct batches in captured order (classification): one per class
+            when the samples arrive sorted by class.
+        runs_chance: An upper bound on the probability that a random order of the same labels forms at most one
+            run per class plus one (classification; 1.0 when it can't be small).
         column: For targets of several columns, the one whose batches hold the least of its spread (the data
             is sorted by it); None for one column or labels.
     """
@@ -41,7 +45,15 @@ class Mixing:
     batches: int
     measure: str
     classes_seen: int | None = None
+    runs: int | None = None
+    runs_chance: float = 1.0
     column: int | None = None
+
+    @property
+    def class_runs(self) -> bool:
+        """Whether the labels arrive in one contiguous run per class (one class may wrap once)."""
+        seen = self.classes_seen or 0
+        return self.runs is not None and seen >= 2 and self.runs <= seen + 1
 
 
 def _labels(batch: Batch, loss: str) -> torch.Tensor | None:
@@ -58,6 +70,27 @@ def _labels(batch: Batch, loss: str) -> torch.Tensor | None:
 def _entropy(counts: torch.Tensor) -> float:
     p = counts[counts > 0].double() / counts.sum()
     return float(-(p * p.log()).sum())
+
+
+def _runs(labels: torch.Tensor) -> int:
+    return 1 + int((labels[1:] != labels[:-1]).sum()) if labels.numel() else 0
+
+
+def runs_chance(counts: Sequence[int]) -> float:
+    """An upper bound on the probability that a uniformly random order of labels with these class counts forms
+    at most one run per class plus one.
+
+    Every order of the labels is one of N! / prod(n_i!) equally likely sequences. At most C! of them have one run
+    per class, and at most (n_i - 1) * (C + 1)! have class i split in two runs and every other class in one;
+    the bound is their sum over the number of sequences.
+    """
+    counts = [n for n in counts if n > 0]
+    c, total = len(counts), sum(counts)
+    if c < 2:
+        return 1.0
+    arrangements = math.factorial(c) + sum(n - 1 for n in counts) * math.factorial(c + 1)
+    log_p = math.log(arrangements) + sum(math.lgamma(n + 1) for n in counts) - math.lgamma(total + 1)
+    return min(1.0, math.exp(log_p))
 
 
 def mixing(batches: Sequence[Batch], loss: str) -> Mixing | None:
@@ -79,7 +112,15 @@ def mixing(batches: Sequence[Batch], loss: str) -> Mixing | None:
                 shares.append(min(_entropy(torch.bincount(x)) / room, 1.0))
         if not shares:
             return None
-        return Mixing(sum(shares) / len(shares), len(distinct), "labels", int(pooled.unique().numel()))
+        counts = torch.bincount(pooled)
+        return Mixing(
+            sum(shares) / len(shares),
+            len(distinct),
+            "labels",
+            int((counts > 0).sum()),
+            runs=_runs(pooled),
+            runs_chance=runs_chance(counts.tolist()),
+        )
     if loss in CLASS_LOSSES:
         return None
     targets = [b.target for b in distinct]
@@ -153,14 +194,33 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         "target_column": found.column,
     }
     # Batches that each hold one class are a fact of the loop, whatever it costs this run: every step pulls
-    # every output towards one class. The replay still measures what shuffling gives.
+    # every output towards one class. So are labels that arrive in one run per class (sorted by class), which
+    # a few large batches can hide from the share (two of four batches straddle a boundary). The replay still
+    # measures what shuffling gives.
     one_class = found.measure == "labels" and found.share <= doc.threshold("proof_share")
+    chance = doc.threshold("sorted_chance")
+    sorted_by_class = found.class_runs and found.runs_chance <= chance
     if one_class:
         message += "; almost every batch holds a single class"
         evidence["one_class_share"] = Measured(found.share, doc.threshold("proof_share"))
+    elif sorted_by_class:
+        message += (
+            f"; the captured samples arrive in {found.runs} runs of one label each, one per class: sorted by class "
+            f"(a shuffled order of these labels forms so few runs with a probability under {chance:.0e})"
+        )
+    if sorted_by_class:
+        evidence["label_runs"] = found.runs
+        evidence["runs_chance"] = Measured(found.runs_chance, chance)
     fix = shuffle_fix(ev)
     return [
         Suspect(
-            "FD104", message, ev.locate.model_call, None, evidence, [fix] if fix else [], symptom=True, proof=one_class
+            "FD104",
+            message,
+            ev.locate.model_call,
+            None,
+            evidence,
+            [fix] if fix else [],
+            symptom=True,
+            proof=one_class or sorted_by_class,
         )
     ]
