@@ -64,3 +64,24 @@ def test_fd601_a_slow_steady_fall_is_an_info_and_a_plateau_is_the_symptom(seed: 
     # Slow in the replay but stuck in the user's own loop: the user's loop decides, it is the symptom.
     mixed = suspects("FD601", _stuck_at_the_mean(creeping, flat))
     assert len(mixed) == 1 and mixed[0].symptom
+
+
+@pytest.mark.parametrize(
+    ("loss", "words"),
+    [
+        ("mse_loss", "the mean target"),
+        ("l1_loss", "the median target"),
+        ("cross_entropy", "the class prior"),
+        ("binary_cross_entropy_with_logits", "the class prior"),
+        ("program", "the best constant"),
+    ],
+)
+def test_fd601_names_the_constant_it_compares_with(loss: str, words: str) -> None:
+    """The yardstick is the best constant for the loss (yardstick.constant_for): a classifier's is the class
+    prior, not "the mean target" as FD601 and FD602 used to say whatever the loss."""
+    ev = _stuck_at_the_mean([0.99] * 200, [0.99] * 200)
+    ev = dataclasses.replace(
+        ev, setup=dataclasses.replace(ev.setup, loss=dataclasses.replace(ev.setup.loss, name=loss))
+    )
+    (found,) = suspects("FD601", ev)
+    assert f"Predicting {words} for every input scores 1" in found.message

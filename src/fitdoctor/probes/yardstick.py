@@ -23,6 +23,19 @@ from fitdoctor.replay import inference
 from fitdoctor.training import TrainingSetup, unwrap
 
 
+def constant_words(name: str) -> str:
+    """What the best constant prediction is for loss ``name``, in words: the mean target (squared error), the
+    median target (absolute errors), the class prior (cross-entropy, NLL, binary cross-entropy), or "the best
+    constant" for any other objective (a hand-written or multi-term loss)."""
+    if name == "mse_loss":
+        return "the mean target"
+    if name in ("l1_loss", "smooth_l1_loss", "huber_loss"):
+        return "the median target"
+    if name in ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        return "the class prior"
+    return "the best constant"
+
+
 def constant_for(
     name: str, targets: TargetStats, batches: Sequence[Batch]
 ) -> Callable[[tuple[int, ...]], torch.Tensor] | None:

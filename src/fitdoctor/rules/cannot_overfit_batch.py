@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
+from fitdoctor.probes.yardstick import constant_words
 from fitdoctor.rules.base import Suspect, g, rule
 
 
@@ -28,7 +29,8 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     message = (
         f"Trained on one batch of {o.samples} samples for {o.steps} steps (best run: {o.optimizer} at lr {g(o.lr)}), "
         "the loss only went "
-        f"from {g(o.start)} to {g(o.best)}, {g(o.best / o.baseline)}× the {g(o.baseline)} of predicting the mean: "
+        f"from {g(o.start)} to {g(o.best)}, {g(o.best / o.baseline)}× the {g(o.baseline)} of predicting "
+        f"{constant_words(ev.setup.loss.name)}: "
         "a network that can't memorise a handful of examples has a bug in the model or the data pipeline (an "
         "output that ignores the input, a bounded or normalised output, a broken loss...)"
     )

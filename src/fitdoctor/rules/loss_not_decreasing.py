@@ -5,6 +5,7 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.probes.trend import Trend, block_size, loss_trend
+from fitdoctor.probes.yardstick import constant_words
 from fitdoctor.rules.base import Suspect, g, rule
 
 
@@ -80,7 +81,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     )
     message = lead + found[:1].upper() + found[1:]
     if constant is not None:
-        message += f". Predicting the mean target for every input scores {g(constant)}"
+        message += f". Predicting {constant_words(ev.setup.loss.name)} for every input scores {g(constant)}"
     if slow:
         tail = replay_tail
         assert tail is not None

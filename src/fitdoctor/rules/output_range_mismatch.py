@@ -8,6 +8,7 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes.builders import remove_final_activation
 from fitdoctor.measured import Measured
+from fitdoctor.probes.yardstick import constant_words
 from fitdoctor.rules.base import Suspect, g, pct, rule
 
 BOUNDED_LOSSES = ("binary_cross_entropy",)
@@ -55,7 +56,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     )
     if ev.constant_loss:
         relation = "worse than" if floor >= ev.constant_loss else "against"
-        message += f" ({relation} {g(ev.constant_loss)} for always predicting the mean target)"
+        message += f" ({relation} {g(ev.constant_loss)} for always predicting {constant_words(ev.setup.loss.name)})"
     evidence = {
         "final_activation": final.kind,
         "range": [low, high],
