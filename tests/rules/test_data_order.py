@@ -1,6 +1,7 @@
 """FD104 data-order: the batch share on batches built here (sorted, grouped, shuffled; classification and
-regression; several seeds), the shuffle the fix replays, and the rule with its verified fix in-process. Its
-examples run through the CLI in test_examples.py."""
+regression; several seeds), the label runs of data sorted by class, the shuffle the fix replays, and the rule
+with its verified fix in-process; tests/scripts/class_folders.py through the CLI. Its examples run through the
+CLI in test_examples.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import SCRIPTS, run_cli
 from fitdoctor.analysis import analyse
 from fitdoctor.batches import Batch, shuffled_samples
 from fitdoctor.evidence import Locator
@@ -181,3 +183,20 @@ def test_labels_sorted_by_class_stand_as_a_loop_fact_beside_a_share_above_the_pr
     assert (
         analyse(classifier(x[order], y[order]), Locator(), script="<test>", replay_steps=80, rules=only).findings == ()
     )
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_loader_over_classes_stored_in_order_through_the_cli(shuffle: bool) -> None:
+    """A script whose DataLoader (batches of 256, shuffle=False) reads three classes stored one after another:
+    FD104 as a warning with the three label runs in its evidence; with --shuffle, no finding at all."""
+    run = run_cli(
+        "check", str(SCRIPTS / "class_folders.py"), "--format", "json", "--", *(["--shuffle"] if shuffle else [])
+    )
+    assert run.report is not None and run.report["status"] == "ok", run.stderr[-2000:]
+    if shuffle:
+        assert run.report["findings"] == []
+        return
+    assert run.codes("warning") == ["FD104"]
+    (finding,) = [f for f in run.report["findings"] if f["code"] == "FD104"]
+    assert finding["evidence"]["label_runs"] == 3 and finding["confidence"] == "confirmed"
+    assert finding["location"]["line"] == 33  # loss = loss_fn(model(xb), yb)
