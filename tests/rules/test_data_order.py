@@ -200,3 +200,16 @@ def test_a_loader_over_classes_stored_in_order_through_the_cli(shuffle: bool) ->
     (finding,) = [f for f in run.report["findings"] if f["code"] == "FD104"]
     assert finding["evidence"]["label_runs"] == 3 and finding["confidence"] == "confirmed"
     assert finding["location"]["line"] == 33  # loss = loss_fn(model(xb), yb)
+
+
+def test_binary_targets_sorted_by_class_form_two_runs() -> None:
+    """Binary cross-entropy with 0/1 float targets of shape (N, 1), the negatives first: two runs, a chance far
+    under sorted_chance; a 1-in-2 alternation (the most mixed order) gives one run per sample."""
+    x = torch.randn(512, 4)
+    ordered = torch.cat([torch.zeros(300, 1), torch.ones(212, 1)])
+    alternating = (torch.arange(512) % 2).float().view(-1, 1)
+    grouped = mixing(_batches(x, ordered, 128), "binary_cross_entropy_with_logits")
+    mixed = mixing(_batches(x, alternating, 128), "binary_cross_entropy_with_logits")
+    assert grouped is not None and mixed is not None
+    assert grouped.runs == 2 and grouped.class_runs and grouped.runs_chance <= threshold("FD104", "sorted_chance")
+    assert mixed.runs == 512 and not mixed.class_runs
