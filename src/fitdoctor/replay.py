@@ -15,6 +15,7 @@ from torch import nn
 from fitdoctor.batches import Batch
 from fitdoctor.norms import l2_norm, total_norm
 from fitdoctor.training import (
+    CLASS_LABEL_LOSSES,
     Plan,
     PlannedModel,
     TrainingSetup,
@@ -249,7 +250,7 @@ def error_rate(
 ) -> float | None:
     """Share of misclassified samples, for classification losses with class-index or binary targets."""
     name = setup.loss.name
-    if name not in ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"):
+    if name not in CLASS_LABEL_LOSSES:
         return None
     wrong = total = 0
     with inference(model):

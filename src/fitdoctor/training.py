@@ -61,6 +61,9 @@ ACTIVATION_FUNCS: dict[Any, str] = {
 NORMALISING = frozenset({"softmax", "log_softmax"})
 #: Marks each param group of a replay's optimizer with the index of the user's group it copies.
 GROUP_KEY = "fitdoctor_group"
+#: Losses whose targets are class labels (indices, or 0/1 for the binary ones): an error rate, a class prior and
+#: per-batch label counts mean something for them.
+CLASS_LABEL_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")
 
 
 @dataclass

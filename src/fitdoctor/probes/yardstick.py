@@ -20,7 +20,10 @@ from fitdoctor.batches import Batch
 from fitdoctor.capture.tape import rebuild, run, select, walk
 from fitdoctor.probes.data import TargetStats, constant_prediction_loss
 from fitdoctor.replay import inference
-from fitdoctor.training import TrainingSetup, unwrap
+from fitdoctor.training import CLASS_LABEL_LOSSES, TrainingSetup, unwrap
+
+#: Losses of absolute errors: the best constant is the median target.
+MEDIAN_LOSSES = ("l1_loss", "smooth_l1_loss", "huber_loss")
 
 
 def constant_words(name: str) -> str:
@@ -29,9 +32,9 @@ def constant_words(name: str) -> str:
     constant" for any other objective (a hand-written or multi-term loss)."""
     if name == "mse_loss":
         return "the mean target"
-    if name in ("l1_loss", "smooth_l1_loss", "huber_loss"):
+    if name in MEDIAN_LOSSES:
         return "the median target"
-    if name in ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"):
+    if name in CLASS_LABEL_LOSSES:
         return "the class prior"
     return "the best constant"
 
@@ -43,7 +46,7 @@ def constant_for(
     if name == "mse_loss":
         columns = _column_means(batches)
         return lambda shape: _fill(shape, columns)
-    if name in ("l1_loss", "smooth_l1_loss", "huber_loss"):
+    if name in MEDIAN_LOSSES:
         median = float(targets.values.median())
         return lambda shape: torch.full(shape, median)
     if name in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):

@@ -15,10 +15,8 @@ from fitdoctor.fixes import FixCandidate
 from fitdoctor.measured import Measured
 from fitdoctor.patches.edits import SourceEdit
 from fitdoctor.rules.base import Suspect, pct, rule
-from fitdoctor.training import Plan
+from fitdoctor.training import CLASS_LABEL_LOSSES, Plan
 
-#: Losses whose targets are class labels (indices, or 0/1 for the binary ones).
-CLASS_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")
 #: Fewer distinct batches than this say nothing about an order.
 MIN_BATCHES = 4
 
@@ -99,11 +97,12 @@ def mixing(batches: Sequence[Batch], loss: str) -> Mixing | None:
     if len(distinct) < MIN_BATCHES:
         return None
     labels = [_labels(b, loss) for b in distinct]
-    if loss in CLASS_LOSSES and all(x is not None for x in labels):
+    if loss in CLASS_LABEL_LOSSES and all(x is not None for x in labels):
         pooled = torch.cat([x for x in labels if x is not None])
         if pooled.min() < 0:
             return None
-        total = _entropy(torch.bincount(pooled))
+        counts = torch.bincount(pooled)
+        total = _entropy(counts)
         shares = []
         for x in labels:
             assert x is not None
@@ -112,7 +111,6 @@ def mixing(batches: Sequence[Batch], loss: str) -> Mixing | None:
                 shares.append(min(_entropy(torch.bincount(x)) / room, 1.0))
         if not shares:
             return None
-        counts = torch.bincount(pooled)
         return Mixing(
             sum(shares) / len(shares),
             len(distinct),
@@ -121,7 +119,7 @@ def mixing(batches: Sequence[Batch], loss: str) -> Mixing | None:
             runs=_runs(pooled),
             runs_chance=runs_chance(counts.tolist()),
         )
-    if loss in CLASS_LOSSES:
+    if loss in CLASS_LABEL_LOSSES:
         return None
     targets = [b.target for b in distinct]
     if any(t is None or not t.is_floating_point() or t.ndim == 0 or t.shape[0] < 2 for t in targets):
