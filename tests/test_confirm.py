@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from types import SimpleNamespace
 
 import pytest
+import torch
+from torch import nn
 
+from fitdoctor.analysis import gather_evidence
 from fitdoctor.catalog import load_catalog
 from fitdoctor.confirm import (
     HARM_FACTOR,
@@ -14,12 +18,18 @@ from fitdoctor.confirm import (
     _cuts_loss_tenfold,
     _escalated,
     already_fits,
+    confirm,
     ends_no_better_than_constant,
     rank,
     still_learns_little,
 )
+from fitdoctor.evidence import Evidence, Locator
 from fitdoctor.findings import Finding, Fix, Severity
+from fitdoctor.fixes import FixCandidate
+from fitdoctor.replay import DRAW_SEED_STEP
 from fitdoctor.rules.base import Suspect
+from fitdoctor.training import Plan
+from rule_support import make_setup, mlp, sine
 
 
 def _f(code: str, severity: Severity, caused_by: tuple[str, ...] = (), confidence: str = "confirmed") -> Finding:
@@ -191,3 +201,53 @@ def test_a_suspect_whose_own_fixes_made_it_worse_yields_to_a_confirmed_cause(ini
     confirmed, yielded = _confirmed(ev, [rate, init], load_catalog(), fixes, True, {"FD502", "FD303"})  # type: ignore[arg-type]
     assert confirmed == {"FD502": True, "FD303": not refuted}
     assert yielded == ({"FD303": ["FD502"]} if refuted else {})
+
+
+def _draw_of(seed: int) -> int:
+    """Which draw a replay seeded by ``fitdoctor.replay`` is (its seed is the replay seed plus draw * step)."""
+    return (torch.initial_seed() - seed) // DRAW_SEED_STEP
+
+
+@functools.cache
+def _frozen_evidence() -> Evidence:
+    """A 1-16-16-1 tanh MLP whose weights are all zero fitting sin: its baseline replay stays near the constant."""
+    torch.manual_seed(0)
+    x, y = sine()
+    model = mlp(nn.Tanh, [1, 16, 16, 1])
+    for p in model.parameters():
+        nn.init.zeros_(p)
+    setup = make_setup(model, x, y, steps=20)
+    return gather_evidence(setup, Locator(), replay_steps=60, needed=frozenset(), budget_s=math.inf).ev
+
+
+@pytest.mark.parametrize(
+    ("winning", "draws_weights", "verified", "draws"),
+    [
+        ({0}, True, True, 0),  # the first draw is verified: no more draws
+        ({1, 2}, True, True, 3),  # two of three draws win: the median is verified
+        ({1}, True, False, 3),  # one of three is not enough
+        ({1, 2}, False, False, 0),  # a plan that draws no weights is replayed once
+    ],
+)
+def test_a_fix_that_draws_new_weights_is_judged_on_the_median_of_three_draws(
+    winning: set[int], draws_weights: bool, verified: bool, draws: int
+) -> None:
+    """The plan re-initialises the frozen model only on the ``winning`` draws (each draw is seeded apart, see
+    ``Plan.draw``); on the others it leaves the zeros, which end where the baseline does."""
+    ev = _frozen_evidence()
+
+    def edit(model: nn.Module) -> None:
+        if _draw_of(ev.setup.seed) in winning:
+            for layer in model.modules():
+                if isinstance(layer, nn.Linear):
+                    layer.reset_parameters()
+
+    fix = FixCandidate("redraw", "Re-initialise", "", Plan("redraw", model_edits=(edit,), draws_weights=draws_weights))
+    suspect = Suspect("FD303", "init", None, None, {}, [fix])
+    out = confirm(ev, [suspect], load_catalog(), 60, ev.eval_batches)
+    measured = out.findings[0].fix
+    assert measured is not None and measured.verified is verified
+    assert len(out.replays["redraw"].draws) == draws
+    assert ("the median of 3 draws" in measured.note) is (draws == 3)
+    if draws:
+        assert measured.after == sorted(v for _, v in out.replays["redraw"].draws)[1]

@@ -37,6 +37,13 @@ from fitdoctor.suppression import silenced_at
 #: marginal, seed-sized wins out of the report.
 MIN_IMPROVEMENT = 0.25
 
+#: A fix that draws new weights (a re-initialisation, wider layers) is one random draw: in a small or narrow network
+#: the draw alone can decide the outcome (the benchmark's sine1d/tiny_relu/batch64, 8 ReLU layers 3 wide, widened
+#: with He init: the first draw stopped behind the baseline's 0.049, the next two ended at 0.0002 and 0.0005). When its first draw is not verified, it is drawn again until there
+#: are this many draws, and the median draw decides (its loss, its verification): the fix then needs two of the
+#: three draws to win.
+WEIGHT_DRAWS = 3
+
 #: Root causes before symptoms: the order of categories in a report with equal severity.
 CATEGORY_ORDER = {
     "data": 0,
@@ -176,6 +183,12 @@ def _fix(c: FixCandidate, r: ReplayResult, baseline: ReplayResult, loss: str, st
     else:
         before = baseline.final if math.isfinite(baseline.final) else None
         after = r.final if math.isfinite(r.final) else None
+    if r.draws:
+        finals = ", ".join(
+            f"{v:.3g}" + (f" (stopped at step {n})" if n < steps and math.isfinite(v) else "") for n, v in r.draws
+        )
+        draws_note = f"the median of {len(r.draws)} draws of the new weights (last losses {finals})"
+        note = f"{note}; {draws_note}" if note else draws_note
     return Fix(
         id=c.id,
         title=c.title,
@@ -248,6 +261,11 @@ def confirm(
             skipped.add(c.id)
         else:
             replays[c.id] = outcome.value
+    inconclusive = [c for c in todo.values() if c.id in replays and _draw_again(c, replays[c.id], baseline)]
+    if inconclusive:
+        replays.update(
+            _median_draws(ev, inconclusive, replays, steps, eval_batches, points, stop, to_the_end, deadline)
+        )
     silenced = {s.code for s in suspects if silenced_at(s.location, s.code, catalog[s.code].slug)}
     codes = {s.code for s in suspects} - silenced
     # While a rule that means "not learning" is raised, a suspect whose symptom the short training showed is confirmed.
@@ -311,6 +329,56 @@ def confirm(
     # ordered as the rules' own severities order them; measured harm changes what a finding is, not where it is
     ranked = rank(_escalated(findings, alarm_levels), catalog, _escalation(findings, order_levels))
     return Confirmation(ranked, replays, len(skipped), suppressed)
+
+
+def _draw_again(c: FixCandidate, first: ReplayResult, baseline: ReplayResult) -> bool:
+    """Whether a fix's first replay leaves its verdict to more draws of its new weights: it draws weights and its
+    first draw is not verified (stopped as hopeless or not: a futility stop reads one draw's curve too)."""
+    return c.plan.draws_weights and not is_verified(first, baseline)
+
+
+def _median_draws(
+    ev: Evidence,
+    candidates: Sequence[FixCandidate],
+    replays: dict[str, ReplayResult],
+    steps: int,
+    eval_batches: Sequence[Batch],
+    points: int,
+    stop: StopTest | None,
+    to_the_end: set[str],
+    deadline: float,
+) -> dict[str, ReplayResult]:
+    """Each candidate's median over :data:`WEIGHT_DRAWS` draws of its new weights (the first is in ``replays``),
+    with every draw's final loss in ``draws``; a candidate whose further draws would start after ``deadline``
+    keeps its first. Each draw stops as the first did (``stop``, except for the ids in ``to_the_end``)."""
+    tasks = [(c, k) for c in candidates for k in range(1, WEIGHT_DRAWS)]
+    outcomes = run_all(
+        tasks,
+        lambda t: replay(
+            ev.setup,
+            replace(t[0].plan, draw=t[1]),
+            steps,
+            eval_batches,
+            points=points,
+            thin=deciding_thin(points),
+            stop=None if t[0].id in to_the_end else stop,
+        ),
+        deadline=deadline,
+        pack=portable,
+        unpack=lambda t, packed: restored(ev.setup, replace(t[0].plan, draw=t[1]), packed),
+    )
+    out: dict[str, ReplayResult] = {}
+    for c in candidates:
+        draws = [replays[c.id]] + [
+            o.value for (t, o) in zip(tasks, outcomes, strict=True) if t[0].id == c.id and o.value is not None
+        ]
+        if len(draws) < WEIGHT_DRAWS:
+            continue
+        # a stopped draw ends where it could no longer be verified: it ranks behind every finished one
+        ranked = sorted(draws, key=lambda r: (r.stopped, r.final if math.isfinite(r.final) else math.inf))
+        median = ranked[len(ranked) // 2]
+        out[c.id] = replace(median, draws=tuple((r.steps, math.inf if r.diverged else r.final) for r in draws))
+    return out
 
 
 def _best_fix(

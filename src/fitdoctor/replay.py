@@ -76,6 +76,9 @@ class ReplayResult:
         error_rate: For classifiers, the share of misclassified samples after the last step.
         stopped: Whether the replay was stopped before its planned steps because it could no longer decide
             anything (see ``fitdoctor.futility``); ``steps`` and ``final`` are then where it stopped.
+        draws: When this result is the median of several draws of a plan's new weights (``Plan.draws_weights``),
+            each draw's steps and last loss, in draw order (fewer steps: the draw was stopped there; inf: it
+            diverged); empty for a single replay.
     """
 
     plan: Plan
@@ -90,6 +93,11 @@ class ReplayResult:
     update_ratios: list[float] = field(default_factory=list)
     error_rate: float | None = None
     stopped: bool = False
+    draws: tuple[tuple[int, float], ...] = ()
+
+
+#: Draw k of a plan that draws new weights (``Plan.draw``) replays from the replay seed plus k times this.
+DRAW_SEED_STEP = 7919
 
 
 #: Decides, at each evaluation point of a replay, whether to stop it there: called with the curve so far and a
@@ -182,7 +190,7 @@ def replay(
             can no longer be verified); the error rate it may ask for draws no random number.
     """
     started = time.perf_counter()
-    torch.manual_seed(setup.seed)
+    torch.manual_seed(setup.seed + DRAW_SEED_STEP * plan.draw)
     model = PlannedModel(fresh_model(setup, plan), plan)
     model.train(setup.train_mode if plan.train_mode is None else plan.train_mode)
     optimizers = make_optimizers(setup, model.inner, plan)

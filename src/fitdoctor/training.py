@@ -234,6 +234,10 @@ class Plan:
         rebatch: Turns the captured batches into the ones the replay trains on (e.g. shuffled across batches).
         constant_lr: Hold every param group at its peak learning rate instead of following the captured
             schedule (the counterfactual for a schedule that collapses the learning rate).
+        draws_weights: The model edits draw new random weights (a re-initialisation, a wider layer): one replay
+            judges one draw, so ``fitdoctor.confirm`` may replay the plan with other draws.
+        draw: Which draw: 0 trains from the replay seed like the baseline; draw k from another seed (the new
+            weights and the training's own randomness, such as dropout, both change).
     """
 
     name: str = "baseline"
@@ -251,6 +255,8 @@ class Plan:
     train_mode: bool | None = None
     rebatch: Callable[[Sequence[Batch]], list[Batch]] | None = None
     constant_lr: bool = False
+    draws_weights: bool = False
+    draw: int = 0
 
 
 class KeepGraph(TorchFunctionMode):

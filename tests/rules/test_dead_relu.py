@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import SCRIPTS, run_cli
 from fitdoctor.analysis import gather_evidence
 from fitdoctor.evidence import Locator
 from fitdoctor.rules import load_rules
@@ -151,3 +152,26 @@ def test_fd301_a_deep_narrow_stack_is_born_dead_and_widening_every_layer_fixes_i
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             nn.init.zeros_(m.bias)
     assert [f.code for f in run(make_setup(wide, x, y, lr=1e-3, batch=64), steps=200).findings] == []
+
+
+@pytest.mark.parametrize("twin", [False, True])
+def test_a_deep_narrow_relu_stack_through_the_cli(twin: bool) -> None:
+    """tests/scripts/narrow_relu.py: 8 ReLU layers of 3 units (the benchmark's tiny_relu fault as a script) get
+    exactly one alarm, FD301 at the narrow layers' line, fixed by widening them with He init (verified); the twin
+    (2 layers of 64) gets no finding at all."""
+    run = run_cli(
+        "check",
+        str(SCRIPTS / "narrow_relu.py"),
+        "--format",
+        "json",
+        "--",
+        *(["--width", "64", "--depth", "2"] if twin else []),
+    )
+    assert run.report is not None and run.report["status"] == "ok", run.stderr[-2000:]
+    if twin:
+        assert run.report["findings"] == []
+        return
+    assert run.codes("warning") == ["FD301"]
+    (finding,) = [f for f in run.report["findings"] if f["code"] == "FD301"]
+    assert finding["location"]["line"] == 28  # layers += [nn.Linear(width_in, args.width), nn.ReLU()]
+    assert finding["fix"]["id"] == "widen-he-init" and finding["fix"]["verified"]

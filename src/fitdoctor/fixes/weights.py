@@ -73,7 +73,7 @@ def he_init(ev: Evidence) -> FixCandidate:
         "he-init",
         "Initialise the layers with He (Kaiming) init and zero biases",
         snippet,
-        Plan("he-init", model_edits=(lambda m: _init_layers(m, "he"),)),
+        Plan("he-init", model_edits=(lambda m: _init_layers(m, "he"),), draws_weights=True),
         ev.locate.model,
         edits=_init_edits(
             ev, "He (Kaiming) init, zero biases", 'nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")'
@@ -94,7 +94,7 @@ def xavier_init(ev: Evidence, kind: str) -> FixCandidate:
         "xavier-init",
         "Initialise the layers with Glorot (Xavier) init for this activation",
         snippet,
-        Plan("xavier-init", model_edits=(lambda m: _init_layers(m, "xavier", gain_kind),)),
+        Plan("xavier-init", model_edits=(lambda m: _init_layers(m, "xavier", gain_kind),), draws_weights=True),
         ev.locate.model,
         edits=_init_edits(
             ev,
@@ -127,7 +127,11 @@ def rescale_layer(ev: Evidence, stats: ActivationStats) -> FixCandidate | None:
         f"xavier-layer-{name}",
         f"Initialise {pretty(name)} with Glorot (Xavier) init for {gain_kind}",
         lines("model"),
-        Plan(f"xavier-layer-{name}", model_edits=(lambda m: _init_layer(m.get_submodule(name), "xavier", gain_kind),)),
+        Plan(
+            f"xavier-layer-{name}",
+            model_edits=(lambda m: _init_layer(m.get_submodule(name), "xavier", gain_kind),),
+            draws_weights=True,
+        ),
         ev.locate.init(f"{name}.weight") or ev.locate.module(name),
         note="only this layer: the others keep their initialisation",
         edits=_before_optimizer(ev, lambda var: comment + lines(var)),
@@ -148,7 +152,9 @@ def relu_he(ev: Evidence, kinds: frozenset[str]) -> FixCandidate:
         '        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")\n'
         "        nn.init.zeros_(m.bias)"
     )
-    plan = Plan("relu-he-init", model_edits=(lambda m: _init_layers(m, "he"),), activation_edit=edit)
+    plan = Plan(
+        "relu-he-init", model_edits=(lambda m: _init_layers(m, "he"),), activation_edit=edit, draws_weights=True
+    )
     return FixCandidate("relu-he-init", "Use ReLU with He init between hidden layers", snippet, plan, ev.locate.model)
 
 
@@ -211,7 +217,7 @@ def widen(ev: Evidence, layers: list[ActivationStats], factor: int) -> FixCandid
         "widen-he-init",
         title,
         snippet,
-        Plan("widen-he-init", model_edits=(edit,)),
+        Plan("widen-he-init", model_edits=(edit,), draws_weights=True),
         location,
         note=f"{was} units leave little room when some die",
     )
