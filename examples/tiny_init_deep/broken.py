@@ -7,7 +7,7 @@ every input. Every weight gradient is ~1e-11, so SGD cannot leave this point:
 the output bias learns the mean of z and the loss stays at the loss of
 predicting the mean.
 
-Expected: FD303 poor-initialization, FD301 dead-relu, FD204 collapsed-output, FD601 loss-not-decreasing
+Expected: FD303 poor-initialization, FD301 dead-relu, FD401 vanishing-gradients, FD204 collapsed-output, FD601 loss-not-decreasing
 """
 import torch
 from torch import nn
