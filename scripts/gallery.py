@@ -118,9 +118,9 @@ def demo_output() -> str:
 def without_timing(text: str) -> str:
     """``text`` with the check's duration blanked, and its last paragraph (the summary line, which wraps where
     the duration's digits end) on one line."""
-    text = re.sub(r"checked in [0-9.]+ s", "checked in … s", text.strip())
-    head, _, last = text.rpartition("\n\n")
-    return f"{head}\n\n{' '.join(last.split())}"
+    head, _, last = text.strip().rpartition("\n\n")
+    # joined first: the duration's digits can end a wrapped line ("checked in 10.4" / "s · seed 0")
+    return re.sub(r"checked in [0-9.]+ s", "checked in … s", f"{head}\n\n{' '.join(last.split())}")
 
 
 def regenerate_demo(text: str) -> tuple[str, list[str]]:
