@@ -39,9 +39,9 @@ MIN_IMPROVEMENT = 0.25
 
 #: A fix that draws new weights (a re-initialisation, wider layers) is one random draw: in a small or narrow network
 #: the draw alone can decide the outcome (the benchmark's sine1d/tiny_relu/batch64, 8 ReLU layers 3 wide, widened
-#: with He init: the first draw stopped behind the baseline's 0.049, the next two ended at 0.0002 and 0.0005). When its first draw is not verified, it is drawn again until there
-#: are this many draws, and the median draw decides (its loss, its verification): the fix then needs two of the
-#: three draws to win.
+#: with He init: the first draw stopped behind the baseline's 0.049, the next two ended at 0.0002 and 0.0005).
+#: When its first draw is not verified, it is drawn again until there are this many draws, and the median draw
+#: decides (its loss, its verification): the fix then needs two of the three draws to win.
 WEIGHT_DRAWS = 3
 
 #: Root causes before symptoms: the order of categories in a report with equal severity.

@@ -17,6 +17,16 @@ from fitdoctor.training import Plan
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
+#: Hidden layers this narrow get a "widen" counterfactual (FD301, FD401).
+NARROW = 16
+#: The width a narrow layer is widened towards.
+WIDE_UNITS = 64
+
+
+def widen_factor(units: int) -> int:
+    """How many times wider :func:`widen` makes a layer of ``units`` units: to :data:`WIDE_UNITS`, at least twice."""
+    return max(2, WIDE_UNITS // units)
+
 
 def _gain_kind(kind: str) -> str:
     """The ``nn.init.calculate_gain`` name for an activation: its own where torch knows it, else linear."""

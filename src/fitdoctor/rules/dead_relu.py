@@ -8,11 +8,9 @@ from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence
 from fitdoctor.fixes import FixCandidate
 from fitdoctor.fixes.builders import leaky_relu, lower_lr
-from fitdoctor.fixes.weights import he_init, widen
+from fitdoctor.fixes.weights import NARROW, he_init, widen, widen_factor
 from fitdoctor.probes.activations import DYING, ActivationStats, duplicate_units
 from fitdoctor.rules.base import Suspect, pct, rule
-
-NARROW = 16  # layers this narrow get a "widen" counterfactual
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,7 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
     if a.units <= NARROW:
         # every narrow ReLU layer, not only the worst: in a deep narrow stack widening one leaves the others to die
         narrow = [v.after or v.init for v in layers if v.units <= NARROW]
-        wide = widen(ev, narrow, max(2, 64 // a.units))
+        wide = widen(ev, narrow, widen_factor(a.units))
         if wide:
             candidates.append(wide)
     return [

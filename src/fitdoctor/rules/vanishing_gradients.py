@@ -5,15 +5,12 @@ from __future__ import annotations
 from fitdoctor.catalog import RuleDoc
 from fitdoctor.evidence import Evidence, StateEvidence
 from fitdoctor.fixes import FixCandidate
-from fitdoctor.fixes.weights import he_init, relu_he, widen, xavier_init
+from fitdoctor.fixes.weights import NARROW, he_init, relu_he, widen, widen_factor, xavier_init
 from fitdoctor.measured import Measured
 from fitdoctor.probes.activations import DYING, pretty
 from fitdoctor.rules.base import Suspect, g, rule
 
 SQUASHING = frozenset({"sigmoid", "tanh"})
-#: ReLU layers this narrow get a "widen" counterfactual: the gradient's fluctuation from layer to layer grows
-#: exponentially in the sum of the reciprocal widths (Hanin 2018), whatever the init (the same width as FD301's).
-NARROW = 16
 
 
 def _ratio(state: StateEvidence) -> tuple[float, float, str, str] | None:
@@ -62,13 +59,15 @@ def check(ev: Evidence, doc: RuleDoc) -> list[Suspect]:
         candidates.append(relu_he(ev, frozenset(squashing)))
         candidates.append(xavier_init(ev, sorted(squashing)[0]))
     elif DYING.intersection(kinds):
-        # He init is derived to keep a ReLU stack's gradient scale through depth; a narrow stack needs width too
+        # He init is derived to keep a ReLU stack's gradient scale through depth; a narrow stack needs width too:
+        # the gradient's fluctuation from layer to layer grows exponentially in the sum of the reciprocal widths,
+        # whatever the init (Hanin 2018)
         candidates.append(he_init(ev))
         final_index = ev.final.index if ev.final else None
         narrow = [
             a for a in ev.init.activations if a.kind in DYING and 0 < a.units <= NARROW and a.index != final_index
         ]
-        wide = widen(ev, narrow, max(2, 64 // min(a.units for a in narrow))) if narrow else None
+        wide = widen(ev, narrow, widen_factor(min(a.units for a in narrow))) if narrow else None
         if wide:
             candidates.append(wide)
     location = ev.locate.module(first) or ev.locate.model
