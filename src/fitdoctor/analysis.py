@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import torch
 
-from fitdoctor import futility
 from fitdoctor._version import __version__
 from fitdoctor.batches import Batch
 from fitdoctor.catalog import RuleDoc, load_catalog
@@ -311,9 +310,7 @@ def _last_resort(
     started = time.perf_counter()
     margin = settings.get("shuffled_targets.margin")
     decides = (
-        Decides(ev.baseline, ev.constant_loss, margin)
-        if margin is not None and ev.constant_loss is not None and futility.enabled()
-        else None
+        Decides(ev.baseline, ev.constant_loss, margin) if margin is not None and ev.constant_loss is not None else None
     )
     ev = dataclasses.replace(ev, control=target_controls(ev.setup, ev.eval_batches, steps, points, decides))
     timings["control_s"] = time.perf_counter() - started

@@ -211,7 +211,7 @@ def planted_targets(batches: Sequence[Batch], seed: int) -> dict[int, Batch] | N
     first input is not a float tensor with a row per target).
     """
 
-    def by_projection(pooled: torch.Tensor, distinct: list[Batch]) -> torch.Tensor | None:
+    def by_projection(distinct: list[Batch]) -> torch.Tensor | None:
         inputs: list[torch.Tensor] = []
         for b in distinct:
             x = b.args[0] if b.args else None
@@ -228,13 +228,29 @@ def planted_targets(batches: Sequence[Batch], seed: int) -> dict[int, Batch] | N
         if not bool(torch.isfinite(rows).all()):
             return None
         direction = torch.randn(rows.shape[1], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-        order = (rows - rows.mean(0)) @ direction
+        return (rows - rows.mean(0)) @ direction
+
+    return ranked_targets(batches, by_projection)
+
+
+def ranked_targets(
+    batches: Sequence[Batch], score: Callable[[list[Batch]], torch.Tensor | None]
+) -> dict[int, Batch] | None:
+    """The distinct batches with the same targets handed out in the order of a score: ``score(distinct)`` gives
+    one number per pooled target row (None: refused), and the row that scores k-th lowest gets the k-th lowest
+    target (by its first column; ties keep the captured order). Same return as :func:`shuffled_targets`; None also
+    when the scores are not one finite number per row."""
+
+    def by_score(pooled: torch.Tensor, distinct: list[Batch]) -> torch.Tensor | None:
+        scores = score(distinct)
+        if scores is None or scores.shape != (pooled.shape[0],) or not bool(torch.isfinite(scores).all()):
+            return None
         key = pooled.detach().reshape(pooled.shape[0], -1)[:, 0].double()
         index = torch.empty(pooled.shape[0], dtype=torch.long)
-        index[order.argsort(stable=True)] = key.argsort(stable=True)
+        index[scores.argsort(stable=True)] = key.argsort(stable=True)
         return index
 
-    return _retargeted(batches, by_projection)
+    return _retargeted(batches, by_score)
 
 
 def _retargeted(

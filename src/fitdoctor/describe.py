@@ -149,7 +149,11 @@ def _control_curves(ev: Evidence) -> dict[str, Curve]:
     """The target controls' curves, when a selected rule asked for them and they ran."""
     if not measured(ev.control) or ev.control is None:
         return {}
-    runs = {"shuffled_targets": ev.control.shuffled, "planted_targets": ev.control.planted}
+    runs = {
+        "shuffled_targets": ev.control.shuffled,
+        "planted_targets": ev.control.planted,
+        "teacher_targets": ev.control.teacher,
+    }
     return {name: curve_of(r) for name, r in runs.items() if r is not None}
 
 

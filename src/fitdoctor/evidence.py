@@ -132,7 +132,8 @@ class Evidence:
         overfit: The overfit-one-batch test.
         sequence_inputs: What the recurrent and attention layers received on the probe batches.
         control: The baseline replay on targets permuted across the captured samples and on targets planted by
-            one feature of the inputs (None when they did not run: the user's loop already fits).
+            one feature of the inputs or by another draw of the model (None when they did not run: the user's
+            loop already fits).
     """
 
     setup: TrainingSetup

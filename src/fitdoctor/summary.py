@@ -262,8 +262,8 @@ class Curve:
 @dataclass(frozen=True)
 class ReplaySummary:
     """The short trainings: the baseline replay, each fix's replay by fix id, and the target controls by name
-    (``shuffled_targets``, ``planted_targets``: the baseline replay on other targets, measured against those;
-    only when they ran, see ``probes.control``)."""
+    (``shuffled_targets``, ``planted_targets``, ``teacher_targets``: the baseline replay on other targets,
+    measured against those; only those that ran, see ``probes.control``)."""
 
     steps: int
     eval_batches: int

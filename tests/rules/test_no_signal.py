@@ -1,5 +1,6 @@
 """FD105 no-signal: the target controls and the rule on setups built here (labels paired or shuffled apart from
-their inputs, several seeds), in-process. Its examples run through the CLI in test_examples.py."""
+their inputs, several seeds), in-process; the teacher control (another draw of the user's model) on token inputs
+and on a GRU, and a GRU script through the CLI. Its examples run through the CLI in test_examples.py."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import SCRIPTS, run_cli
 from fitdoctor.analysis import gather_evidence, single_thread
 from fitdoctor.batches import Batch, planted_targets, shuffled_targets
 from fitdoctor.evidence import Evidence, Locator
-from fitdoctor.probes.control import Decides, learns_little, target_controls
+from fitdoctor.probes.control import (
+    TEACHER_SEED_STEP,
+    Controls,
+    Decides,
+    learns_little,
+    target_controls,
+    teacher_targets,
+)
 from fitdoctor.quantities import NotMeasuredError
-from fitdoctor.training import TrainingSetup
+from fitdoctor.training import LossSpec, TrainingSetup
 from rule_support import setup_of, suspects, threshold
 
 STEPS = 300
@@ -159,16 +168,160 @@ def test_a_control_stops_once_it_can_no_longer_decide_anything_and_the_verdict_s
     assert paired.control is not None and paired.control.shuffled is not None and paired.control.shuffled.stopped
 
 
-def test_no_control_runs_where_the_rule_could_not_read_both() -> None:
-    torch.manual_seed(0)
-    tokens = torch.randint(0, 50, (256, 6))
+def _tokens(seed: int, paired: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Six token ids in [0, 50) per row, labelled by the parity of the first (``paired=False``: shuffled apart):
+    1,024 rows, more than the small model below can memorise."""
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, 50, (1024, 6), generator=g)
     labels = tokens[:, 0] % 2
-    batches = [Batch((tokens[i : i + 32],), {}, labels[i : i + 32], (32, 2)) for i in range(0, 256, 32)]
-    model = nn.Sequential(nn.Embedding(50, 8), nn.Flatten(), nn.Linear(48, 2))
-    setup = setup_of(model, batches, "cross_entropy", lr=1e-2, seed=0)
+    if not paired:
+        labels = labels[torch.randperm(len(labels), generator=g)]
+    return tokens, labels
+
+
+def _token_setup(seed: int, paired: bool, model: nn.Module | None = None) -> TrainingSetup:
+    torch.manual_seed(seed)
+    tokens, labels = _tokens(seed, paired)
+    batches = [Batch((tokens[i : i + 32],), {}, labels[i : i + 32], (32, 2)) for i in range(0, 1024, 32)]
+    model = model or nn.Sequential(nn.Embedding(50, 4), nn.Flatten(), nn.Linear(24, 2))
+    setup = setup_of(model, batches, "cross_entropy", lr=1e-2, seed=seed)
+    setup.user_losses.extend([math.log(2)] * 20)  # a loop that ends at the constant's loss: the controls run
+    return setup
+
+
+class _TableModel(nn.Module):
+    """A token classifier whose weights are bare parameters: no layer that ``reset_parameters`` re-initialises."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Parameter(0.1 * torch.randn(50, 2))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.table[tokens].sum(1)
+
+
+def test_token_inputs_have_the_teacher_as_their_positive_control() -> None:
+    """Token ids have no direction to plant a feature along: the teacher control stands in for the planted one,
+    and where no teacher can be built either (no layer to re-initialise), no control runs, since the rule reads
+    a negative and a positive control together."""
+    setup = _token_setup(0, paired=True)
     ev = gather_evidence(setup, Locator(), replay_steps=40, needed={"shuffled_targets"}, budget_s=math.inf).ev
     assert ev.constant_loss is not None
     alone = target_controls(setup, ev.eval_batches, 40, 8)
-    assert alone.shuffled is not None and alone.planted is None  # token ids: no planted control
-    decides = Decides(ev.baseline, ev.constant_loss, threshold("FD105", "margin"))
-    assert target_controls(setup, ev.eval_batches, 40, 8, decides) == type(alone)(None, None)
+    assert alone.shuffled is not None and alone.planted is None and alone.teacher is not None
+    assert alone.teacher.steps == 40
+    bare = _token_setup(0, paired=True, model=_TableModel())
+    assert teacher_targets(bare) is None
+    bare_ev = gather_evidence(bare, Locator(), replay_steps=40, needed={"shuffled_targets"}, budget_s=math.inf).ev
+    assert bare_ev.constant_loss is not None
+    decides = Decides(bare_ev.baseline, bare_ev.constant_loss, threshold("FD105", "margin"))
+    assert target_controls(bare, bare_ev.eval_batches, 40, 8, decides) == Controls(None, None)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_token_labels_shuffled_apart_are_no_signal_by_the_teacher(seed: int) -> None:
+    ev = _evidence(_token_setup(seed, paired=False))
+    assert ev.control is not None and ev.control.planted is None and ev.control.teacher is not None
+    (found,) = suspects("FD105", ev)
+    assert found.evidence["planted_by"] == "model-teacher"
+    assert "another random initialisation of the same model" in found.message
+    paired = _evidence(_token_setup(seed, paired=True))
+    assert suspects("FD105", paired) == []  # the parity of the first token is learned far beyond shuffled labels
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_teacher_targets_are_the_same_targets_ranked_by_another_draw_of_the_model(seed: int) -> None:
+    setup = _token_setup(seed, paired=True)
+    weights = {k: v.clone() for k, v in setup.model.state_dict().items()}
+    rng = torch.get_rng_state()
+    control = teacher_targets(setup)
+    assert control is not None
+    assert torch.equal(torch.get_rng_state(), rng)  # draws no random number from the caller's stream
+    assert all(torch.equal(v, setup.model.state_dict()[k]) for k, v in weights.items())  # the user's model as it was
+    distinct = list({id(b): b for b in setup.batches}.values())
+    before = torch.cat([b.target for b in distinct])  # type: ignore[misc]
+    after = torch.cat([control[id(b)].target for b in distinct])  # type: ignore[misc]
+    assert torch.equal(before.sort().values, after.sort().values)
+    assert all(control[id(b)].args[0] is b.args[0] for b in distinct)
+    # the teacher: the same architecture, every layer re-initialised from the seed; its output ranks the targets
+    teacher = nn.Sequential(nn.Embedding(50, 4), nn.Flatten(), nn.Linear(24, 2)).eval()
+    torch.manual_seed(seed + TEACHER_SEED_STEP)
+    for layer in teacher.modules():
+        if callable(getattr(layer, "reset_parameters", None)):
+            layer.reset_parameters()
+    with torch.no_grad():
+        out = torch.cat([teacher(*b.args) for b in distinct]).double()
+    direction = torch.randn(2, generator=torch.Generator().manual_seed(seed + TEACHER_SEED_STEP), dtype=torch.float64)
+    score = (out - out.mean(0)) @ direction
+    assert torch.equal(after[score.argsort(stable=True)], before.sort(stable=True).values)
+    again = teacher_targets(setup)
+    assert again is not None and all(torch.equal(again[k].target, control[k].target) for k in control)  # type: ignore[arg-type]
+
+
+class _LastStep(nn.Module):
+    """Reads only the last of the 64 steps of a sequence (as a model keyed on the latest reading does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 1))
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        return self.net(seq[:, -1])
+
+
+def _last_step_setup(seed: int) -> TrainingSetup:
+    """A model of the last step of 64, trained with SGD and momentum on a function of that step, its targets
+    shuffled apart from the sequences."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(512, 64, 1, generator=g)
+    y = torch.sin(2 * x[:, -1])[torch.randperm(512, generator=g)]
+    batches = [Batch((x[i : i + 32],), {}, y[i : i + 32], (32, 1)) for i in range(0, 512, 32)]
+    torch.manual_seed(seed)
+    model = _LastStep()
+    setup = TrainingSetup(
+        model=model,
+        initial_state={k: v.clone() for k, v in model.state_dict().items()},
+        optimizer_cls=torch.optim.SGD,
+        optimizer_groups=[{"lr": 0.05, "momentum": 0.9, "params": [n for n, _ in model.named_parameters()]}],
+        loss=LossSpec("mse_loss", {}),
+        batches=batches,
+        seed=seed,
+    )
+    setup.user_losses.extend([0.5] * 20)
+    return setup
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_feature_the_model_cannot_see_is_replaced_by_the_teacher(seed: int) -> None:
+    """The planted feature is a direction over all 64 steps, of which this model sees one: it learns that
+    control no better than the real targets, so the teacher (a function of what the model sees) runs after it,
+    is learned, and FD105 stands on it."""
+    ev = _evidence(_last_step_setup(seed))
+    assert ev.control is not None and ev.control.planted is not None and ev.control.teacher is not None
+    (found,) = suspects("FD105", ev)
+    assert found.evidence["planted_by"] == "model-teacher"
+    margin = threshold("FD105", "margin")
+    assert found.evidence["learned_planted"] - found.evidence["learned_real"] > margin
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("paired", [False, True])
+def test_a_gru_whose_targets_were_shuffled_apart_through_the_cli(paired: bool) -> None:
+    """tests/scripts/shuffled_sequences.py: exactly FD105 as the alarm, at the loss line, on the teacher control,
+    with FD601 explained by it; --paired: no finding at all."""
+    run = run_cli(
+        "check",
+        str(SCRIPTS / "shuffled_sequences.py"),
+        "--format",
+        "json",
+        "--",
+        *(["--paired"] if paired else []),
+    )
+    assert run.report is not None and run.report["status"] == "ok", run.stderr[-2000:]
+    if paired:
+        assert run.report["findings"] == []
+        return
+    found = [(f["code"], f["severity"], f["caused_by"]) for f in run.report["findings"]]
+    assert found == [("FD105", "error", []), ("FD601", "info", ["FD105"])]
+    (fd105,) = [f for f in run.report["findings"] if f["code"] == "FD105"]
+    assert fd105["evidence"]["planted_by"] == "model-teacher" and fd105["location"]["line"] == 45
