@@ -227,10 +227,16 @@ def planted_targets(batches: Sequence[Batch], seed: int) -> dict[int, Batch] | N
         rows = torch.cat([x.detach().reshape(x.shape[0], -1).double() for x in inputs])
         if not bool(torch.isfinite(rows).all()):
             return None
-        direction = torch.randn(rows.shape[1], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-        return (rows - rows.mean(0)) @ direction
+        return projected(rows, seed)
 
     return ranked_targets(batches, by_projection)
+
+
+def projected(rows: torch.Tensor, seed: int) -> torch.Tensor:
+    """One score per row: the centred rows (float64) along one random direction drawn from ``seed`` (a generator
+    of its own: no number is drawn from the global stream)."""
+    direction = torch.randn(rows.shape[1], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return (rows - rows.mean(0)) @ direction
 
 
 def ranked_targets(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from fitdoctor import futility
-from fitdoctor.batches import Batch, planted_targets, ranked_targets, shuffled_targets
+from fitdoctor.batches import Batch, planted_targets, projected, ranked_targets, shuffled_targets
 from fitdoctor.futility import Futility
 from fitdoctor.parallel import run_all
 from fitdoctor.replay import ReplayResult, StopTest, deciding_thin, inference, portable, replay, restored, rng_kept
@@ -116,12 +116,8 @@ def teacher_targets(setup: TrainingSetup) -> dict[int, Batch] | None:
                     if out.shape[0] != b.target.shape[0]:
                         return None
                     rows.append(out.detach().reshape(out.shape[0], -1).double().cpu())
-        pooled = torch.cat(rows)
-        direction = torch.randn(pooled.shape[1], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-        scores = (pooled - pooled.mean(0)) @ direction
-        if not bool(torch.isfinite(scores).all()) or float(scores.std()) == 0.0:
-            return None
-        return scores
+        scores = projected(torch.cat(rows), seed)  # not finite: ranked_targets refuses them
+        return None if float(scores.std()) == 0.0 else scores
 
     return ranked_targets(setup.batches, by_teacher)
 
@@ -207,7 +203,7 @@ class Decides:
         """The stop test of each control plan, by name (none when the baseline gives nothing to compare with)."""
         if not (math.isfinite(self.constant) and self.constant > 0 and math.isfinite(self.baseline.final)):
             return {}
-        real = max(0.0, 1.0 - self.baseline.final / self.constant)
+        real = learned_share(self.baseline.final, self.constant)
         planted = self.constant * (1.0 - real - self.margin)
         targets = {"planted-targets": planted, "teacher-targets": planted}
         if real > self.margin:  # under it, a shuffled control that learns nothing still matches the real targets
